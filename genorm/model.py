@@ -1,0 +1,271 @@
+"""The recurrent next-nucleotide model: codes in, logits of the next base out.
+
+Representations (see :mod:`genorm.encoding`):
+
+===========  ==========================  ==========================================================
+tensor       shape, dtype                meaning
+===========  ==========================  ==========================================================
+inputs       ``(B, T) int32``            codes A=0 C=1 G=2 T=3 N=4
+one-hot      ``(B, T, 4) float32``       made inside the model (:class:`OneHotBases`); N is zeros
+hidden       ``(B, T, units) float32``   per recurrent layer (``return_sequences=True``)
+logits       ``(B, T, 4) float32``       ``logits[:, t]`` is the unnormalised log-probability of
+                                         base ``t + 1`` given bases ``0..t``
+===========  ==========================  ==========================================================
+
+The ``simple_rnn`` cell is exactly the textbook recurrence (see :mod:`genorm.reference`)::
+
+    h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)        Keras: kernel = W_xh.T, recurrent_kernel = W_hh.T
+    y_t = W_hy h_t + b_y                             Keras: Dense kernel = W_hy.T, bias = b_y
+
+``gru`` and ``lstm`` use Keras' default activations, no recurrent dropout and (GRU)
+``reset_after=True``: the configuration TensorFlow runs on cuDNN, so the same model is fast
+on a GPU. Dropout, when asked for, is a separate layer between recurrent layers.
+
+For streaming inference over a whole chromosome, :func:`make_stepper` returns a
+:class:`Stepper` that carries the recurrent state from one chunk to the next.
+
+>>> model = build_model(ModelConfig(cell="gru", units=8, layers=1))
+>>> model.output_shape
+(None, None, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from genorm.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CELLS = ("simple_rnn", "gru", "lstm")
+"""Recurrent cells :func:`build_model` knows."""
+
+_LAYER_CLASSES = {"simple_rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def _invalid(name: str, expected: str, got: Any) -> ConfigError:
+    return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int if it is a positive integer, else a :class:`ConfigError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise _invalid(name, "a positive integer", value)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture of the model.
+
+    Attributes:
+        cell: recurrent cell, one of ``"simple_rnn"``, ``"gru"`` (default), ``"lstm"``.
+        units: hidden units per recurrent layer (default 128).
+        layers: number of stacked recurrent layers (default 2).
+        dropout: dropout rate between recurrent layers and before the output layer, in
+            ``[0, 1)`` (default 0.0: the genome is large and one pass rarely over-fits).
+
+    >>> ModelConfig(units=-3)
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `units`, expected a positive integer, got -3.
+    """
+
+    cell: str = "gru"
+    units: int = 128
+    layers: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise _invalid("cell", "one of " + ", ".join(CELLS), self.cell)
+        object.__setattr__(self, "units", check_positive_int("units", self.units))
+        object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0.0 <= float(self.dropout) < 1.0:
+            raise _invalid("dropout", "a number in [0, 1)", self.dropout)
+        object.__setattr__(self, "dropout", float(self.dropout))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of the fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown model option(s) {sorted(unknown)}; "
+                              f"known: {[f.name for f in dataclasses.fields(cls)]}.")
+        return cls(**d)
+
+
+@keras.saving.register_keras_serializable(package="genorm")
+class OneHotBases(keras.layers.Layer):
+    """Codes ``(B, T) int`` → one-hot ``(B, T, 4) float32``; N (code 4) becomes the zero vector.
+
+    ``keras.ops.one_hot`` with depth 5, then the N channel is dropped.
+
+    >>> OneHotBases()(np.array([[0, 4, 3]])).numpy().tolist()
+    [[[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]]
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def call(self, codes):
+        onehot = keras.ops.one_hot(keras.ops.cast(codes, "int32"), 5, dtype=self.compute_dtype)
+        return onehot[..., :4]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, 4)
+
+    def get_config(self) -> dict:
+        return super().get_config()
+
+
+def _recurrent_layer(config: ModelConfig, name: str, return_state: bool = False) -> keras.layers.Layer:
+    cls = getattr(keras.layers, _LAYER_CLASSES[config.cell])
+    kwargs: dict[str, Any] = dict(units=config.units, return_sequences=True, return_state=return_state, name=name)
+    if config.cell == "gru":
+        kwargs["reset_after"] = True
+    return cls(**kwargs)
+
+
+def build_model(config: ModelConfig | None = None) -> keras.Model:
+    """The training/inference model: codes ``(B, T) int32`` → logits ``(B, T, 4) float32``.
+
+    Layers: ``onehot`` (:class:`OneHotBases`) → ``rnn_1`` … ``rnn_<layers>`` (with
+    ``dropout_<i>`` after each when ``config.dropout > 0``) → ``logits`` (Dense(4)).
+    The model is not compiled; :func:`genorm.train.train` compiles it.
+
+    Args:
+        config: the architecture; default :class:`ModelConfig()` (GRU 2×128).
+    """
+    config = config or ModelConfig()
+    codes = keras.Input(shape=(None,), dtype="int32", name="codes")
+    x = OneHotBases(name="onehot")(codes)
+    for i in range(1, config.layers + 1):
+        x = _recurrent_layer(config, f"rnn_{i}")(x)
+        if config.dropout > 0:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    logits = keras.layers.Dense(4, name="logits")(x)
+    return keras.Model(codes, logits, name=f"genorm_{config.cell}_{config.layers}x{config.units}")
+
+
+# ------------------------------------------------------------------------------------------
+# Streaming inference
+
+
+def _recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    rnn_types = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
+    return [layer for layer in model.layers if isinstance(layer, rnn_types)]
+
+
+class Stepper:
+    """Runs a model chunk by chunk, carrying the recurrent state between chunks.
+
+    Built by :func:`make_stepper` from a model of :func:`build_model` (or one loaded from a
+    run directory). It holds a snapshot of the model's weights, taken when it was made.
+
+    State: a list of ``(B, units) float32`` arrays, one per recurrent layer (two for LSTM:
+    ``h`` then ``c``). Stepping chunk by chunk gives the same logits as one call over the
+    concatenated sequence (to float32 round-off).
+
+    >>> model = build_model(ModelConfig(units=8, layers=2))
+    >>> stepper = make_stepper(model)
+    >>> state = stepper.initial_state(1)
+    >>> logits, state = stepper.step(np.array([[0, 1, 2]], dtype=np.int32), state)
+    >>> logits.shape, len(state)
+    ((1, 3, 4), 2)
+    """
+
+    def __init__(self, model: keras.Model):
+        rnns = _recurrent_layers(model)
+        if not rnns:
+            raise ConfigError(f"Model {model.name!r} has no recurrent layer; make_stepper() needs a model "
+                              "made by genorm.model.build_model().")
+        dense = model.get_layer("logits")
+        self._state_sizes: list[int] = []
+        codes = keras.Input(shape=(None,), dtype="int32", name="codes")
+        x = OneHotBases(name="onehot")(codes)
+        state_inputs, state_outputs = [], []
+        twins = []
+        for layer in rnns:
+            cfg = layer.get_config()
+            cfg["return_state"] = True
+            twin = layer.__class__.from_config(cfg)
+            n_states = 2 if isinstance(layer, keras.layers.LSTM) else 1
+            ins = [keras.Input(shape=(layer.units,), dtype="float32", name=f"{layer.name}_state_{j}")
+                   for j in range(n_states)]
+            x, *outs = twin(x, initial_state=ins if n_states > 1 else ins[0])
+            state_inputs += ins
+            state_outputs += outs
+            self._state_sizes += [layer.units] * n_states
+            twins.append((twin, layer))
+        dense_twin = keras.layers.Dense.from_config(dense.get_config())
+        logits = dense_twin(x)
+        for twin, layer in twins:
+            twin.set_weights(layer.get_weights())
+        dense_twin.set_weights(dense.get_weights())
+        self._dense_bias = np.asarray(dense.get_weights()[1], dtype=np.float32) if dense.use_bias \
+            else np.zeros(4, np.float32)
+        self.model = keras.Model([codes, *state_inputs], [logits, *state_outputs], name="genorm_stepper")
+        self._call = self._make_call()
+
+    def _make_call(self):
+        """One traced function for every (B, T): avoids a retrace per chunk shape."""
+        if keras.backend.backend() != "tensorflow":
+            return lambda codes, state: self.model.predict_on_batch([codes, *state])
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec((None, None), tf.int32)] + \
+            [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
+
+        @tf.function(input_signature=signature)
+        def call(codes, *state):
+            return self.model([codes, *state], training=False)
+
+        return lambda codes, state: [t.numpy() for t in call(codes, *state)]
+
+    def initial_state(self, batch: int) -> list[np.ndarray]:
+        """Zero states for ``batch`` sequences: list of ``(batch, units) float32``."""
+        batch = check_positive_int("batch", batch)
+        return [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
+
+    def step(self, codes: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Advance over one chunk.
+
+        Args:
+            codes: ``(B, T) int`` codes 0-4 (``T >= 1``).
+            state: the state from :meth:`initial_state` or the previous :meth:`step`.
+
+        Returns:
+            ``(logits, new_state)``: logits ``(B, T, 4) float32`` (position t predicts the base
+            after ``codes[:, t]``) and the state after the last position.
+        """
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] < 1:
+            raise ConfigError(f"Received an invalid value for `codes`, expected shape (B, T) with T >= 1, "
+                              f"got shape {codes.shape}.")
+        if len(state) != len(self._state_sizes) or any(s.shape[0] != codes.shape[0] for s in state):
+            raise ConfigError(f"`state` does not match `codes`: expected {len(self._state_sizes)} arrays of "
+                              f"{codes.shape[0]} rows; use Stepper.initial_state({codes.shape[0]}).")
+        out = self._call(codes.astype(np.int32), [np.asarray(s, dtype=np.float32) for s in state])
+        logits, *new_state = out
+        return np.asarray(logits, dtype=np.float32), [np.asarray(s, dtype=np.float32) for s in new_state]
+
+    def initial_logits(self) -> np.ndarray:
+        """``(4,) float32`` logits of base 0 from an empty context: the output layer at the zero state."""
+        return self._dense_bias.copy()
+
+
+def make_stepper(model: keras.Model) -> Stepper:
+    """A :class:`Stepper` for ``model`` (a snapshot of its current weights)."""
+    return Stepper(model)
