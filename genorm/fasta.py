@@ -30,8 +30,9 @@ from genorm.errors import FastaFormatError, InputFileError, RecordSelectionError
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 22
+CHUNK_SIZE = 1 << 21
 """Bytes read from the (decompressed) input at a time."""
+_COUNT_SLICE = 1 << 19
 
 _WHITESPACE = b" \t\r\n"
 _LUT = np.frombuffer(encoding.READER_TABLE, dtype=np.uint8)
@@ -109,15 +110,41 @@ class RecordStats:
         return stats
 
 
-def n_runs(packed: np.ndarray) -> tuple[int, int]:
-    """Number of runs of N and the length of the longest, in packed codes ``(L,) uint8``."""
-    is_n = (np.bitwise_and(packed, encoding.CODE_BITS) == encoding.N).view(np.int8)
-    edges = np.diff(is_n, prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    if starts.size == 0:
-        return 0, 0
-    ends = np.flatnonzero(edges == -1)
-    return int(starts.size), int((ends - starts).max())
+def n_runs(packed: np.ndarray, block: int = 1 << 20) -> tuple[int, int]:
+    """Number of runs of N and the length of the longest, in packed codes ``(L,) uint8``.
+
+    Works a block at a time, so the extra memory is a few MB whatever the length.
+
+    >>> n_runs(np.array([4, 4, 0, 4, 12, 12, 1], dtype=np.uint8))
+    (2, 3)
+    """
+    runs = longest = current = 0  # `current`: length of the run still open at the block edge
+    for i in range(0, packed.size, block):
+        x = (np.bitwise_and(packed[i:i + block], encoding.CODE_BITS) == encoding.N).view(np.int8)
+        if not x.any():
+            longest, current = max(longest, current), 0
+            continue
+        d = np.diff(x)
+        starts = np.flatnonzero(d == 1) + 1
+        ends = np.flatnonzero(d == -1) + 1
+        if x[0]:
+            starts = np.concatenate([[0], starts])
+        if x[-1]:
+            ends = np.concatenate([ends, [x.size]])
+        lengths = ends - starts
+        if x[0] and current:
+            lengths[0] += current      # the open run continues into this block
+            runs -= 1
+        elif current:
+            longest = max(longest, current)
+        runs += lengths.size
+        if x[-1]:
+            current, lengths = int(lengths[-1]), lengths[:-1]
+        else:
+            current = 0
+        if lengths.size:
+            longest = max(longest, int(lengths.max()))
+    return runs, max(longest, current)
 
 
 @dataclass
@@ -359,6 +386,10 @@ class _Scanner:
         stripped = data.lstrip()
         first = stripped[:1]
         label = self.o.label
+        if not stripped:
+            return FastaFormatError(
+                f"{label}: no FASTA records: the file holds only blank lines. Give a FASTA file with at least one record."
+            )
         if first == b"@":
             return FastaFormatError(
                 f"{label}: this is FASTQ, not FASTA (line 1 starts with '@'). Convert it first, "
@@ -427,7 +458,8 @@ class _Scanner:
                         raise self._bad_char(block, name)
                     if codes:
                         arr = np.frombuffer(codes, dtype=np.uint8)
-                        counts += np.bincount(arr, minlength=256)
+                        for i in range(0, arr.size, _COUNT_SLICE):  # bincount widens to int64: slice it
+                            counts += np.bincount(arr[i:i + _COUNT_SLICE], minlength=256)
                         out += codes
                 if gt < 0:
                     self._advance(block)
@@ -503,8 +535,10 @@ def scan(
                 label, size = opened.label, opened.size
                 cb = lambda done, _l=label, _s=size: progress(done, _s, _l)  # noqa: E731
             scanner = _Scanner(opened, policy, wanted, cb)
+            headers = kept = 0
             for out, name, desc, line, start, end, counts in scanner.records(out_factory):
                 where = f"{opened.label}, line {line}"
+                headers += 1
                 if name in seen:
                     raise FastaFormatError(
                         f"{where}: duplicate record name {name!r} (first seen at {seen[name]}). "
@@ -526,7 +560,13 @@ def scan(
                     view[:] = np.frombuffer(encoding.FIXUP_TABLE, dtype=np.uint8)[view]
                 stats = RecordStats.from_counts(name, counts, view)
                 del view
+                kept += 1
                 yield out, start, end, name, desc, stats, opened.label
+            if wanted is None and kept == 0:
+                raise FastaFormatError(
+                    f"{opened.label}: no sequence: {headers} header line(s) but every record is empty. "
+                    "Give a FASTA file with sequence lines under its headers."
+                )
         finally:
             opened.close()
     if wanted is not None:
@@ -536,8 +576,6 @@ def scan(
             raise RecordSelectionError(
                 f"Record(s) not found: {', '.join(missing)}. Available records: {available or 'none'}."
             )
-    if not found and wanted is None and not seen:
-        raise FastaFormatError("No records were read.")
 
 
 def read_fasta(
