@@ -1,0 +1,322 @@
+"""The textbook recurrent network in NumPy: forward pass, back-propagation through time.
+
+genorm's correctness oracle and teaching aid. Readable first: one time step per loop
+iteration, the equations next to the code. ``tests/test_reference.py`` proves that genorm's
+Keras ``simple_rnn`` model (:func:`genorm.model.build_model`) computes exactly this network,
+outputs and gradients.
+
+Notation (column vectors, as in the classic "hello" example)::
+
+    V   vocabulary size (4 for h, e, l, o; 4 for A, C, G, T)     H   hidden units
+    x_t ∈ R^V        one-hot input at step t (all zeros for an unknown letter such as N)
+    h_t ∈ R^H        hidden state, h_0 = 0 unless given
+    W_xh (H, V)      input weights          W_hh (H, H)  recurrent weights    b_h (H,)
+    W_hy (V, H)      output weights         b_y (V,)
+
+Forward, for t = 1 … T::
+
+    z_t = W_xh x_t + W_hh h_{t-1} + b_h
+    h_t = tanh(z_t)
+    y_t = W_hy h_t + b_y                    (logits)
+    p_t = softmax(y_t)                      p_t[k] = exp(y_t[k]) / Σ_j exp(y_t[j])
+    E   = -Σ_t log p_t[c_t]  = -Σ_t ȳ_tᵀ log p_t     (cross-entropy; ȳ_t one-hot of target c_t)
+
+Back-propagation through time, for t = T … 1, with δh_{T+1} = 0::
+
+    ∂E/∂y_t   = p_t - ȳ_t
+    ∂E/∂W_hy += (p_t - ȳ_t) h_tᵀ            ∂E/∂b_y += p_t - ȳ_t
+    ∂E/∂h_t   = W_hyᵀ (p_t - ȳ_t) + δh_{t+1}
+    ∂E/∂z_t   = (1 - h_t²) ⊙ ∂E/∂h_t        (tanh' = 1 - tanh²)
+    ∂E/∂W_xh += ∂E/∂z_t x_tᵀ                ∂E/∂W_hh += ∂E/∂z_t h_{t-1}ᵀ
+    ∂E/∂b_h  += ∂E/∂z_t                     δh_t = W_hhᵀ ∂E/∂z_t   (passed to step t-1)
+
+The gradients are *summed* over time steps because the weights are shared by every step.
+
+>>> params = RNNParams.initialize(vocab_size=4, hidden_size=3, seed=0)
+>>> fwd = forward(params, one_hot([0, 1, 2, 2], 4), targets=[1, 2, 2, 3])
+>>> fwd.logits.shape, fwd.hidden.shape
+((4, 4), (5, 3))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from genorm.errors import ConfigError
+
+PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
+
+# The worked example's numbers (vocabulary h, e, l, o; hidden size 3).
+EXAMPLE_VOCAB = "helo"
+EXAMPLE_W_XH = np.array([[0.287027, 0.84606, 0.572392, 0.486813],
+                         [0.902874, 0.871522, 0.691079, 0.18998],
+                         [0.537524, 0.09224, 0.558159, 0.491528]])
+EXAMPLE_W_HY = np.array([[0.37168, 0.974829459, 0.830034886],
+                         [0.39141, 0.282585823, 0.659835709],
+                         [0.64985, 0.09821557, 0.334287084],
+                         [0.91266, 0.32581642, 0.144630018]])
+EXAMPLE_H_E = np.array([0.936534, 0.949104, 0.762341])
+"""The hidden state the example shows at the step for 'e'."""
+
+
+@dataclass
+class RNNParams:
+    """The parameters of the network (float64 by default).
+
+    Attributes:
+        W_xh: ``(H, V)`` input → hidden.
+        W_hh: ``(H, H)`` hidden → hidden.
+        b_h: ``(H,)`` hidden bias.
+        W_hy: ``(O, H)`` hidden → output logits (``O = V`` for next-letter prediction).
+        b_y: ``(O,)`` output bias.
+    """
+
+    W_xh: np.ndarray
+    W_hh: np.ndarray
+    b_h: np.ndarray
+    W_hy: np.ndarray
+    b_y: np.ndarray
+
+    @property
+    def hidden_size(self) -> int:
+        return self.W_xh.shape[0]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.W_xh.shape[1]
+
+    @classmethod
+    def initialize(cls, vocab_size: int, hidden_size: int, seed: int = 0, scale: float = 0.5) -> RNNParams:
+        """Random weights uniform in ``[-scale, scale)``, zero biases."""
+        if vocab_size <= 0 or hidden_size <= 0:
+            raise ConfigError(f"Received an invalid value for `vocab_size`/`hidden_size`, expected positive "
+                              f"integers, got {vocab_size!r}/{hidden_size!r}.")
+        rng = np.random.default_rng(seed)
+        u = lambda *shape: rng.uniform(-scale, scale, size=shape)  # noqa: E731
+        return cls(W_xh=u(hidden_size, vocab_size), W_hh=u(hidden_size, hidden_size), b_h=np.zeros(hidden_size),
+                   W_hy=u(vocab_size, hidden_size), b_y=np.zeros(vocab_size))
+
+    @classmethod
+    def example(cls, W_hh: np.ndarray | None = None) -> RNNParams:
+        """The worked example's ``W_xh`` and ``W_hy`` (the example does not give ``W_hh``: zeros
+        unless passed) with zero biases."""
+        H = EXAMPLE_W_XH.shape[0]
+        return cls(W_xh=EXAMPLE_W_XH.copy(), W_hh=np.zeros((H, H)) if W_hh is None else np.asarray(W_hh, float),
+                   b_h=np.zeros(H), W_hy=EXAMPLE_W_HY.copy(), b_y=np.zeros(EXAMPLE_W_HY.shape[0]))
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in PARAM_NAMES}
+
+    def copy(self) -> RNNParams:
+        return RNNParams(**{k: v.copy() for k, v in self.as_dict().items()})
+
+    def to_keras_weights(self) -> list[np.ndarray]:
+        """The weights of a one-layer ``simple_rnn`` model of :func:`genorm.model.build_model`, in
+        ``model.get_weights()`` order: SimpleRNN ``kernel = W_xhᵀ``, ``recurrent_kernel = W_hhᵀ``,
+        ``bias = b_h``; Dense ``kernel = W_hyᵀ``, ``bias = b_y`` (float32)."""
+        return [np.asarray(a, np.float32) for a in (self.W_xh.T, self.W_hh.T, self.b_h, self.W_hy.T, self.b_y)]
+
+    @classmethod
+    def from_keras_weights(cls, weights: Sequence[np.ndarray]) -> RNNParams:
+        """Inverse of :meth:`to_keras_weights` (float64)."""
+        k, rk, b, dk, db = (np.asarray(w, np.float64) for w in weights)
+        return cls(W_xh=k.T.copy(), W_hh=rk.T.copy(), b_h=b, W_hy=dk.T.copy(), b_y=db)
+
+
+def one_hot(indices: Sequence[int], size: int) -> np.ndarray:
+    """``(T, size) float64`` one-hot rows; an index outside ``[0, size)`` (e.g. N = 4 for DNA) is all zeros."""
+    idx = np.asarray(indices, dtype=np.int64)
+    out = np.zeros((idx.size, size))
+    ok = (idx >= 0) & (idx < size)
+    out[np.nonzero(ok)[0], idx[ok]] = 1.0
+    return out
+
+
+def softmax(y: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, ``exp(y - max) / Σ exp(y - max)`` (shift for stability)."""
+    e = np.exp(y - y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class ForwardPass:
+    """Everything the forward pass computed, kept for back-propagation and for ``explain``.
+
+    Attributes:
+        inputs: ``(T, V)`` the one-hot inputs ``x_t``.
+        input_part: ``(T, H)`` ``W_xh x_t``.
+        recurrent_part: ``(T, H)`` ``W_hh h_{t-1} + b_h``.
+        hidden: ``(T + 1, H)`` ``h_0 … h_T`` (row 0 is the initial state).
+        logits: ``(T, O)`` ``y_t``.
+        probs: ``(T, O)`` ``p_t = softmax(y_t)``.
+        targets: ``(T,)`` target indices, or None.
+        losses: ``(T,)`` ``-log p_t[c_t]`` per step, or None.
+    """
+
+    inputs: np.ndarray
+    input_part: np.ndarray
+    recurrent_part: np.ndarray
+    hidden: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray | None = None
+    losses: np.ndarray | None = None
+
+    @property
+    def loss(self) -> float:
+        """``E = Σ_t -log p_t[c_t]`` (nats)."""
+        if self.losses is None:
+            raise ConfigError("This forward pass had no targets: call forward(..., targets=...) to get a loss.")
+        return float(self.losses.sum())
+
+
+def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None = None,
+            h0: np.ndarray | None = None) -> ForwardPass:
+    """Run the network over ``inputs``.
+
+    Args:
+        params: the weights.
+        inputs: ``(T, V)`` one-hot rows (see :func:`one_hot`).
+        targets: ``T`` target indices ``c_t`` (the letter after input t), or None.
+        h0: ``(H,)`` initial state; zeros by default.
+
+    Returns:
+        A :class:`ForwardPass`.
+    """
+    xs = np.asarray(inputs, dtype=params.W_xh.dtype)
+    if xs.ndim != 2 or xs.shape[1] != params.vocab_size:
+        raise ConfigError(f"Received an invalid value for `inputs`, expected shape (T, {params.vocab_size}), "
+                          f"got {xs.shape}.")
+    T, H = xs.shape[0], params.hidden_size
+    hs = np.zeros((T + 1, H), dtype=xs.dtype)
+    if h0 is not None:
+        hs[0] = h0
+    input_part = np.zeros((T, H))
+    recurrent_part = np.zeros((T, H))
+    for t in range(T):
+        input_part[t] = params.W_xh @ xs[t]                        # W_xh x_t
+        recurrent_part[t] = params.W_hh @ hs[t] + params.b_h       # W_hh h_{t-1} + b_h
+        hs[t + 1] = np.tanh(input_part[t] + recurrent_part[t])     # h_t = tanh(z_t)
+    ys = hs[1:] @ params.W_hy.T + params.b_y                       # y_t = W_hy h_t + b_y
+    ps = softmax(ys)
+    fwd = ForwardPass(inputs=xs, input_part=input_part, recurrent_part=recurrent_part, hidden=hs,
+                      logits=ys, probs=ps)
+    if targets is not None:
+        c = np.asarray(targets, dtype=np.int64)
+        if c.shape != (T,):
+            raise ConfigError(f"Received an invalid value for `targets`, expected {T} indices, got shape {c.shape}.")
+        fwd.targets = c
+        fwd.losses = -np.log(ps[np.arange(T), c])                   # -log p_t[c_t]
+    return fwd
+
+
+def backward(params: RNNParams, fwd: ForwardPass) -> RNNParams:
+    """Back-propagation through time: ``∂E/∂θ`` for every parameter, summed over the steps.
+
+    Args:
+        params: the weights used for ``fwd``.
+        fwd: a :class:`ForwardPass` computed with targets.
+
+    Returns:
+        The gradients, as an :class:`RNNParams` with the same shapes.
+    """
+    if fwd.targets is None:
+        raise ConfigError("backward() needs a forward pass with targets: forward(params, inputs, targets=...).")
+    grads = RNNParams(**{k: np.zeros_like(v) for k, v in params.as_dict().items()})
+    T = fwd.inputs.shape[0]
+    dh_next = np.zeros(params.hidden_size)
+    for t in reversed(range(T)):
+        h_t, h_prev = fwd.hidden[t + 1], fwd.hidden[t]
+        dy = fwd.probs[t].copy()
+        dy[fwd.targets[t]] -= 1.0                                  # ∂E/∂y_t = p_t - ȳ_t
+        grads.W_hy += np.outer(dy, h_t)
+        grads.b_y += dy
+        dh = params.W_hy.T @ dy + dh_next                          # ∂E/∂h_t
+        dz = (1.0 - h_t ** 2) * dh                                 # ∂E/∂z_t
+        grads.W_xh += np.outer(dz, fwd.inputs[t])
+        grads.W_hh += np.outer(dz, h_prev)
+        grads.b_h += dz
+        dh_next = params.W_hh.T @ dz                               # δh for step t-1
+    return grads
+
+
+def numerical_gradient(params: RNNParams, inputs: np.ndarray, targets: Sequence[int],
+                       eps: float = 1e-5) -> RNNParams:
+    """Central finite differences ``(E(θ + ε) - E(θ - ε)) / 2ε`` for every parameter entry (slow; for checks)."""
+    grads = RNNParams(**{k: np.zeros_like(v) for k, v in params.as_dict().items()})
+    for name in PARAM_NAMES:
+        theta, g = getattr(params, name), getattr(grads, name)
+        for i in np.ndindex(theta.shape):
+            old = theta[i]
+            theta[i] = old + eps
+            plus = forward(params, inputs, targets).loss
+            theta[i] = old - eps
+            minus = forward(params, inputs, targets).loss
+            theta[i] = old
+            g[i] = (plus - minus) / (2 * eps)
+    return grads
+
+
+def relative_error(a: RNNParams, b: RNNParams) -> float:
+    """``max |a - b| / max(|a| + |b|, tiny)`` over all parameters."""
+    num = max(float(np.abs(getattr(a, n) - getattr(b, n)).max()) for n in PARAM_NAMES)
+    den = max(float((np.abs(getattr(a, n)) + np.abs(getattr(b, n))).max()) for n in PARAM_NAMES)
+    return num / max(den, 1e-300)
+
+
+def sgd_step(params: RNNParams, grads: RNNParams, learning_rate: float) -> RNNParams:
+    """Plain gradient descent ``θ ← θ - η ∂E/∂θ`` (returns new parameters)."""
+    return RNNParams(**{n: getattr(params, n) - learning_rate * getattr(grads, n) for n in PARAM_NAMES})
+
+
+@dataclass
+class TrainedText:
+    """What :func:`train_on_text` returns: the weights, the vocabulary and the loss per step."""
+
+    params: RNNParams
+    vocab: str
+    losses: list[float] = dataclasses.field(default_factory=list)
+
+    def predict_next(self, prefix: str) -> str:
+        """The most probable letter after ``prefix``."""
+        return self.vocab[int(forward(self.params, encode_text(prefix, self.vocab)).probs[-1].argmax())]
+
+
+def encode_text(text: str, vocab: str) -> np.ndarray:
+    """``(T, V)`` one-hot rows of ``text`` over ``vocab``; an unknown letter is a :class:`ConfigError`."""
+    missing = sorted(set(text) - set(vocab))
+    if missing:
+        raise ConfigError(f"Letters {missing} of {text!r} are not in the vocabulary {vocab!r}.")
+    return one_hot([vocab.index(ch) for ch in text], len(vocab))
+
+
+def vocab_of(text: str) -> str:
+    """The distinct letters of ``text`` in order of first appearance ("hello" → "helo")."""
+    return "".join(dict.fromkeys(text))
+
+
+def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_rate: float = 0.1,
+                  seed: int = 0, vocab: str | None = None) -> TrainedText:
+    """Learn to predict each letter of ``text`` from the ones before it (inputs ``text[:-1]``,
+    targets ``text[1:]``) by full-batch gradient descent.
+
+    >>> trained = train_on_text("hello", steps=300)
+    >>> trained.predict_next("hell")
+    'o'
+    """
+    if len(text) < 2:
+        raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+    vocab = vocab or vocab_of(text)
+    xs = encode_text(text[:-1], vocab)
+    targets = [vocab.index(ch) for ch in text[1:]]
+    params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
+    losses = []
+    for _ in range(steps):
+        fwd = forward(params, xs, targets)
+        losses.append(fwd.loss)
+        params = sgd_step(params, backward(params, fwd), learning_rate)
+    return TrainedText(params=params, vocab=vocab, losses=losses)
