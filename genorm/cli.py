@@ -95,7 +95,7 @@ class ProgressBar:
 def print_table(df, out=None) -> None:
     """Print a DataFrame as an aligned plain-text table."""
     out = out or sys.stdout
-    out.write(df.to_string(index=False) + "\n")
+    out.write(df.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n")
 
 
 # ------------------------------------------------------------------------------------------
@@ -125,10 +125,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         bar.close()
     df = genome.summary()
     if args.tsv:
-        sys.stdout.write(df.to_csv(sep="\t", index=False))
+        sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g"))
         return 0
     shown = df.copy()
-    shown["length"] = shown["length"].map("{:,}".format)
+    for col in ("length", "n_count", "soft_masked"):
+        shown[col] = shown[col].map("{:,}".format)
     print_table(shown)
     print(f"\nencoding policy: {genome.policy.describe()}")
     return 0

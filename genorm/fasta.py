@@ -437,7 +437,7 @@ class _Scanner:
                         break
                     title = buf[pos:nl].rstrip(b"\r")
                     header_line = self.line
-                    self._advance(buf[pos - 1:nl + 1])
+                    self._advance(buf[pos:nl + 1])
                     name, desc = self._parse_title(title, header_line)
                     keep = self.wanted is None or name in self.wanted
                     out = out_factory()

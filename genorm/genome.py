@@ -121,14 +121,15 @@ def _stats_row(s: RecordStats) -> dict:
     return {
         "record": s.name,
         "length": s.length,
-        "gc_fraction": round(s.gc_fraction, 4) if s.gc_fraction == s.gc_fraction else float("nan"),
+        "gc_fraction": s.gc_fraction,
         "n_count": s.n,
-        "n_fraction": round(s.n / s.length, 4) if s.length else 0.0,
+        "n_fraction": s.n / s.length if s.length else 0.0,
         "n_runs": s.n_runs,
         "longest_n_run": s.longest_n_run,
         "iupac_count": s.iupac_total,
         "iupac_codes": ",".join(f"{k}:{v}" for k, v in sorted(s.iupac.items())) or "-",
-        "soft_masked_fraction": round(s.soft_masked / s.length, 4) if s.length else 0.0,
+        "soft_masked": s.soft_masked,
+        "soft_masked_fraction": s.soft_masked / s.length if s.length else 0.0,
     }
 
 
