@@ -131,7 +131,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for col in ("length", "n_count", "soft_masked"):
         shown[col] = shown[col].map("{:,}".format)
     print_table(shown)
-    print(f"\nencoding policy: {genome.policy.describe()}")
+    print()
+    for src in genome.sources:
+        size = f", {src['size']:,} bytes" if src.get("size") is not None else ""
+        print(f"input: {src['path']} ({src['format']}{size})")
+    print(f"encoding policy: {genome.policy.describe()}")
     return 0
 
 

@@ -515,13 +515,14 @@ def scan(
     policy: EncodingPolicy | None = None,
     records: Iterable[str] | None = None,
     progress: Callable[[int, int | None, str], None] | None = None,
+    on_source: Callable[[dict], None] | None = None,
 ) -> Iterator[tuple[bytearray, int, int, str, str, RecordStats, str]]:
     """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.read_genome`.
 
     For each kept, non-empty record yields ``(out, start, end, name, description, stats, label)``
     where ``out[start:end]`` holds the record's packed codes. ``out_factory`` is called before
     each record: return a fresh bytearray for one record at a time, or the same one to build a
-    flat genome.
+    flat genome. ``on_source`` receives ``{"path", "format", "size"}`` for each input opened.
     """
     policy = policy or EncodingPolicy()
     wanted = None if records is None else set(records)
@@ -529,6 +530,8 @@ def scan(
     found: set[str] = set()
     for source in _as_sources(sources):
         opened = _open(source)
+        if on_source is not None:
+            on_source({"path": opened.label, "format": opened.format, "size": opened.size})
         try:
             cb = None
             if progress is not None:

@@ -31,7 +31,7 @@ class Genome:
         offsets: ``(R + 1,) int64`` start of each record in ``packed``, then the total length.
         names: ``R`` record names, unique.
         stats: per-record :class:`~genorm.fasta.RecordStats` (counted while reading).
-        sources: one dict per input file: ``path``, ``format``.
+        sources: one dict per input file: ``path``, ``format`` (plain, gzip, bgzf), ``size`` in bytes.
         policy: the :class:`EncodingPolicy` the genome was read with.
     """
 
@@ -160,14 +160,14 @@ def read_genome(
     """
     policy = policy or EncodingPolicy()
     out = bytearray()
-    names, stats, bounds, sources_seen = [], [], [0], {}
-    for _, start, end, name, _desc, st, label in scan(sources, lambda: out, policy, records, progress):
+    names, stats, bounds, opened = [], [], [0], []
+    for _, start, end, name, _desc, st, _label in scan(sources, lambda: out, policy, records, progress,
+                                                        on_source=opened.append):
         if start != bounds[-1]:  # skipped (unselected or empty) bytes never land in `out`
             raise AssertionError("internal: genome buffer out of step")
         names.append(name)
         stats.append(st)
         bounds.append(end)
-        sources_seen.setdefault(label, None)
     packed = np.frombuffer(out, dtype=np.uint8)
     return Genome(packed=packed, offsets=np.array(bounds, dtype=np.int64), names=names, stats=stats,
-                  sources=[{"path": p} for p in sources_seen], policy=policy)
+                  sources=opened, policy=policy)
