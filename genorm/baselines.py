@@ -1,0 +1,348 @@
+"""Baselines that give a model's numbers meaning: uniform, base composition, order-k Markov.
+
+All three predict, for every base of a sequence, a distribution ``(4,)`` over A, C, G, T:
+
+* **uniform**: 1/4 each (2 bits per base, 25 % top-1 credit, see :mod:`genorm.metrics`).
+* **composition**: the base frequencies of the training bases with add-1/2 smoothing,
+  ``(n_b + 1/2) / (n + 2)``; it is the order-0 Markov model.
+* **markov** (order ``k``): ``P(b | c) = (n(c, b) + 1/2) / (n(c) + 2)`` where ``c`` is the
+  ``k`` bases before, counted over the training intervals. A context or target containing N
+  is never counted. Unseen contexts give the uniform distribution (plain add-1/2, no
+  back-off between seen and unseen contexts, as in ANCHORS section 1).
+
+**Short contexts back off** (none are skipped, so a baseline covers exactly the bases a model
+is scored on): a base with only ``r < k`` A/C/G/T bases before it in its interval (the first
+``k`` bases of an interval, and the ``k`` bases after an N) is predicted by the order-``r``
+model. Counting uses the same rule, so every order ``0..k`` is fitted.
+
+``k`` is chosen on the validation intervals (lowest bits per base, the smaller ``k`` on a tie)
+among ``0..max_order``. Counting is vectorised: one rolling context index ``(M,) int64``
+(most recent base in the lowest 2 bits) for all orders at once, then ``np.bincount`` over the
+``4 ** (k + 1)`` cells of small orders or ``np.unique`` (a sort) for large ones. Each order is
+stored sparsely as the sorted contexts seen and their ``(n, 4)`` counts. Memory is about
+40 bytes per training base during fitting.
+
+>>> from genorm.genome import Genome
+>>> g = Genome.from_strings({"x": "ACACACACAC"})
+>>> b = fit_baselines(g, train=[(0, 0, 10)], val=[(0, 0, 10)], max_order=1)
+>>> b.order, b.predict_proba(np.array([0, 1], dtype=np.uint8), "markov").round(3).tolist()[1]
+(1, [0.071, 0.786, 0.071, 0.071])
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genorm.encoding import CODE_BITS, N
+from genorm.errors import ConfigError, RunDirError
+from genorm.metrics import credits
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+NAMES = ("uniform", "composition", "markov")
+"""Baseline names accepted by :meth:`Baselines.predict_proba`."""
+DEFAULT_MAX_ORDER = 12
+_MAX_ORDER_LIMIT = 24  # contexts and targets must fit in an int64 cell index
+_DENSE_CELLS = 1 << 22  # orders with at most this many cells are counted with np.bincount
+
+
+# ------------------------------------------------------------------------------------------
+# intervals and context arrays
+
+
+def as_intervals(intervals: Iterable) -> list[tuple[int, int, int]]:
+    """``(record, start, end)`` tuples of Interval objects (``.record/.start/.end``) or 3-tuples."""
+    out = []
+    for iv in intervals:
+        if hasattr(iv, "record"):
+            out.append((int(iv.record), int(iv.start), int(iv.end)))
+        else:
+            r, s, e = iv
+            out.append((int(r), int(s), int(e)))
+    return out
+
+
+def _interval_codes(genome, intervals: Sequence[tuple[int, int, int]]) -> list[np.ndarray]:
+    """Codes ``(L_i,) uint8`` (0-4, mask dropped) of each interval."""
+    return [np.bitwise_and(genome.packed_record(r)[s:e], CODE_BITS) for r, s, e in intervals]
+
+
+def context_arrays(pieces: Sequence[np.ndarray], max_order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Targets, run lengths and rolling contexts of pieces laid end to end.
+
+    Args:
+        pieces: codes ``(L_i,) uint8`` (0-4); contexts never reach across pieces.
+        max_order: ``K``, the longest context encoded.
+
+    Returns:
+        ``x (M,) uint8`` the codes end to end; ``run (M,) int64`` how many A/C/G/T bases
+        directly precede each base in its piece (capped at ``K``); ``ctx (M,) int64``, the
+        previous ``K`` bases, base ``i - j`` in bits ``2(j-1)..2j-1`` (meaningful only for
+        ``j <= run``; the order-``j`` context is ``ctx & (4**j - 1)``).
+    """
+    x = np.concatenate([np.asarray(p, dtype=np.uint8) for p in pieces]) if pieces else np.zeros(0, np.uint8)
+    m = x.size
+    starts = np.cumsum([0] + [len(p) for p in pieces[:-1]]).astype(np.int64)
+    is_n = x >= N
+    last_break = np.full(m + 1, -1, dtype=np.int64)
+    npos = np.flatnonzero(is_n)
+    last_break[npos + 1] = npos
+    starts = starts[starts < m]
+    last_break[starts] = starts - 1
+    run = np.arange(m, dtype=np.int64) - np.maximum.accumulate(last_break)[:m] - 1
+    np.minimum(run, max_order, out=run)
+    xc = np.where(is_n, 0, x).astype(np.int64)
+    ctx = np.zeros(m, dtype=np.int64)
+    for j in range(1, min(max_order, max(m - 1, 0)) + 1):
+        ctx[j:] |= xc[:-j] << (2 * (j - 1))
+    return x, run, ctx
+
+
+# ------------------------------------------------------------------------------------------
+# counting
+
+
+@dataclass
+class OrderTable:
+    """Counts of one Markov order: ``contexts (n,) int64`` sorted, ``counts (n, 4) int64``."""
+
+    contexts: np.ndarray
+    counts: np.ndarray
+
+    def lookup(self, query: np.ndarray) -> np.ndarray:
+        """Counts ``(q, 4) int64`` of contexts ``query (q,) int64`` (zeros for unseen contexts)."""
+        if self.contexts.size == 0:
+            return np.zeros((query.size, 4), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.contexts, query), self.contexts.size - 1)
+        found = self.contexts[pos] == query
+        return np.where(found[:, None], self.counts[pos], 0)
+
+
+def count_order(x: np.ndarray, run: np.ndarray, ctx: np.ndarray, order: int) -> OrderTable:
+    """Count (context, next base) pairs of one order over arrays from :func:`context_arrays`."""
+    valid = (run >= order) & (x < N)
+    cells = ((ctx[valid] & ((1 << (2 * order)) - 1)) << 2) | x[valid].astype(np.int64)
+    ncells = 4 ** (order + 1)
+    if ncells <= max(_DENSE_CELLS, 4 * cells.size):
+        dense = np.bincount(cells, minlength=ncells).reshape(-1, 4)
+        contexts = np.flatnonzero(dense.sum(axis=1))
+        return OrderTable(contexts.astype(np.int64), dense[contexts].astype(np.int64))
+    uniq, n = np.unique(cells, return_counts=True)
+    contexts, inverse = np.unique(uniq >> 2, return_inverse=True)
+    counts = np.zeros((contexts.size, 4), dtype=np.int64)
+    counts[inverse, uniq & 3] = n
+    return OrderTable(contexts, counts)
+
+
+def _markov_probs(tables: Sequence[OrderTable], run: np.ndarray, ctx: np.ndarray, order: int) -> np.ndarray:
+    """``(M, 4) float64`` add-1/2 probabilities, order ``min(order, run)`` at each base."""
+    used = np.minimum(run, order)
+    probs = np.empty((run.size, 4), dtype=np.float64)
+    for j in range(order + 1):
+        sel = np.flatnonzero(used == j)
+        if sel.size == 0:
+            continue
+        c = tables[j].lookup(ctx[sel] & ((1 << (2 * j)) - 1)).astype(np.float64)
+        probs[sel] = (c + 0.5) / (c.sum(axis=1, keepdims=True) + 2.0)
+    return probs
+
+
+# ------------------------------------------------------------------------------------------
+# the fitted baselines
+
+
+@dataclass
+class Baselines:
+    """Fitted baselines: the counts of every Markov order up to the chosen one.
+
+    Attributes:
+        tables: ``order + 1`` :class:`OrderTable`; ``tables[0]`` is the base composition.
+        order: ``k`` of the Markov baseline, chosen on the validation intervals.
+        selection: one dict per candidate order: ``order``, ``bases``, ``bits_per_base``, ``accuracy``
+            on the validation bases (empty when there were none).
+        train_bases: A/C/G/T training bases counted (order 0).
+        val_bases: validation bases used to choose ``k``.
+    """
+
+    tables: list[OrderTable]
+    order: int
+    selection: list[dict] = field(default_factory=list)
+    train_bases: int = 0
+    val_bases: int = 0
+
+    @property
+    def composition(self) -> np.ndarray:
+        """``(4,) float64`` smoothed base frequencies of the training bases."""
+        c = self.tables[0].lookup(np.zeros(1, dtype=np.int64))[0].astype(np.float64)
+        return (c + 0.5) / (c.sum() + 2.0)
+
+    def labels(self) -> dict[str, str]:
+        """Display name of each baseline, e.g. ``{"markov": "markov k=6", ...}``."""
+        return {"uniform": "uniform", "composition": "composition", "markov": f"markov k={self.order}"}
+
+    def predict_proba(self, codes: np.ndarray, name: str = "markov") -> np.ndarray:
+        """Predicted distribution of every base of ``codes`` from the bases before it.
+
+        Args:
+            codes: ``(L,)`` codes 0-4 (packed codes are accepted; the mask bit is dropped).
+                Context starts at ``codes[0]``; row 0 is the prediction from an empty context.
+            name: ``"uniform"``, ``"composition"`` or ``"markov"``.
+
+        Returns:
+            ``(L, 4) float64``, rows sum to 1; row ``i`` is P(base i | bases before i).
+        """
+        if name not in NAMES:
+            raise ConfigError(f"Received an invalid baseline name {name!r}, expected one of {', '.join(NAMES)}.")
+        codes = np.bitwise_and(np.asarray(codes, dtype=np.uint8), CODE_BITS)
+        if name == "uniform":
+            return np.full((codes.size, 4), 0.25)
+        if name == "composition":
+            return np.broadcast_to(self.composition, (codes.size, 4)).copy()
+        x, run, ctx = context_arrays([codes], self.order)
+        return _markov_probs(self.tables, run, ctx, self.order)
+
+    # -- files ----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` (no pickle), atomically (temporary file, then ``os.replace``)."""
+        path = Path(path)
+        arrays = {
+            "format_version": np.array(FORMAT_VERSION),
+            "order": np.array(self.order),
+            "train_bases": np.array(self.train_bases),
+            "val_bases": np.array(self.val_bases),
+            "selection": np.array([[s["order"], s["bases"], s["bits_per_base"], s["accuracy"]]
+                                   for s in self.selection], dtype=np.float64).reshape(-1, 4),
+        }
+        for j, t in enumerate(self.tables):
+            arrays[f"contexts_{j}"] = t.contexts
+            arrays[f"counts_{j}"] = t.counts
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent or ".")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Baselines:
+        """Read a file written by :meth:`save`.
+
+        Raises:
+            RunDirError: the file is missing, not an ``.npz``, or of another format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise RunDirError(f"Baselines file {str(path)!r} not found. Fit them with "
+                              "genorm.baselines.fit_baselines(genome, splits) and save(), or retrain the run.")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError) as exc:
+            raise RunDirError(f"Baselines file {str(path)!r} is not a readable .npz ({exc}); "
+                              "delete it and refit the baselines.") from None
+        version = int(data.get("format_version", -1))
+        if version != FORMAT_VERSION or "order" not in data:
+            raise RunDirError(f"Baselines file {str(path)!r} has format version {version}, expected "
+                              f"{FORMAT_VERSION}; refit the baselines with this genorm version.")
+        order = int(data["order"])
+        try:
+            tables = [OrderTable(data[f"contexts_{j}"].astype(np.int64), data[f"counts_{j}"].astype(np.int64))
+                      for j in range(order + 1)]
+        except KeyError as exc:
+            raise RunDirError(f"Baselines file {str(path)!r} lacks {exc.args[0]!r}; refit the baselines.") from None
+        selection = [{"order": int(o), "bases": int(n), "bits_per_base": float(b), "accuracy": float(a)}
+                     for o, n, b, a in data["selection"]]
+        return cls(tables=tables, order=order, selection=selection,
+                   train_bases=int(data["train_bases"]), val_bases=int(data["val_bases"]))
+
+
+# ------------------------------------------------------------------------------------------
+# fitting
+
+
+def markov_scores(tables: Sequence[OrderTable], pieces: Sequence[np.ndarray], orders: Iterable[int]) -> list[dict]:
+    """Bits per base and top-1 accuracy of Markov orders on pieces of codes (N targets skipped).
+
+    Args:
+        tables: counts of orders ``0..max(orders)``.
+        pieces: codes ``(L_i,) uint8``, each predicted from its own start (with back-off).
+        orders: the orders to score.
+
+    Returns:
+        One dict per order: ``order``, ``bases``, ``bits_per_base``, ``accuracy``.
+    """
+    orders = list(orders)
+    x, run, ctx = context_arrays(pieces, max(orders, default=0))
+    keep = x < N
+    x, run, ctx = x[keep], run[keep], ctx[keep]
+    out = []
+    for k in orders:
+        if x.size == 0:
+            out.append({"order": k, "bases": 0, "bits_per_base": float("nan"), "accuracy": float("nan")})
+            continue
+        bits, _, top1, _, _ = credits(_markov_probs(tables, run, ctx, k), x)
+        out.append({"order": k, "bases": int(x.size), "bits_per_base": float(bits.mean()),
+                    "accuracy": float(top1.mean())})
+    return out
+
+
+def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int = DEFAULT_MAX_ORDER) -> Baselines:
+    """Fit the baselines on training intervals and choose the Markov order on validation ones.
+
+    Args:
+        genome: a :class:`~genorm.genome.Genome`.
+        splits: a :class:`~genorm.splits.Splits` (its ``.train`` and ``.val`` are used), or None
+            to pass ``train`` and ``val`` directly.
+        train, val: intervals (``Interval`` or ``(record, start, end)``), overriding ``splits``.
+        max_order: the largest ``k`` tried (default 12); 0..24.
+
+    Returns:
+        :class:`Baselines`. With no validation bases, ``k`` falls back to
+        ``round(log4(train bases)) - 5`` clipped to ``0..max_order`` (6 for 4.6 Mb) and a
+        warning is logged.
+
+    Raises:
+        ConfigError: ``max_order`` out of range, or no training interval given.
+    """
+    if not isinstance(max_order, (int, np.integer)) or not 0 <= max_order <= _MAX_ORDER_LIMIT:
+        raise ConfigError(f"Received an invalid value for `max_order`, expected an integer in "
+                          f"0..{_MAX_ORDER_LIMIT}, got {max_order!r}.")
+    if train is None:
+        if splits is None:
+            raise ConfigError("fit_baselines needs `splits` or `train` intervals; got neither.")
+        train = splits.train
+    if val is None:
+        val = splits.val if splits is not None else []
+    train_iv, val_iv = as_intervals(train), as_intervals(val)
+    if not train_iv:
+        raise ConfigError("fit_baselines received no training intervals: the training split is empty. "
+                          "Use a longer genome or smaller validation/test fractions.")
+    max_order = int(max_order)
+    x, run, ctx = context_arrays(_interval_codes(genome, train_iv), max_order)
+    tables = [count_order(x, run, ctx, j) for j in range(max_order + 1)]
+    train_bases = int(tables[0].counts.sum())
+    del x, run, ctx
+    val_pieces = _interval_codes(genome, val_iv)
+    selection = markov_scores(tables, val_pieces, range(max_order + 1))
+    val_bases = selection[0]["bases"] if selection else 0
+    if val_bases:
+        best = min(selection, key=lambda s: (s["bits_per_base"], s["order"]))["order"]
+    else:
+        best = int(np.clip(round(math.log(max(train_bases, 1), 4)) - 5, 0, max_order))
+        selection = []
+        logger.warning("no validation bases to choose the Markov order; using k=%d from the training size", best)
+    logger.info("Markov baseline: k=%d chosen on %d validation bases (%d training bases)", best, val_bases, train_bases)
+    return Baselines(tables=tables[: best + 1], order=best, selection=selection,
+                     train_bases=train_bases, val_bases=val_bases)

@@ -1,0 +1,110 @@
+"""Per-base prediction metrics, accumulated in groups without storing per-base arrays.
+
+Definitions (used by :mod:`genorm.evaluate` and :mod:`genorm.baselines`), for a prediction
+``p`` ``(4,) float64`` (a distribution over A, C, G, T) of a true base ``t`` in 0..3:
+
+* **bits**: ``-log2 p[t]``. Bits per base is its mean; perplexity is ``2 ** bits_per_base``.
+* **top-1 credit**: 1 if ``t`` is the only most probable base; with a tie among ``e`` most
+  probable bases that includes ``t``, ``1 / e`` (the expected hit rate of breaking the tie at
+  random); else 0. The uniform distribution therefore scores exactly 25 %, not the frequency
+  of A. For a trained model ties practically never occur and this is plain accuracy.
+* **top-2 credit**: with ``g`` bases strictly more probable than ``t`` and ``e`` bases
+  (``t`` included) exactly as probable, ``clip((2 - g) / e, 0, 1)``.
+* **confusion**: row = true base, column = predicted (most probable) base; a tie spreads the
+  count evenly over the tied columns, so ``confusion[b, b] / row sum`` is the top-1 accuracy
+  (recall) of base ``b`` and ``confusion[b, b] / column sum`` its precision.
+
+An :class:`Accumulator` sums these per group (record x soft-mask x true base) and per bin
+along each record; every table of a report is a sum over its groups, so per-record rows add
+up to the total exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_BASES = 4
+
+FIELDS = ("bases", "bits", "p_true", "top1", "top2", "pred_A", "pred_C", "pred_G", "pred_T")
+"""Columns of an accumulator cell: counts and sums over the bases of one group."""
+
+
+def credits(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-base bits, P(true), top-1 and top-2 credit, and the (tie-split) predicted base.
+
+    Args:
+        probs: ``(n, 4) float64`` distributions (rows sum to 1).
+        targets: ``(n,)`` integer true bases in 0..3.
+
+    Returns:
+        ``bits (n,)``, ``p_true (n,)``, ``top1 (n,)``, ``top2 (n,)``, ``pred (n, 4)``: all
+        float64; ``pred`` is the one-hot of the most probable base, split evenly over ties.
+
+    >>> b, p, t1, t2, pred = credits(np.full((1, 4), 0.25), np.array([2]))
+    >>> float(b[0]), float(t1[0]), float(t2[0]), pred.tolist()
+    (2.0, 0.25, 0.5, [[0.25, 0.25, 0.25, 0.25]])
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.intp)
+    n = probs.shape[0]
+    p_true = probs[np.arange(n), targets]
+    with np.errstate(divide="ignore"):
+        bits = -np.log2(p_true)
+    greater = (probs > p_true[:, None]).sum(axis=1)
+    equal = (probs == p_true[:, None]).sum(axis=1)
+    top1 = np.where(greater == 0, 1.0 / equal, 0.0)
+    top2 = np.clip((2.0 - greater) / equal, 0.0, 1.0)
+    is_max = probs == probs.max(axis=1, keepdims=True)
+    pred = is_max / is_max.sum(axis=1, keepdims=True)
+    return bits, p_true, top1, top2, pred
+
+
+class Accumulator:
+    """Sums of the metric fields per (record, soft-masked, true base) and per bin along records.
+
+    Args:
+        num_records: records in the genome (rows of the per-record table).
+        record_lengths: ``(R,) int`` lengths, for the bins of the bits-along-the-record profile.
+        bins_per_record: profile bins per record (fewer for records shorter than this).
+
+    Attributes:
+        cells: ``(R, 2, 4, len(FIELDS)) float64``: ``cells[r, m, b]`` sums ``FIELDS`` over the
+            evaluated bases of record ``r`` with soft mask ``m`` and true base ``b``.
+        profile_bases, profile_bits: ``(R, bins) float64`` bases and summed bits per bin.
+    """
+
+    def __init__(self, num_records: int, record_lengths: np.ndarray, bins_per_record: int = 200):
+        self.cells = np.zeros((num_records, 2, NUM_BASES, len(FIELDS)), dtype=np.float64)
+        self.lengths = np.asarray(record_lengths, dtype=np.int64)
+        self.bins = int(bins_per_record)
+        self.profile_bases = np.zeros((num_records, self.bins), dtype=np.float64)
+        self.profile_bits = np.zeros((num_records, self.bins), dtype=np.float64)
+
+    def add(self, record: int, positions: np.ndarray, targets: np.ndarray, soft_mask: np.ndarray,
+            probs: np.ndarray) -> None:
+        """Add predictions of some bases of one record.
+
+        Args:
+            record: record index.
+            positions: ``(n,) int`` 0-based positions of the bases in the record (for the profile).
+            targets: ``(n,)`` true bases; N (4) rows are ignored.
+            soft_mask: ``(n,) bool`` soft mask of the true bases.
+            probs: ``(n, 4)`` predicted distributions.
+        """
+        targets = np.asarray(targets)
+        keep = targets < NUM_BASES
+        if not keep.all():
+            positions, targets, soft_mask, probs = positions[keep], targets[keep], soft_mask[keep], probs[keep]
+        if targets.size == 0:
+            return
+        bits, p_true, top1, top2, pred = credits(probs, targets)
+        group = np.asarray(soft_mask, dtype=np.intp) * NUM_BASES + targets.astype(np.intp)
+        values = [np.ones_like(bits), bits, p_true, top1, top2] + [pred[:, b] for b in range(NUM_BASES)]
+        cell = self.cells[record].reshape(2 * NUM_BASES, len(FIELDS))
+        for f, v in enumerate(values):
+            cell[:, f] += np.bincount(group, weights=v, minlength=2 * NUM_BASES)
+        length = max(int(self.lengths[record]), 1)
+        nbins = min(self.bins, length)
+        b = (np.asarray(positions, dtype=np.int64) * nbins) // length
+        self.profile_bases[record, :nbins] += np.bincount(b, minlength=nbins)
+        self.profile_bits[record, :nbins] += np.bincount(b, weights=bits, minlength=nbins)
