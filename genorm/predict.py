@@ -1,0 +1,257 @@
+"""A trained model's analysis API: per-position probabilities, scores, sampling, and writers.
+
+Alignment (the thing users of other DNA models keep getting off by one): for a sequence of
+length L, :meth:`Predictor.predict_proba` returns ``(L, 4)`` where **row i is P(base i | bases
+0..i-1)**. Row 0 is the prediction from an empty context (the output layer at the zero
+state); row i for i >= 1 is the model's output after reading base i-1. So ``proba[i,
+codes[i]]`` is the probability the model gave to the base that is actually at position i.
+
+N in the input is read as the all-zero one-hot vector (no evidence) and is never scored:
+its row of probabilities is still given, its surprisal is NaN and it is left out of scores.
+
+Prediction is exact: each record is run as one lane from its first base, a chunk at a time,
+with the recurrent state carried between chunks, so memory is bounded whatever the length.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from genorm import encoding
+from genorm.encoding import EncodingPolicy
+from genorm.errors import ConfigError, GenormError
+
+logger = logging.getLogger(__name__)
+
+LN2 = math.log(2.0)
+
+
+def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sequence_to_packed(seq, policy: EncodingPolicy | None = None, what: str = "sequence") -> np.ndarray:
+    """Packed codes ``(L,) uint8`` of a string, ``bytes``, ``Bio.Seq.Seq``, ``Bio.SeqRecord.SeqRecord``
+    or an array of codes (0-4, optionally with the soft-mask bit 8).
+
+    Raises:
+        GenormError: the sequence is empty, or holds letters that are not nucleotides.
+    """
+    if hasattr(seq, "seq") and not isinstance(seq, (str, bytes)):  # SeqRecord
+        seq = seq.seq
+    if isinstance(seq, np.ndarray):
+        if seq.ndim != 1 or not np.issubdtype(seq.dtype, np.integer):
+            raise ConfigError(f"Received an invalid value for `{what}`: expected a 1-D integer array of codes, "
+                              f"got dtype {seq.dtype} and shape {seq.shape}.")
+        if seq.size and (seq.min() < 0 or (np.bitwise_and(seq, encoding.CODE_BITS) > encoding.N).any()
+                         or seq.max() > (encoding.N | encoding.SOFT_MASK_FLAG)):
+            raise ConfigError(f"Received an invalid value for `{what}`: codes must be 0-4 (A C G T N), "
+                              f"optionally | 8 for soft-masked; got values {np.unique(seq)[:8].tolist()}.")
+        packed = seq.astype(np.uint8)
+    else:
+        if not isinstance(seq, (str, bytes)):
+            seq = str(seq)  # Bio.Seq.Seq and friends
+        try:
+            packed = encoding.string_to_packed(seq, policy)
+        except GenormError as exc:
+            raise type(exc)(f"{what}: {exc}") from None
+    if packed.size == 0:
+        raise ConfigError(f"Received an empty {what}: give at least one base.")
+    return packed
+
+
+@dataclass
+class Predictor:
+    """Predictions of a trained model. Usually obtained from ``genorm.load(run_dir)``.
+
+    Args:
+        stepper: a :class:`genorm.model.Stepper` (or anything with ``initial_state``,
+            ``step`` and ``initial_logits``).
+        chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
+            per layer).
+        policy: encoding policy for string inputs.
+    """
+
+    stepper: object
+    chunk: int = 65536
+    policy: EncodingPolicy | None = None
+
+    # -- probabilities ----------------------------------------------------------------------
+    def iter_proba(self, seq) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yields ``(start, packed_chunk, proba_chunk)`` along the sequence: ``proba_chunk[j]``
+        is P(base start+j | bases before it); ``(len(chunk), 4) float32``. Bounded memory."""
+        packed = sequence_to_packed(seq, self.policy)
+        codes = encoding.packed_to_codes(packed).astype(np.int32)
+        state = self.stepper.initial_state(1)
+        prev = _softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)  # row for the next position
+        for start in range(0, codes.size, self.chunk):
+            block = codes[start:start + self.chunk]
+            logits, state = self.stepper.step(block[None, :], state)
+            probs = _softmax(logits[0]).astype(np.float32)
+            out = np.concatenate([prev, probs[:-1]], axis=0)
+            prev = probs[-1:]
+            yield start, packed[start:start + block.size], out
+
+    def predict_proba(self, seq) -> np.ndarray:
+        """``(L, 4) float32``: row i is P(base i | bases 0..i-1) over A, C, G, T; rows sum to 1.
+
+        Args:
+            seq: a string, ``Bio.Seq.Seq``, ``SeqRecord`` or codes ``(L,)``; case and N follow
+                the encoding policy.
+        """
+        return np.concatenate([p for _, _, p in self.iter_proba(seq)], axis=0)
+
+    def predict_frame(self, seq) -> "pandas.DataFrame":  # noqa: F821
+        """The same as a table: ``position`` (0-based), ``base``, ``p_a``, ``p_c``, ``p_g``, ``p_t``,
+        ``p_true`` and ``surprisal_bits`` (``-log2 P(true base)``, NaN at N)."""
+        import pandas as pd
+
+        frames = [frame_of(start, packed, proba) for start, packed, proba in self.iter_proba(seq)]
+        return pd.concat(frames, ignore_index=True)
+
+    # -- scores -----------------------------------------------------------------------------
+    def log2_probs(self, seq) -> np.ndarray:
+        """``(L,) float64`` log2 P(base i | bases before it); NaN where base i is N."""
+        out = []
+        for _, packed, proba in self.iter_proba(seq):
+            out.append(true_base_log2(packed, proba))
+        return np.concatenate(out)
+
+    def score(self, seq) -> float:
+        """Log-likelihood of the sequence in bits (log2; negative), summed over its non-N bases.
+
+        ``-score(seq) / bases`` is the bits per base; see :meth:`score_details`.
+        """
+        return self.score_details(seq)["log2_likelihood"]
+
+    def score_details(self, seq) -> dict:
+        """``{"length", "bases_scored", "log2_likelihood", "bits_per_base"}`` for one sequence."""
+        lp = self.log2_probs(seq)
+        ok = ~np.isnan(lp)
+        total = float(lp[ok].sum())
+        n = int(ok.sum())
+        return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
+                "bits_per_base": -total / n if n else float("nan")}
+
+    def score_records(self, sources, records=None) -> "pandas.DataFrame":  # noqa: F821
+        """One row per FASTA record: ``record``, ``length``, ``bases_scored``, ``log2_likelihood``,
+        ``bits_per_base``."""
+        import pandas as pd
+
+        from genorm.fasta import read_fasta
+
+        rows = []
+        for rec in read_fasta(sources, policy=self.policy, records=records):
+            rows.append({"record": rec.name, **self.score_details(rec.packed)})
+        return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])
+
+    # -- sampling ---------------------------------------------------------------------------
+    def sample(self, length: int, prime="", temperature: float = 1.0, seed: int | None = None) -> str:
+        """Sample ``length`` bases that follow ``prime`` (the prime is not included).
+
+        Args:
+            length: bases to generate (>= 1).
+            prime: a sequence the model reads first (may be empty).
+            temperature: > 1 flatter, < 1 sharper; 0 takes the most probable base every time.
+            seed: makes the result reproducible.
+
+        Returns:
+            the sampled bases as an upper-case string of A/C/G/T.
+        """
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise ConfigError(f"Received an invalid value for `length`, expected a positive integer, got {length!r}.")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
+            raise ConfigError(f"Received an invalid value for `temperature`, expected a number >= 0, got {temperature!r}.")
+        rng = np.random.default_rng(seed)
+        state = self.stepper.initial_state(1)
+        logits = self.stepper.initial_logits()
+        if prime is not None and len(prime) > 0:
+            codes = encoding.packed_to_codes(sequence_to_packed(prime, self.policy, what="prime")).astype(np.int32)
+            for start in range(0, codes.size, self.chunk):
+                out, state = self.stepper.step(codes[None, start:start + self.chunk], state)
+            logits = out[0, -1]
+        result = np.empty(int(length), dtype=np.uint8)
+        for i in range(int(length)):
+            if temperature == 0:
+                base = int(np.argmax(logits))
+            else:
+                base = int(rng.choice(4, p=_softmax(logits, temperature)))
+            result[i] = base
+            if i + 1 < length:
+                out, state = self.stepper.step(np.array([[base]], dtype=np.int32), state)
+                logits = out[0, -1]
+        return encoding.codes_to_string(result)
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers shared by the writers
+
+
+def true_base_log2(packed: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """``(L,) float64`` log2 of the probability of the true base; NaN at N."""
+    codes = encoding.packed_to_codes(packed)
+    is_n = codes == encoding.N
+    p = proba[np.arange(codes.size), np.minimum(codes, 3)].astype(np.float64)
+    with np.errstate(divide="ignore"):
+        out = np.log2(p)
+    out[is_n] = np.nan
+    return out
+
+
+def frame_of(start: int, packed: np.ndarray, proba: np.ndarray) -> "pandas.DataFrame":  # noqa: F821
+    import pandas as pd
+
+    codes = encoding.packed_to_codes(packed)
+    lp = true_base_log2(packed, proba)
+    p_true = np.where(codes == encoding.N, np.nan, np.exp2(lp))
+    letters = np.frombuffer(encoding.ALPHABET.encode(), dtype="S1")[codes].astype(str)
+    return pd.DataFrame({
+        "position": np.arange(start, start + codes.size, dtype=np.int64),
+        "base": letters,
+        "p_a": proba[:, 0], "p_c": proba[:, 1], "p_g": proba[:, 2], "p_t": proba[:, 3],
+        "p_true": p_true,
+        "surprisal_bits": -lp,
+    })
+
+
+def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt: str = "tsv",
+                      records=None, progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Stream per-base predictions of every record to ``handle``; returns bases written.
+
+    ``fmt="tsv"``: a header, then ``record position base p_a p_c p_g p_t p_true surprisal_bits``
+    per base (0-based position). ``fmt="bedgraph"``: ``record start end surprisal`` per non-N base
+    in genome coordinates (0-based, half-open), for genome browsers.
+    """
+    from genorm.fasta import read_fasta
+
+    if fmt not in ("tsv", "bedgraph"):
+        raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
+    if fmt == "tsv":
+        handle.write("record\tposition\tbase\tp_a\tp_c\tp_g\tp_t\tp_true\tsurprisal_bits\n")
+    else:
+        handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
+    total = 0
+    for rec in read_fasta(sources, policy=predictor.policy, records=records):
+        for start, packed, proba in predictor.iter_proba(rec.packed):
+            df = frame_of(start, packed, proba)
+            if fmt == "tsv":
+                df.insert(0, "record", rec.name)
+                df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
+            else:
+                df = df[df["base"] != "N"]
+                bg = np.column_stack([df["position"], df["position"] + 1])
+                lines = [f"{rec.name}\t{s}\t{e}\t{v:.6g}\n" for (s, e), v in zip(bg, df["surprisal_bits"])]
+                handle.write("".join(lines))
+            total += packed.size
+            if progress is not None:
+                progress(rec.name, start + packed.size, len(rec))
+    return total
