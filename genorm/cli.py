@@ -140,9 +140,134 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# predict, score, generate: a trained run's analysis API
+
+
+def _load_predictor(args: argparse.Namespace):
+    from genorm.predict import Predictor
+    from genorm.run import load
+
+    return Predictor(load(args.run_dir).stepper())
+
+
+def _output_format(path: str, flag: str | None) -> str:
+    if flag:
+        return flag
+    low = path.lower()
+    if low.endswith((".bedgraph", ".bg", ".bedgraph.gz")):
+        return "bedgraph"
+    return "tsv"
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict", formatter_class=_Formatter,
+        help="per-base probabilities and surprisal of a trained model, as TSV or bedGraph",
+        description="Row i is P(base i | the bases before it in its record); position 0 is predicted from an "
+                    "empty context. TSV: record, position (0-based), base, p_a, p_c, p_g, p_t, p_true, "
+                    "surprisal_bits. bedGraph: record, start, end (0-based, half-open), surprisal in bits, for "
+                    "genome browsers (N bases are left out). Written to a temporary file and renamed when complete.",
+    )
+    p.add_argument("run_dir", help="run directory written by `genorm train`")
+    p.add_argument("fasta", nargs="+", help="FASTA file(s) to predict; '-' reads standard input")
+    p.add_argument("-o", "--output", required=True, help="output file (.tsv, or .bedgraph/.bg for bedGraph)")
+    p.add_argument("--format", choices=["tsv", "bedgraph"], default=None,
+                   help="output format (default: from the --output extension, else tsv)")
+    add_policy_options(p)
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from genorm.atomic import atomic_open
+    from genorm.predict import write_predictions
+
+    predictor = _load_predictor(args)
+    predictor.policy = policy_from_args(args)
+    fmt = _output_format(args.output, args.format)
+    bar = ProgressBar()
+    try:
+        with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+            n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
+                                  progress=lambda name, done, total: bar(done, total, name))
+    finally:
+        bar.close()
+    print(f"wrote {fmt} predictions for {n:,} bases to {args.output}")
+    return 0
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser(
+        "score", formatter_class=_Formatter,
+        help="log-likelihood of each FASTA record under a trained model",
+        description="One row per record: record, length, bases_scored (non-N), log2_likelihood (bits, summed), "
+                    "bits_per_base.",
+    )
+    p.add_argument("run_dir", help="run directory written by `genorm train`")
+    p.add_argument("fasta", nargs="+", help="FASTA file(s); '-' reads standard input")
+    p.add_argument("-o", "--output", default=None, help="also write the table as TSV to this file")
+    add_policy_options(p)
+    p.set_defaults(func=_cmd_score)
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from genorm.atomic import atomic_open
+
+    predictor = _load_predictor(args)
+    predictor.policy = policy_from_args(args)
+    df = predictor.score_records(args.fasta, records=records_from_args(args))
+    if args.output:
+        with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+            df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
+    print_table(df)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate", formatter_class=_Formatter,
+        help="sample a sequence from a trained model, as FASTA",
+        description="Samples --length bases that follow --prime (the prime is not included in the output).",
+    )
+    p.add_argument("run_dir", help="run directory written by `genorm train`")
+    p.add_argument("--length", type=_positive_int, required=True, help="bases to generate")
+    p.add_argument("--prime", default="", help="sequence the model reads before sampling")
+    p.add_argument("--temperature", type=float, default=1.0, help="> 1 flatter, < 1 sharper, 0 = always the most probable base")
+    p.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible sample")
+    p.add_argument("--name", default="genorm_sample", help="FASTA record name")
+    p.add_argument("-o", "--output", default=None, help="FASTA file to write (default: standard output)")
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from genorm.atomic import atomic_open
+
+    predictor = _load_predictor(args)
+    seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
+    desc = f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} run={args.run_dir}"
+    text = f">{args.name} {desc}\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n"
+    if args.output:
+        with atomic_open(args.output, "w", encoding="ascii") as handle:
+            handle.write(text)
+        print(f"wrote {len(seq):,} bases to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
 # main
 
-_SUBCOMMANDS = [_add_info]
+_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate]
 
 
 def build_parser() -> argparse.ArgumentParser:
