@@ -1,0 +1,347 @@
+"""Train / validation / test intervals per record, separated so that nothing can leak.
+
+An :class:`Interval` is ``[start, end)`` (0-based, half-open) of record index ``record``.
+A :class:`Splits` holds three lists of them, the window length ``L`` they were made for, and
+the record names.
+
+The invariants other modules rely on:
+
+* A **training window** is ``L + 1`` consecutive bases (``L`` inputs, the next base as the final
+  target) and lies entirely inside one ``train`` interval.
+* Every base of a ``val`` / ``test`` interval is a target, predicted from context inside the
+  same interval.
+* With tail fractions, each record is laid out as::
+
+      [ train ........ ][ gap ][ val ][ gap ][ test ]
+
+  where ``test`` is the last ``test_fraction`` of the record, ``val`` the ``val_fraction``
+  before it, and each ``gap`` is ``window`` bases that belong to no split. No validation or
+  test base is inside any training window, and no training base is within one window of a
+  validation or test base.
+* Named records (``val_records=["chr8"]``) go whole into their split; the fraction for that
+  split is then not used on the other records.
+* Records too short to split go whole into ``train`` and are listed in
+  :attr:`Splits.short_records` (and logged), never silently dropped.
+
+>>> from genorm.genome import Genome
+>>> g = Genome.from_strings({"a": "ACGT" * 250})
+>>> s = make_splits(g, window=10, val_fraction=0.1, test_fraction=0.1)
+>>> s.train, s.val, s.test
+([Interval(record=0, start=0, end=780)], [Interval(record=0, start=790, end=890)], [Interval(record=0, start=900, end=1000)])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genorm.errors import ConfigError, SplitError
+
+logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "val", "test")
+BED_FORMAT = "genorm-splits-v1"
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """Positions ``[start, end)`` of record index ``record`` (0-based, half-open)."""
+
+    record: int
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        """Number of bases, ``end - start``."""
+        return self.end - self.start
+
+
+@dataclass
+class Splits:
+    """Train, validation and test intervals of one genome.
+
+    Attributes:
+        train, val, test: intervals, sorted by record then start.
+        window: the input window length ``L`` the split was made for (training windows are
+            ``L + 1`` bases).
+        names: the genome's record names; ``Interval.record`` indexes this list.
+        gap: bases left out between train and val, and between val and test (``window``).
+        short_records: names of records too short to split, put whole into ``train``.
+        seed: the seed the split was made with (tail and named splits do not draw at random;
+            it is recorded for provenance).
+    """
+
+    train: list[Interval]
+    val: list[Interval]
+    test: list[Interval]
+    window: int
+    names: list[str]
+    gap: int = 0
+    short_records: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    def intervals(self, split: str) -> list[Interval]:
+        """The intervals of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        if split not in SPLIT_NAMES:
+            raise ConfigError(f"Received an invalid value for `split`, expected one of {SPLIT_NAMES}, got {split!r}.")
+        return getattr(self, split)
+
+    def bases(self) -> dict[str, int]:
+        """Bases in each split: ``{"train": ..., "val": ..., "test": ...}``."""
+        return {s: sum(iv.length for iv in self.intervals(s)) for s in SPLIT_NAMES}
+
+    def _rows(self) -> list[tuple[str, int, int, str]]:
+        rows = [(iv.record, iv.start, iv.end, s) for s in SPLIT_NAMES for iv in self.intervals(s)]
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        return [(self.names[r], a, b, s) for r, a, b, s in rows]
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the split: the window and every ``name start end split`` row, in order.
+
+        Independent of record indices, file paths and the seed, so the same split of the same
+        records always has the same hash.
+        """
+        h = hashlib.sha256(f"window={self.window}\n".encode())
+        for name, a, b, s in self._rows():
+            h.update(f"{name}\t{a}\t{b}\t{s}\n".encode())
+        return h.hexdigest()
+
+    def to_bed(self, path: str | os.PathLike) -> None:
+        """Write the split as a BED file (atomically: a temporary file, then ``os.replace``).
+
+        The first line is a header ``# genorm-splits-v1 window=L gap=G sha256=HEX``; then one
+        row per interval: record name, start, end, split (``train`` / ``val`` / ``test``).
+        """
+        path = Path(path)
+        lines = [f"# {BED_FORMAT} window={self.window} gap={self.gap} sha256={self.sha256()}\n"]
+        lines += [f"{name}\t{a}\t{b}\t{s}\n" for name, a, b, s in self._rows()]
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.writelines(lines)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_bed(cls, path: str | os.PathLike, genome, window: int | None = None) -> Splits:
+        """Read a split written by :meth:`to_bed` (or any 4-column BED with split names).
+
+        Args:
+            path: the BED file.
+            genome: the :class:`~genorm.genome.Genome` the split refers to (names are looked up).
+            window: the window length, needed only when the file has no genorm header.
+
+        Raises:
+            SplitError: unreadable rows, unknown records, intervals outside a record, splits
+                that overlap, or a header hash that does not match the rows (the file was edited).
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SplitError(f"Cannot read split file {str(path)!r}: {exc.strerror or exc}.") from None
+        header: dict[str, str] = {}
+        parts: dict[str, list[Interval]] = {s: [] for s in SPLIT_NAMES}
+        lengths = genome.lengths
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith(("track", "browser")):
+                continue
+            if line.startswith("#"):
+                if BED_FORMAT in line:
+                    header = dict(tok.split("=", 1) for tok in line[1:].split() if "=" in tok)
+                continue
+            cols = line.split("\t") if "\t" in line else line.split()
+            where = f"{path}, line {lineno}"
+            if len(cols) < 4:
+                raise SplitError(f"{where}: expected 4 columns (record, start, end, split), got {len(cols)}: {line!r}.")
+            name, a, b, split = cols[0], cols[1], cols[2], cols[3]
+            if split not in SPLIT_NAMES:
+                raise SplitError(f"{where}: split must be one of train, val, test; got {split!r}.")
+            try:
+                a, b = int(a), int(b)
+            except ValueError:
+                raise SplitError(f"{where}: start and end must be integers, got {cols[1]!r} and {cols[2]!r}.") from None
+            if name not in genome.names:
+                shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
+                raise SplitError(f"{where}: record {name!r} is not in the genome (records: {shown}).")
+            rec = genome.index(name)
+            if not 0 <= a < b <= int(lengths[rec]):
+                raise SplitError(
+                    f"{where}: interval {a}-{b} is not inside record {name!r} of length {int(lengths[rec])}."
+                )
+            parts[split].append(Interval(rec, a, b))
+        if window is None:
+            if "window" not in header:
+                raise SplitError(f"{path} has no genorm header with the window length: pass window=.")
+            window = int(header["window"])
+        splits = cls(train=sorted(parts["train"]), val=sorted(parts["val"]), test=sorted(parts["test"]),
+                     window=int(window), names=list(genome.names), gap=int(header.get("gap", 0)))
+        want = header.get("sha256")
+        if want is not None and want != splits.sha256():
+            raise SplitError(
+                f"{path}: the rows do not match the sha256 in its header ({want[:12]}... vs "
+                f"{splits.sha256()[:12]}...): the file was edited or truncated. Remove 'sha256=...' from the "
+                "header to accept the edit."
+            )
+        splits.check()
+        return splits
+
+    def check(self) -> None:
+        """Raise :class:`SplitError` if intervals of different splits overlap, or any is empty."""
+        tagged = sorted((iv.record, iv.start, iv.end, s) for s in SPLIT_NAMES for iv in self.intervals(s))
+        for (r0, a0, b0, s0), (r1, a1, b1, s1) in zip(tagged, tagged[1:]):
+            if r0 == r1 and a1 < b0:
+                raise SplitError(
+                    f"Split intervals overlap in record {self.names[r0]!r}: {s0} {a0}-{b0} and {s1} {a1}-{b1}."
+                )
+        for r, a, b, s in tagged:
+            if b <= a:
+                raise SplitError(f"Empty {s} interval {a}-{b} in record {self.names[r]!r}.")
+
+    def __repr__(self) -> str:
+        b = self.bases()
+        return (f"Splits(window={self.window}, train={len(self.train)} intervals/{b['train']:,} bases, "
+                f"val={len(self.val)}/{b['val']:,}, test={len(self.test)}/{b['test']:,}, "
+                f"short_records={len(self.short_records)})")
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise ConfigError(f"Received an invalid value for `{name}`, expected an integer >= {minimum}, got {value!r}.")
+    value = int(value)
+    if value < minimum:
+        raise ConfigError(f"Received an invalid value for `{name}`, expected an integer >= {minimum}, got {value}.")
+    return value
+
+
+def _check_fraction(name: str, value) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if isinstance(value, bool) or not 0.0 <= f < 1.0:
+        raise SplitError(f"Received an invalid value for `{name}`, expected a number in [0, 1), got {value!r}.")
+    return f
+
+
+def _named(genome, names: Iterable[str] | None, which: str) -> set[str]:
+    if names is None:
+        return set()
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if not names:
+        raise SplitError(f"`{which}` is an empty list: name at least one record, or pass None to use fractions.")
+    missing = [n for n in names if n not in genome.names]
+    if missing:
+        shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
+        raise SplitError(f"`{which}` names record(s) not in the genome: {', '.join(missing)}. Records: {shown}.")
+    return set(names)
+
+
+def make_splits(
+    genome,
+    window: int,
+    val_fraction: float = 0.05,
+    test_fraction: float = 0.10,
+    val_records: Sequence[str] | None = None,
+    test_records: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Splits:
+    """Split every record of ``genome`` into gap-separated train / validation / test intervals.
+
+    Args:
+        genome: a :class:`~genorm.genome.Genome`.
+        window: input window length ``L`` (training windows are ``L + 1`` bases); also the gap.
+        val_fraction: fraction of each record (rounded to whole bases) for validation, taken just
+            before the test tail. Default 0.05. Not used when ``val_records`` is given.
+        test_fraction: fraction at the end of each record for test. Default 0.10. Not used when
+            ``test_records`` is given.
+        val_records: names of records that go whole into validation.
+        test_records: names of records that go whole into test.
+        seed: recorded for provenance; the split itself is a deterministic function of the
+            lengths and arguments.
+
+    Returns:
+        :class:`Splits`. A record whose tail split would leave fewer than ``window + 1`` training
+        bases (or an empty validation / test tail) goes whole into ``train`` and is listed in
+        ``short_records``.
+
+    Raises:
+        ConfigError: ``window`` is not an integer >= 1.
+        SplitError: a fraction outside [0, 1) or fractions summing to >= 1, a record named twice
+            or not in the genome, or a requested split (or train) that ends up empty.
+    """
+    window = _check_int("window", window, 1)
+    vf = _check_fraction("val_fraction", val_fraction)
+    tf = _check_fraction("test_fraction", test_fraction)
+    if vf + tf >= 1.0:
+        raise SplitError(f"val_fraction + test_fraction must be < 1, got {vf} + {tf} = {vf + tf}.")
+    val_named = _named(genome, val_records, "val_records")
+    test_named = _named(genome, test_records, "test_records")
+    both = sorted(val_named & test_named)
+    if both:
+        raise SplitError(f"Record(s) named in both val_records and test_records: {', '.join(both)}.")
+    if val_records is not None:
+        vf = 0.0
+    if test_records is not None:
+        tf = 0.0
+
+    gap = window
+    train, val, test, short = [], [], [], []
+    for i, (name, n) in enumerate(zip(genome.names, genome.lengths.tolist())):
+        if name in val_named:
+            val.append(Interval(i, 0, n))
+            continue
+        if name in test_named:
+            test.append(Interval(i, 0, n))
+            continue
+        t = round(n * tf) if tf > 0 else 0
+        v = round(n * vf) if vf > 0 else 0
+        need = window + 1 + (t + gap if tf > 0 else 0) + (v + gap if vf > 0 else 0)
+        if (tf > 0 and t < 1) or (vf > 0 and v < 1) or n < need:
+            if tf > 0 or vf > 0:
+                short.append(name)
+            train.append(Interval(i, 0, n))
+            continue
+        end = n
+        if tf > 0:
+            test.append(Interval(i, n - t, n))
+            end = n - t - gap
+        if vf > 0:
+            val.append(Interval(i, end - v, end))
+            end = end - v - gap
+        train.append(Interval(i, 0, end))
+
+    if short:
+        logger.warning(
+            "%d record(s) too short to split with window %d, val_fraction %g, test_fraction %g "
+            "(put whole into train): %s%s", len(short), window, vf, tf, ", ".join(short[:10]),
+            " ..." if len(short) > 10 else "")
+    if not train:
+        raise SplitError(
+            f"The training split is empty: all {len(genome)} record(s) are named in val_records/test_records. "
+            "Leave at least one record for training."
+        )
+    for split, items, frac, named in (("validation", val, vf, val_records), ("test", test, tf, test_records)):
+        if not items and (frac > 0 or named is not None):
+            longest = int(genome.lengths.max()) if len(genome) else 0
+            raise SplitError(
+                f"The {split} split is empty: no record is long enough to split (longest {longest:,} bases; "
+                f"window {window} with val_fraction {vf} and test_fraction {tf} needs about "
+                f"{window + 1 + 2 * gap} bases plus the tails). Use a smaller window, or name whole records "
+                f"with val_records / test_records."
+            )
+    splits = Splits(train=train, val=val, test=test, window=window, names=list(genome.names), gap=gap,
+                    short_records=short, seed=seed)
+    logger.info("%r", splits)
+    return splits
