@@ -80,31 +80,35 @@ class Accumulator:
         self.profile_bases = np.zeros((num_records, self.bins), dtype=np.float64)
         self.profile_bits = np.zeros((num_records, self.bins), dtype=np.float64)
 
-    def add(self, record: int, positions: np.ndarray, targets: np.ndarray, soft_mask: np.ndarray,
-            probs: np.ndarray) -> None:
-        """Add predictions of some bases of one record.
+    def add(self, records: np.ndarray | int, positions: np.ndarray, targets: np.ndarray,
+            soft_mask: np.ndarray, probs: np.ndarray) -> None:
+        """Add predictions of some bases.
 
         Args:
-            record: record index.
-            positions: ``(n,) int`` 0-based positions of the bases in the record (for the profile).
+            records: ``(n,) int`` record index of each base (or one int for all).
+            positions: ``(n,) int`` 0-based positions of the bases in their records.
             targets: ``(n,)`` true bases; N (4) rows are ignored.
             soft_mask: ``(n,) bool`` soft mask of the true bases.
             probs: ``(n, 4)`` predicted distributions.
         """
         targets = np.asarray(targets)
+        records = np.broadcast_to(np.asarray(records, dtype=np.intp), targets.shape)
         keep = targets < NUM_BASES
         if not keep.all():
-            positions, targets, soft_mask, probs = positions[keep], targets[keep], soft_mask[keep], probs[keep]
+            records, positions, targets = records[keep], np.asarray(positions)[keep], targets[keep]
+            soft_mask, probs = np.asarray(soft_mask)[keep], np.asarray(probs)[keep]
         if targets.size == 0:
             return
         bits, p_true, top1, top2, pred = credits(probs, targets)
-        group = np.asarray(soft_mask, dtype=np.intp) * NUM_BASES + targets.astype(np.intp)
+        num_records = self.cells.shape[0]
+        group = (records * 2 + np.asarray(soft_mask, dtype=np.intp)) * NUM_BASES + targets.astype(np.intp)
         values = [np.ones_like(bits), bits, p_true, top1, top2] + [pred[:, b] for b in range(NUM_BASES)]
-        cell = self.cells[record].reshape(2 * NUM_BASES, len(FIELDS))
+        flat = self.cells.reshape(-1, len(FIELDS))
         for f, v in enumerate(values):
-            cell[:, f] += np.bincount(group, weights=v, minlength=2 * NUM_BASES)
-        length = max(int(self.lengths[record]), 1)
-        nbins = min(self.bins, length)
-        b = (np.asarray(positions, dtype=np.int64) * nbins) // length
-        self.profile_bases[record, :nbins] += np.bincount(b, minlength=nbins)
-        self.profile_bits[record, :nbins] += np.bincount(b, weights=bits, minlength=nbins)
+            flat[:, f] += np.bincount(group, weights=v, minlength=num_records * 2 * NUM_BASES)
+        lengths = np.maximum(self.lengths[records], 1)
+        nbins = np.minimum(self.bins, lengths)
+        b = records * self.bins + (np.asarray(positions, dtype=np.int64) * nbins) // lengths
+        size = num_records * self.bins
+        self.profile_bases.reshape(-1)[:] += np.bincount(b, minlength=size)
+        self.profile_bits.reshape(-1)[:] += np.bincount(b, weights=bits, minlength=size)
