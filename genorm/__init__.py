@@ -1,9 +1,17 @@
 """genorm: recurrent next-nucleotide models of genomes.
 
-Importing genorm is cheap: TensorFlow is imported only by the parts that need it.
+Reading and encoding are imported eagerly (NumPy only); everything that needs TensorFlow or
+Keras (training, models, evaluation, prediction) is imported on first use, so ``import
+genorm`` and ``genorm --help`` stay fast.
+
+>>> import genorm
+>>> genorm.string_to_codes("ACGTN").tolist()
+[0, 1, 2, 3, 4]
 """
 
 from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
@@ -18,16 +26,56 @@ from genorm.errors import GenormError  # noqa: E402
 from genorm.fasta import Record, read_fasta  # noqa: E402
 from genorm.genome import Genome, read_genome  # noqa: E402
 
+# name -> (module, attribute), imported on first access.
+_LAZY = {
+    "ModelConfig": ("genorm.model", "ModelConfig"),
+    "build_model": ("genorm.model", "build_model"),
+    "TrainConfig": ("genorm.train", "TrainConfig"),
+    "train": ("genorm.train", "train"),
+    "load": ("genorm.run", "load"),
+    "evaluate": ("genorm.evaluate", "evaluate"),
+    "Predictor": ("genorm.predict", "Predictor"),
+    "make_splits": ("genorm.splits", "make_splits"),
+    "StreamConfig": ("genorm.stream", "StreamConfig"),
+    "make_dataset": ("genorm.stream", "make_dataset"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        # Importing genorm.train / genorm.evaluate binds the submodule under the same name:
+        # put the function back.
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genorm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
     "EncodingPolicy",
     "Genome",
     "GenormError",
+    "ModelConfig",
+    "Predictor",
     "Record",
+    "StreamConfig",
+    "TrainConfig",
+    "build_model",
     "codes_to_onehot",
     "codes_to_string",
+    "evaluate",
+    "load",
+    "make_dataset",
+    "make_splits",
     "read_fasta",
     "read_genome",
     "reverse_complement",
     "string_to_codes",
+    "train",
 ]
