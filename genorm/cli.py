@@ -92,6 +92,28 @@ class ProgressBar:
             self._drawn = False
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with the C++ start-up chatter (oneDNN, CUDA stubs) kept off stderr.
+
+    The chatter is written by native code before logging is set up, so file descriptor 2 is
+    pointed at /dev/null for the duration of the import. Set GENORM_TF_LOGS=1 to see it.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("GENORM_TF_LOGS"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def print_table(df, out=None) -> None:
     """Print a DataFrame as an aligned plain-text table."""
     out = out or sys.stdout
@@ -135,6 +157,50 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for src in genome.sources:
         size = f", {src['size']:,} bytes" if src.get("size") is not None else ""
         print(f"input: {src['path']} ({src['format']}{size})")
+    print(f"encoding policy: {genome.policy.describe()}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# index
+
+
+def _add_index(sub) -> None:
+    p = sub.add_parser(
+        "index", formatter_class=_Formatter,
+        help="parse FASTA once into the memory-mapped genome cache that later runs use",
+        description="Build (or check) the genome cache: one byte per base in DIR/packed.npy, memory-mapped by "
+                    "training and evaluation, so a second run does not re-parse the FASTA. The cache is rebuilt "
+                    "when the FASTA (size or modification time), the encoding policy or --records change.",
+    )
+    p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="where to write the cache (default: <first FASTA>.genorm beside the file)")
+    p.add_argument("--force", action="store_true", help="rebuild the cache even if it is current")
+    add_policy_options(p)
+    p.set_defaults(func=_cmd_index)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from genorm.cache import PACKED_FILE, index_genome
+    from genorm.errors import CacheError
+
+    if "-" in args.fasta:
+        raise CacheError("Standard input cannot be indexed: genorm index needs FASTA files on disk.")
+    bar = ProgressBar()
+    try:
+        result = index_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
+                              cache_dir=args.cache_dir, progress=bar, force=args.force)
+    finally:
+        bar.close()
+    genome = result.genome
+    if result.path is None:
+        raise CacheError("The cache could not be written beside the FASTA; pass --cache-dir DIR "
+                         "(a writable directory).")
+    size = os.path.getsize(result.path / PACKED_FILE)
+    state = "built" if result.built else "up to date"
+    print(f"cache: {result.path} ({state})")
+    print(f"records: {len(genome):,}; bases: {genome.total_length:,}; size on disk: {size / 1e6:,.1f} MB")
     print(f"encoding policy: {genome.policy.describe()}")
     return 0
 
@@ -267,7 +333,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------
 # main
 
-_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate]
+_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index]
+
+
+_NO_TENSORFLOW = {"info", "index"}
+"""Subcommands that never need TensorFlow."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
+        if args.command not in _NO_TENSORFLOW:
+            import_tensorflow_quietly()
         return int(args.func(args) or 0)
     except GenormError as exc:
         sys.stderr.write(f"error: {exc}\n")
