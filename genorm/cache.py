@@ -1,0 +1,277 @@
+"""The on-disk genome cache: parse FASTA once, memory-map it afterwards.
+
+A cache is a directory (by default ``<first FASTA>.genorm/`` beside the file)::
+
+    packed.npy     (G,) uint8 packed codes, records end to end (``np.load(mmap_mode="r")``)
+    offsets.npy    (R + 1,) int64 record offsets
+    genome.json    format version, names, per-record stats, sources, policy, fingerprint
+
+``genome.json`` is written last, and the directory is built under a temporary name and renamed
+into place, so a cache is either complete or absent. The *fingerprint* (each FASTA's absolute
+path, size and ``mtime_ns``, the encoding policy, the selected records) decides whether a cache
+is current; when the FASTA changes, the cache is rebuilt.
+
+Loaded with ``mmap=True`` the genome's bases stay in the page cache, not in the process's
+anonymous memory, so a genome larger than memory can be streamed.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "x.fa").write_text(">a\\nACGT\\n>b\\nNNa\\n")
+>>> g = cached_genome(d / "x.fa")
+>>> g.names, g.total_length, type(g.packed).__name__, (d / "x.fa.genorm" / "packed.npy").exists()
+(['a', 'b'], 7, 'memmap', True)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genorm.encoding import EncodingPolicy
+from genorm.errors import CacheError
+from genorm.fasta import RecordStats
+from genorm.genome import Genome, read_genome
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = "genorm-genome-cache"
+CACHE_VERSION = 1
+PACKED_FILE = "packed.npy"
+OFFSETS_FILE = "offsets.npy"
+META_FILE = "genome.json"
+SUFFIX = ".genorm"
+
+
+def _paths(fasta_paths) -> list:
+    if isinstance(fasta_paths, (str, os.PathLike)) or hasattr(fasta_paths, "read"):
+        return [fasta_paths]
+    return list(fasta_paths)
+
+
+def fingerprint(fasta_paths, policy: EncodingPolicy | None = None, records: Iterable[str] | None = None) -> dict:
+    """What a cache must match to be current: each file's absolute path, size and ``mtime_ns``,
+    the policy and the selected records.
+
+    Raises:
+        OSError: a file cannot be stat'ed.
+    """
+    files = []
+    for p in _paths(fasta_paths):
+        st = os.stat(p)
+        files.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {
+        "version": CACHE_VERSION,
+        "files": files,
+        "policy": (policy or EncodingPolicy()).to_dict(),
+        "records": None if records is None else list(records),
+    }
+
+
+def default_cache_dir(fasta_paths) -> Path:
+    """``<first FASTA>.genorm`` beside the first file."""
+    return Path(str(_paths(fasta_paths)[0]) + SUFFIX)
+
+
+def _is_cache(path: Path) -> bool:
+    return (path / META_FILE).is_file() or (path / PACKED_FILE).is_file()
+
+
+def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict | None = None) -> Path:
+    """Write ``genome`` as a cache directory, atomically (a temporary directory, then a rename).
+
+    An existing cache at ``cache_dir`` is replaced; a directory that is not a genorm cache (and
+    not empty) is left alone.
+
+    Returns:
+        The cache directory.
+
+    Raises:
+        CacheError: ``cache_dir`` exists and is something else, or cannot be written.
+    """
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and not (cache_dir.is_dir() and (_is_cache(cache_dir) or not any(cache_dir.iterdir()))):
+        raise CacheError(
+            f"{cache_dir} exists and is not a genorm cache; genorm will not overwrite it. "
+            "Choose another cache directory (--cache-dir)."
+        )
+    meta = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "names": list(genome.names),
+        "total_length": genome.total_length,
+        "stats": [s.to_dict() for s in genome.stats],
+        "sources": genome.sources,
+        "policy": genome.policy.to_dict(),
+        "fingerprint": fingerprint,
+    }
+    try:
+        cache_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".tmp", dir=cache_dir.parent))
+    except OSError as exc:
+        raise CacheError(f"Cannot create the genome cache in {cache_dir.parent}: {exc.strerror or exc}. "
+                         "Choose a writable cache directory (--cache-dir).") from None
+    old = None
+    try:
+        for name, arr in ((PACKED_FILE, genome.packed), (OFFSETS_FILE, np.asarray(genome.offsets, np.int64))):
+            with open(tmp / name, "wb") as fh:
+                np.save(fh, np.asarray(arr), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+        with open(tmp / META_FILE, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if cache_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".old", dir=cache_dir.parent))
+            os.replace(cache_dir, old / "cache")
+        os.replace(tmp, cache_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CacheError(f"Cannot write the genome cache {cache_dir}: {exc.strerror or exc}. "
+                         "Check free disk space and permissions, or choose another --cache-dir.") from None
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)  # open memory maps of the old files stay valid
+    logger.info("wrote genome cache %s (%d records, %s bases)", cache_dir, len(genome), f"{genome.total_length:,}")
+    return cache_dir
+
+
+def _read_meta(cache_dir: Path) -> dict:
+    try:
+        with open(cache_dir / META_FILE, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except FileNotFoundError:
+        raise CacheError(f"{cache_dir} is not a genorm genome cache (no {META_FILE}). "
+                         "Build one with `genorm index GENOME.fa`.") from None
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"The genome cache {cache_dir} is unreadable ({exc}); delete it and run "
+                         "`genorm index` again.") from None
+    if meta.get("format") != CACHE_FORMAT or meta.get("version") != CACHE_VERSION:
+        raise CacheError(f"The genome cache {cache_dir} has format {meta.get('format')!r} version "
+                         f"{meta.get('version')!r}, expected {CACHE_FORMAT!r} version {CACHE_VERSION}; "
+                         "delete it and run `genorm index` again.")
+    return meta
+
+
+def load_genome(cache_dir: str | os.PathLike, mmap: bool = True) -> Genome:
+    """Load a cached genome.
+
+    Args:
+        cache_dir: a directory written by :func:`save_genome`.
+        mmap: True (default): ``packed`` is a read-only ``np.memmap`` (bases are read from disk
+            on demand); False: read it into memory (one byte per base).
+
+    Returns:
+        :class:`~genorm.genome.Genome`.
+
+    Raises:
+        CacheError: missing, incomplete, corrupt or wrong-version cache.
+    """
+    cache_dir = Path(cache_dir)
+    meta = _read_meta(cache_dir)
+    try:
+        packed = np.load(cache_dir / PACKED_FILE, mmap_mode="r" if mmap else None, allow_pickle=False)
+        offsets = np.load(cache_dir / OFFSETS_FILE, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"The genome cache {cache_dir} is damaged ({exc}); delete it and run "
+                         "`genorm index` again.") from None
+    names = meta["names"]
+    if (packed.dtype != np.uint8 or packed.ndim != 1 or offsets.shape != (len(names) + 1,)
+            or int(offsets[-1]) != packed.shape[0] or packed.shape[0] != meta["total_length"]):
+        raise CacheError(f"The genome cache {cache_dir} is inconsistent ({packed.shape[0]:,} bases stored, "
+                         f"{meta['total_length']:,} expected); delete it and run `genorm index` again.")
+    return Genome(packed=packed, offsets=offsets, names=names,
+                  stats=[RecordStats.from_dict(s) for s in meta["stats"]], sources=meta["sources"],
+                  policy=EncodingPolicy(**meta["policy"]))
+
+
+@dataclass
+class CacheResult:
+    """What :func:`index_genome` did: the genome, where its cache is, and whether it was (re)built."""
+
+    genome: Genome
+    path: Path | None
+    built: bool
+
+
+def index_genome(
+    fasta_paths,
+    policy: EncodingPolicy | None = None,
+    records: Iterable[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
+    force: bool = False,
+) -> CacheResult:
+    """Make sure the cache of ``fasta_paths`` is current (building it if needed) and load it.
+
+    Args and raises: as :func:`cached_genome`; ``force`` rebuilds even a current cache.
+    """
+    sources = _paths(fasta_paths)
+    records = None if records is None else list(records)
+    if any(not isinstance(p, (str, os.PathLike)) or str(p) == "-" for p in sources):
+        logger.info("standard input or an open handle cannot be cached; reading it directly")
+        return CacheResult(read_genome(sources, policy=policy, records=records, progress=progress), None, False)
+    try:
+        want = fingerprint(sources, policy, records)
+    except OSError:
+        # let the reader produce its message for a missing or unreadable file
+        return CacheResult(read_genome(sources, policy=policy, records=records, progress=progress), None, False)
+    explicit = cache_dir is not None
+    path = Path(cache_dir) if explicit else default_cache_dir(sources)
+    if not force and (path / META_FILE).is_file():
+        try:
+            meta = _read_meta(path)
+            if meta.get("fingerprint") == want:
+                logger.info("using genome cache %s", path)
+                return CacheResult(load_genome(path, mmap=True), path, False)
+            logger.info("genome cache %s is out of date (the FASTA, policy or records changed): rebuilding", path)
+        except CacheError as exc:
+            logger.warning("%s Rebuilding it.", exc)
+    genome = read_genome(sources, policy=policy, records=records, progress=progress)
+    try:
+        save_genome(genome, path, want)
+    except CacheError as exc:
+        if explicit:
+            raise
+        logger.warning("%s Continuing without a cache.", exc)
+        return CacheResult(genome, None, False)
+    del genome
+    return CacheResult(load_genome(path, mmap=True), path, True)
+
+
+def cached_genome(
+    fasta_paths,
+    policy: EncodingPolicy | None = None,
+    records: Iterable[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
+) -> Genome:
+    """The genome of ``fasta_paths``, from its cache (built on first use, rebuilt when stale).
+
+    Args:
+        fasta_paths: a FASTA path or a list of them (plain, gzip or bgzip). Standard input and
+            open handles are read directly, without a cache.
+        policy: the :class:`~genorm.encoding.EncodingPolicy` (part of the fingerprint).
+        records: record names to keep (part of the fingerprint).
+        cache_dir: where the cache lives. Default None: ``<first FASTA>.genorm/`` beside the
+            file; if that cannot be written, a warning is logged and the genome is read into
+            memory instead.
+        progress: ``progress(bytes_read, total_or_None, label)`` while the FASTA is parsed.
+
+    Returns:
+        :class:`~genorm.genome.Genome` whose ``packed`` is a read-only memory map of the cache
+        (or an in-memory array when no cache could be used).
+
+    Raises:
+        CacheError: an explicit ``cache_dir`` cannot be written or is not a genorm cache.
+        FastaFormatError, InputFileError, RecordSelectionError, EncodingPolicyError: from reading.
+    """
+    return index_genome(fasta_paths, policy, records, cache_dir, progress).genome
