@@ -147,7 +147,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         bar.close()
     df = genome.summary()
     if args.tsv:
-        sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g"))
+        sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
         return 0
     shown = df.copy()
     for col in ("length", "n_count", "soft_masked"):

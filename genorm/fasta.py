@@ -539,6 +539,7 @@ def scan(
                 cb = lambda done, _l=label, _s=size: progress(done, _s, _l)  # noqa: E731
             scanner = _Scanner(opened, policy, wanted, cb)
             headers = kept = 0
+            empty: list[str] = []
             for out, name, desc, line, start, end, counts in scanner.records(out_factory):
                 where = f"{opened.label}, line {line}"
                 headers += 1
@@ -552,8 +553,12 @@ def scan(
                     continue
                 found.add(name)
                 if end == start:
-                    logger.warning("%s: record %r is empty; skipped.", where, name)
+                    # Said once the file is known to hold some sequence (else the error below says it all).
+                    empty.append(where + f": record {name!r} is empty; skipped.")
                     continue
+                for message in empty:
+                    logger.warning(message)
+                empty.clear()
                 view = np.frombuffer(out, dtype=np.uint8, count=end - start, offset=start)
                 if counts[encoding.SPECIAL:].any():
                     bad = encoding.check_special(view, policy)
@@ -565,7 +570,10 @@ def scan(
                 del view
                 kept += 1
                 yield out, start, end, name, desc, stats, opened.label
-            if wanted is None and kept == 0:
+            if kept:
+                for message in empty:
+                    logger.warning(message)
+            elif wanted is None:
                 raise FastaFormatError(
                     f"{opened.label}: no sequence: {headers} header line(s) but every record is empty. "
                     "Give a FASTA file with sequence lines under its headers."
