@@ -1,0 +1,252 @@
+"""The Keras callbacks of ``genorm train``, sharing one resumable :class:`TrainingState`.
+
+In the order :func:`genorm.train.train` installs them:
+
+* :class:`NanGuard` – a non-finite loss restores the weights of the last completed epoch and
+  stops (recurrent models on DNA are known to diverge mid-training).
+* :class:`TimeBudget` – stops after the batch that leaves just enough time to validate and
+  save, so ``max_time`` is a wall-clock promise; the partial epoch is validated as usual.
+* :class:`PlateauStopping` – on the **validation** bits per base: halves the learning rate
+  after ``lr_patience`` epochs without improvement, stops after ``patience``.
+* :class:`BestCheckpoint` – keeps the best weights (in memory and, through ``save_best``, on
+  disk) whenever validation improves.
+* :class:`Backup` – after each epoch, appends the history row and writes the resumable state
+  (weights, optimizer, :class:`TrainingState`) through ``save_backup``.
+
+Everything a resumed run needs to continue exactly as an uninterrupted one is in
+:class:`TrainingState` (plain numbers, JSON) plus the model and optimizer variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MONITOR = "val_bits"
+"""The quantity every decision is made on: validation bits per base (lower is better)."""
+MIN_DELTA = 1e-4
+"""An improvement smaller than this (bits per base) does not count."""
+
+
+@dataclass
+class TrainingState:
+    """What a run has done so far; saved with every backup, restored by ``--resume``.
+
+    Attributes:
+        epochs_done: completed epochs (a partial epoch stopped by the time budget counts).
+        batches_done: training batches consumed; the stream resumes at this batch number.
+        bases_done: input bases trained on (batches × batch size × window).
+        best: best validation bits per base so far (inf before the first).
+        best_epoch: the epoch (1-based) that reached ``best``; 0 before the first.
+        es_wait: epochs since the last improvement (early stopping).
+        lr_wait: epochs since the last improvement or learning-rate cut.
+        learning_rate: the current learning rate.
+        history: one dict per epoch (the rows of ``history.csv``).
+        stopped: why training ended: "" while running, "epochs", "early_stopping", "time_budget",
+            "nan", "interrupted".
+        train_seconds: seconds spent in ``fit`` over all invocations.
+    """
+
+    epochs_done: int = 0
+    batches_done: int = 0
+    bases_done: int = 0
+    best: float = math.inf
+    best_epoch: int = 0
+    es_wait: int = 0
+    lr_wait: int = 0
+    learning_rate: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    stopped: str = ""
+    train_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["best"] = None if math.isinf(self.best) else self.best
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingState:
+        d = dict(d)
+        d["best"] = math.inf if d.get("best") is None else float(d["best"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops on a non-finite loss and puts back the weights of the last completed epoch."""
+
+    def __init__(self, state: TrainingState):
+        super().__init__()
+        self.state = state
+        self._good: list[np.ndarray] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._good = self.model.get_weights()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not _finite(loss):
+            logger.warning("Loss became %s at epoch %d, batch %d: restoring the weights of the last completed "
+                           "epoch and stopping. Try a lower --learning-rate.", loss, self.state.epochs_done + 1,
+                           batch + 1)
+            if self._good is not None:
+                self.model.set_weights(self._good)
+            self.state.stopped = "nan"
+            self.model.stop_training = True
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops when ``seconds`` (wall clock, from ``start``) would be exceeded.
+
+    ``reserve()`` estimates the seconds still needed after the last batch (validation and
+    saving); it is measured after the first validation.
+    """
+
+    def __init__(self, state: TrainingState, seconds: float | None, start: float, reserve_guess: float = 5.0):
+        super().__init__()
+        self.state = state
+        self.seconds = seconds
+        self.start = start
+        self.reserve = reserve_guess
+        self._batch_time = 0.0
+        self._last = None
+        self._epoch_end_at = None
+
+    def _left(self) -> float:
+        return self.seconds - (time.monotonic() - self.start)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is None:
+            return
+        now = time.monotonic()
+        if self._last is not None:
+            dt = now - self._last
+            self._batch_time = dt if self._batch_time == 0 else 0.9 * self._batch_time + 0.1 * dt
+        if self._left() < self.reserve + self._batch_time:
+            if not self.state.stopped:
+                self.state.stopped = "time_budget"
+                logger.info("Time budget of %.0f s reached: stopping after this batch.", self.seconds)
+            self.model.stop_training = True
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.monotonic()
+
+    def on_test_end(self, logs=None):
+        # validation + checkpointing + backup take about this long, with a margin
+        self.reserve = 1.5 * (time.monotonic() - self._test_start) + 3.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds is not None and self._left() < self.reserve + self._batch_time and not self.state.stopped:
+            self.state.stopped = "time_budget"
+            self.model.stop_training = True
+
+
+class PlateauStopping(keras.callbacks.Callback):
+    """Reduce-on-plateau and early stopping on validation bits per base, with resumable counters."""
+
+    def __init__(self, state: TrainingState, patience: int, lr_patience: int, lr_factor: float, min_lr: float):
+        super().__init__()
+        self.state = state
+        self.patience, self.lr_patience = patience, lr_patience
+        self.lr_factor, self.min_lr = lr_factor, min_lr
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate = self.state.learning_rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        current = logs.get(MONITOR)
+        s = self.state
+        logs["learning_rate"] = s.learning_rate
+        if current is None or not _finite(current):
+            return
+        if current < s.best - MIN_DELTA:
+            s.best, s.best_epoch = float(current), epoch + 1
+            s.es_wait = s.lr_wait = 0
+            return
+        s.es_wait += 1
+        s.lr_wait += 1
+        if s.lr_wait >= self.lr_patience and s.learning_rate > self.min_lr:
+            new = max(s.learning_rate * self.lr_factor, self.min_lr)
+            logger.info("Epoch %d: validation did not improve for %d epoch(s); learning rate %.3g -> %.3g.",
+                        epoch + 1, s.lr_wait, s.learning_rate, new)
+            s.learning_rate = float(new)
+            s.lr_wait = 0
+        if s.es_wait >= self.patience:
+            logger.info("Epoch %d: no validation improvement for %d epochs: early stopping (best epoch %d).",
+                        epoch + 1, s.es_wait, s.best_epoch)
+            if not s.stopped:
+                s.stopped = "early_stopping"
+            self.model.stop_training = True
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the best validation epoch; ``save_best(model)`` writes them to disk."""
+
+    def __init__(self, state: TrainingState, save_best: Callable[[keras.Model], None]):
+        super().__init__()
+        self.state = state
+        self.save_best = save_best
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.state.best_epoch == epoch + 1:
+            self.best_weights = self.model.get_weights()
+            self.save_best(self.model)
+
+
+class Backup(keras.callbacks.Callback):
+    """Records each epoch in the history and saves the resumable state through ``save_backup``."""
+
+    def __init__(self, state: TrainingState, bases_per_batch: int, save_backup: Callable[[keras.Model], None],
+                 clock_start: float):
+        super().__init__()
+        self.state = state
+        self.bases_per_batch = bases_per_batch
+        self.save_backup = save_backup
+        self._clock_start = clock_start
+        self._epoch_batches = 0
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_batches = 0
+        self._epoch_start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._epoch_batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        s = self.state
+        logs = logs or {}
+        seconds = time.monotonic() - self._epoch_start
+        s.epochs_done = epoch + 1
+        s.batches_done += self._epoch_batches
+        s.bases_done += self._epoch_batches * self.bases_per_batch
+        row = {"epoch": epoch + 1, "steps": self._epoch_batches, "bases": s.bases_done}
+        for key in ("loss", "accuracy", "bits", "val_loss", "val_accuracy", "val_bits"):
+            if key in logs:
+                row[key] = float(logs[key])
+        row["learning_rate"] = float(logs.get("learning_rate", s.learning_rate))
+        row["seconds"] = round(seconds, 3)
+        s.history.append(row)
+        s.train_seconds += seconds
+        self.save_backup(self.model)

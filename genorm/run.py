@@ -1,0 +1,447 @@
+"""The run directory: everything needed to reproduce and reuse a training run.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    run/
+      model.keras       best-validation model, Keras 3 format, uncompiled; loaded with safe_mode
+      config.json       {"format_version": 1, "config": <TrainConfig.to_dict()>}
+      provenance.json   inputs (path, size, sha256), records, split hash, seed, versions, timings
+      splits.bed        train / val / test intervals (genorm.splits BED with a sha256 header)
+      history.csv       one row per epoch
+      baselines.npz     uniform / composition / Markov baselines fitted on the training split
+      curves.png        learning curves
+      backup/           model.weights.h5, optimizer.npz, state.json: the state --resume continues from
+      .lock             present while a process writes the run (holds its pid)
+
+Every file is written atomically (a temporary file in the same directory, then
+``os.replace``), so a killed process leaves either the old file or the new one, never half.
+
+>>> run = load("runs/ecoli")                                    # doctest: +SKIP
+>>> run.model.predict(np.zeros((1, 10), np.int32)).shape        # doctest: +SKIP
+(1, 10, 4)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genorm.errors import RunDirError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL = "model.keras"
+CONFIG = "config.json"
+PROVENANCE = "provenance.json"
+SPLITS = "splits.bed"
+HISTORY = "history.csv"
+BASELINES = "baselines.npz"
+CURVES = "curves.png"
+BACKUP = "backup"
+LOCK = ".lock"
+RUN_FILES = (MODEL, CONFIG, PROVENANCE, SPLITS, HISTORY, BASELINES, CURVES, "logs")
+"""Names genorm writes in a run directory (``--force`` removes exactly these, plus backup/)."""
+
+
+# ------------------------------------------------------------------------------------------
+# Atomic writes
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    ``suffix`` is appended to the temporary name (Keras insists on ``.keras`` / ``.weights.h5``).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_model(model, path: str | os.PathLike) -> None:
+    """``model.save`` to a temporary ``.keras`` file, then ``os.replace``."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def read_json(path: Path, what: str) -> dict:
+    """Parse a JSON file of a run directory; missing or corrupt is a :class:`RunDirError`."""
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing: {path.parent} is not a complete genorm run directory ({what}).")
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path} is corrupt ({exc}); re-run `genorm train` to recreate the run.") from None
+    if not isinstance(obj, dict):
+        raise RunDirError(f"{path} is corrupt: expected a JSON object, got {type(obj).__name__}.")
+    return obj
+
+
+# ------------------------------------------------------------------------------------------
+# Provenance
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_info(path: str | os.PathLike) -> dict:
+    """``{"path": absolute path, "size": bytes, "sha256": hex}`` of an input file."""
+    p = Path(path)
+    return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": sha256_file(p)}
+
+
+def versions() -> dict:
+    """Versions of genorm and the libraries a run depends on."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    import genorm
+
+    return {"genorm": genorm.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "host": socket.gethostname()}
+
+
+# ------------------------------------------------------------------------------------------
+# Directory life cycle
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / CONFIG).is_file() or (path / BACKUP).is_dir()
+
+
+def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = False) -> Path:
+    """Make ``out_dir`` ready for a new run (or check it for ``resume``).
+
+    A fresh run needs a missing or empty directory; ``force`` clears a previous genorm run
+    (only the files genorm writes) but never a directory holding anything else.
+
+    Raises:
+        RunDirError: the directory exists and is not empty (without ``force``), holds files that
+            are not genorm's (with ``force``), or (``resume``) holds no run to resume.
+    """
+    out = Path(out_dir)
+    if resume:
+        if not (out / BACKUP / "state.json").is_file():
+            raise RunDirError(f"Nothing to resume in {out}: it has no {BACKUP}/state.json. Start a new run "
+                              f"(without --resume) or point --out at the interrupted run.")
+        return out
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} exists and is not a directory; choose another --out.")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
+                              f"it, --resume to continue it, or choose another --out.")
+        foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES and p.name not in (BACKUP, LOCK)
+                   and not p.name.startswith(".")]
+        if foreign or not is_run_dir(out):
+            shown = ", ".join(sorted(foreign)[:5]) or "no genorm config.json"
+            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory ({shown}). "
+                              "Choose an empty or new --out.")
+        for name in RUN_FILES:
+            p = out / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        shutil.rmtree(out / BACKUP, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold ``run_dir/.lock`` (with this pid) while a run is written.
+
+    A lock left by a process that no longer exists is taken over with a warning.
+
+    Raises:
+        RunDirError: another live process holds the lock.
+    """
+    path = Path(run_dir) / LOCK
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = -1
+            if pid > 0 and pid != os.getpid() and _pid_alive(pid):
+                raise RunDirError(f"{run_dir} is being written by process {pid} (lock file {path}). Wait for it "
+                                  "to finish, or remove the lock file if that process is gone.") from None
+            logger.warning("Removing a stale lock file %s (process %s is gone).", path, pid)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------
+# History and curves
+
+
+def write_history(path: str | os.PathLike, rows: list[dict]) -> None:
+    """``history.csv`` from the epoch rows, atomically."""
+    import pandas as pd
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def write_curves(path: str | os.PathLike, rows: list[dict], title: str = "") -> None:
+    """``curves.png``: bits per base (train, validation) and accuracy per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return
+    epochs = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], "bits", "bits per base"), (axes[1], "accuracy", "accuracy")):
+        for prefix, style in (("", "-o"), ("val_", "-s")):
+            ys = [r.get(prefix + key, np.nan) for r in rows]
+            ax.plot(epochs, ys, style, ms=3, label=("validation" if prefix else "training"))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class LoadedRun:
+    """A run directory read back.
+
+    Attributes:
+        run_dir: the directory.
+        model: the best-validation Keras model (uncompiled; loaded with ``safe_mode=True``).
+        config: the :class:`~genorm.train.TrainConfig` the run used.
+        provenance: the parsed ``provenance.json``.
+        fasta_paths: the input FASTA paths as recorded (absolute).
+        history: per-epoch ``pandas.DataFrame`` (empty if the file is missing).
+    """
+
+    run_dir: Path
+    model: Any
+    config: Any
+    provenance: dict
+    fasta_paths: list[str]
+    history: Any = None
+    _genome: Any = field(default=None, repr=False)
+    _splits: Any = field(default=None, repr=False)
+
+    @property
+    def genome(self):
+        """The training genome, re-read from ``fasta_paths`` (through the cache when available)."""
+        if self._genome is None:
+            from genorm.train import load_genome
+
+            missing = [p for p in self.fasta_paths if not Path(p).is_file()]
+            if missing:
+                raise RunDirError(f"The run's input file(s) {', '.join(missing)} no longer exist; the genome "
+                                  "(and its splits) cannot be re-read.")
+            self._genome = load_genome(self.fasta_paths, self.config)
+        return self._genome
+
+    @property
+    def splits(self):
+        """The run's :class:`~genorm.splits.Splits`, read from ``splits.bed`` (needs the genome)."""
+        if self._splits is None:
+            from genorm.splits import Splits
+
+            path = self.run_dir / SPLITS
+            if not path.is_file():
+                raise RunDirError(f"{path} is missing: {self.run_dir} is not a complete genorm run directory.")
+            self._splits = Splits.from_bed(path, self.genome, window=self.config.window)
+        return self._splits
+
+    def stepper(self):
+        """A :class:`~genorm.model.Stepper` for streaming the model over long sequences."""
+        from genorm.model import make_stepper
+
+        return make_stepper(self.model)
+
+
+def read_config(run_dir: str | os.PathLike):
+    """The :class:`~genorm.train.TrainConfig` saved in ``run_dir/config.json``."""
+    from genorm.errors import ConfigError
+    from genorm.train import TrainConfig
+
+    path = Path(run_dir) / CONFIG
+    obj = read_json(path, "the run's configuration")
+    version = obj.get("format_version")
+    if not isinstance(version, int):
+        raise RunDirError(f"{path} has no format_version: it was not written by genorm train.")
+    if version > FORMAT_VERSION:
+        raise RunDirError(f"{path} has format version {version}, newer than this genorm understands "
+                          f"({FORMAT_VERSION}); upgrade genorm to read this run.")
+    try:
+        return TrainConfig.from_dict(obj.get("config", {}))
+    except (ConfigError, TypeError) as exc:
+        raise RunDirError(f"{path} holds an invalid configuration: {exc}") from None
+
+
+def load(run_dir: str | os.PathLike) -> LoadedRun:
+    """Read a run directory written by :func:`genorm.train.train`.
+
+    The model is loaded with Keras safe mode: no code from the file is executed.
+
+    Raises:
+        RunDirError: the directory, ``model.keras``, ``config.json`` or ``provenance.json`` is
+            missing, corrupt, or of a newer format.
+    """
+    import keras
+
+    import genorm.model  # noqa: F401  (registers the custom layers)
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"Run directory {run_dir} does not exist. Train one with `genorm train GENOME.fa "
+                          f"--out {run_dir}`.")
+    config = read_config(run_dir)
+    provenance = read_json(run_dir / PROVENANCE, "inputs, versions and seed")
+    model_path = run_dir / MODEL
+    if not model_path.is_file():
+        raise RunDirError(f"{model_path} is missing: the run has not finished its first epoch, or the file was "
+                          f"removed. Continue it with `genorm train ... --out {run_dir} --resume`.")
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ...
+        raise RunDirError(f"{model_path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); the file is "
+                          "corrupt or not a genorm model.") from None
+    history = None
+    if (run_dir / HISTORY).is_file():
+        import pandas as pd
+
+        try:
+            history = pd.read_csv(run_dir / HISTORY)
+        except (ValueError, OSError) as exc:
+            raise RunDirError(f"{run_dir / HISTORY} is corrupt ({exc}).") from None
+    inputs = provenance.get("inputs")
+    if not isinstance(inputs, list) or not all(isinstance(i, dict) and "path" in i for i in inputs):
+        raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: no list of inputs with paths.")
+    return LoadedRun(run_dir=run_dir, model=model, config=config, provenance=provenance,
+                     fasta_paths=[i["path"] for i in inputs], history=history)
+
+
+def save_backup(run_dir: Path, model, state: dict) -> None:
+    """Write the resumable state: weights, optimizer variables, and ``state`` (JSON), each atomically.
+
+    ``state.json`` is written last: it names the epoch the weights belong to.
+    """
+    backup = Path(run_dir) / BACKUP
+    backup.mkdir(exist_ok=True)
+    with atomic_path(backup / "model.weights.h5", suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
+    opt = {f"v{i:04d}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)}
+    with atomic_path(backup / "optimizer.npz", suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **opt)
+    write_json(backup / "state.json", {"format_version": FORMAT_VERSION, **state})
+
+
+def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
+    """The saved state dict, and a function that restores weights and optimizer into a compiled model."""
+    backup = Path(run_dir) / BACKUP
+    state = read_json(backup / "state.json", "the state to resume from")
+    if int(state.get("format_version", 0)) > FORMAT_VERSION:
+        raise RunDirError(f"{backup / 'state.json'} is from a newer genorm; upgrade genorm to resume it.")
+    weights, opt = backup / "model.weights.h5", backup / "optimizer.npz"
+    for p in (weights, opt):
+        if not p.is_file():
+            raise RunDirError(f"{p} is missing: the backup is incomplete and the run cannot be resumed; "
+                              "start it again with --force.")
+
+    def restore(model) -> None:
+        try:
+            model.load_weights(weights)
+            with np.load(opt, allow_pickle=False) as z:
+                values = [z[k] for k in sorted(z.files)]
+        except Exception as exc:  # h5py / zip / shape errors
+            raise RunDirError(f"The backup in {backup} cannot be read ({type(exc).__name__}: {exc}); start the "
+                              "run again with --force.") from None
+        model.optimizer.build(model.trainable_variables)
+        variables = model.optimizer.variables
+        if len(values) != len(variables):
+            raise RunDirError(f"The optimizer state in {opt} does not match the model ({len(values)} vs "
+                              f"{len(variables)} variables); start the run again with --force.")
+        for var, val in zip(variables, values):
+            var.assign(val)
+
+    return state, restore
+
+
+def as_dict(obj) -> dict:
+    """A dataclass (nested) as a plain dict."""
+    return dataclasses.asdict(obj)
