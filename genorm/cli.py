@@ -331,9 +331,133 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", formatter_class=_Formatter,
+        help="per-base accuracy, bits per base and baselines of a trained model",
+        description="Scores every base of the run's test (or validation) split, or of whole FASTA records, with "
+                    "the model and with the uniform, base-composition and order-k Markov baselines fitted on the "
+                    "run's training split. Base i of an interval is predicted from all bases before it in the "
+                    "interval (exact streaming; --warmup trades exactness for parallel lanes). N is never a target.",
+    )
+    p.add_argument("run_dir", help="run directory written by `genorm train`")
+    p.add_argument("fasta", nargs="*", help="FASTA file(s) to evaluate whole (default: the run's own split)")
+    p.add_argument("--split", choices=["test", "val"], default="test", help="the run's split to evaluate (no FASTA given)")
+    p.add_argument("-o", "--output", default=None, help="write the report: .json (every table) or .tsv (tidy long table)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write a figure: accuracy per nucleotide vs baselines, confusion, bits along each record")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="lanes evaluated in parallel")
+    p.add_argument("--chunk", type=_positive_int, default=1000, help="bases per lane per model call")
+    p.add_argument("--warmup", type=int, default=None, metavar="BASES",
+                   help="cut long intervals into lanes, each warmed up on this many preceding bases (faster, not "
+                        "exact; default: exact, one lane per interval)")
+    p.add_argument("--segment", type=_positive_int, default=None, metavar="BASES",
+                   help="bases scored per lane with --warmup (default: about --batch-size lanes in all)")
+    p.add_argument("--context", choices=["full", "window"], default="full",
+                   help="full: all preceding bases of the interval; window: reset every training-window bases")
+    add_policy_options(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _report_kind(path: str | None) -> str | None:
+    if path is None:
+        return None
+    low = path.lower()
+    for kind in ("json", "tsv"):
+        if low.endswith("." + kind):
+            return kind
+    raise GenormError(f"--output {path!r}: expected a file name ending in .json or .tsv.")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from genorm.baselines import Baselines, fit_baselines
+    from genorm.evaluate import evaluate
+    from genorm.run import BASELINES, load
+
+    kind = _report_kind(args.output)
+    if args.warmup is not None and args.warmup < 0:
+        raise GenormError(f"--warmup must be 0 or more bases, got {args.warmup}.")
+    if args.warmup is not None and args.context == "window":
+        raise GenormError("--warmup and --context window exclude each other: choose one.")
+    run = load(args.run_dir)
+    bar = ProgressBar()
+    try:
+        if args.fasta:
+            from genorm.genome import read_genome
+
+            genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
+                                 progress=bar)
+            intervals = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
+            what = f"{len(genome)} record(s) of {', '.join(args.fasta)}"
+        else:
+            genome = run.genome
+            intervals = run.splits.intervals(args.split)
+            if not intervals:
+                raise GenormError(f"The run's {args.split} split is empty: nothing to evaluate. Pass FASTA files, or "
+                                  f"use --split {'val' if args.split == 'test' else 'test'}.")
+            what = f"the {args.split} split of {args.run_dir}"
+        path = run.run_dir / BASELINES
+        if path.is_file():
+            baselines = Baselines.load(path)
+        else:
+            print(f"note: {path} is missing; fitting the baselines on the run's training split", file=sys.stderr)
+            baselines = fit_baselines(run.genome, run.splits)
+        window = run.config.window if args.context == "window" else None
+        report = evaluate(run.stepper(), genome, intervals, baselines=baselines, warmup=args.warmup,
+                          segment=args.segment, window=window, batch_size=args.batch_size, chunk=args.chunk,
+                          progress=bar)
+    finally:
+        bar.close()
+    _print_report(report, what)
+    if kind == "json":
+        report.to_json(args.output)
+    elif kind == "tsv":
+        report.to_tsv(args.output)
+    if args.output:
+        print(f"wrote the report to {args.output}")
+    if args.plot:
+        from genorm.plots import plot_report
+
+        plot_report(report, args.plot, title=what)
+        print(f"wrote the figure to {args.plot}")
+    return 0
+
+
+def _print_report(report, what: str) -> None:
+    meta = report.meta
+    how = {"exact": "exact streaming (every base sees all bases before it in its interval)",
+           "warmup": f"warm-up lanes ({meta['warmup']:,} bases of warm-up, segments of {meta['segment']:,}; not exact)",
+           "window": f"context limited to windows of {meta['window']:,} bases"}[meta["mode"]]
+    print(f"evaluated {int(report.summary.bases.iloc[0]):,} bases of {what}")
+    print(f"{meta['intervals']} interval(s), {meta['lanes']} lane(s); {how}\n")
+    print_table(report.summary)
+    markov = [p for p in report.summary.predictor if p.startswith("markov")]
+    shown = ["model", *markov]
+    pn = report.per_nucleotide[report.per_nucleotide.predictor.isin(shown)]
+    print("\nper nucleotide:")
+    print_table(pn[["base", "predictor", "count", "recall", "precision", "mean_p_true", "bits_per_base"]]
+                .sort_values(["base"], kind="stable"))
+    conf = report.confusion[report.confusion.predictor == "model"].drop(columns="predictor")
+    print("\nconfusion (model; rows: true base, columns: predicted):")
+    print_table(conf.round(0).astype({c: "int64" for c in conf.columns if c.startswith("pred_")}))
+    bm = report.by_mask[report.by_mask.predictor.isin(shown) & (report.by_mask.bases > 0)]
+    if (bm["mask"] == "soft-masked").any():
+        print("\nsoft-masked (repeat) vs unmasked bases:")
+        print_table(bm[["mask", "predictor", "bases", "accuracy", "bits_per_base"]])
+    pr = report.per_record[report.per_record.predictor.isin(shown)]
+    if pr.record.nunique() > 1:
+        print("\nper record:" + (" (first 30)" if pr.record.nunique() > 30 else ""))
+        keep = list(dict.fromkeys(pr.record))[:30]
+        print_table(pr[pr.record.isin(keep)][["record", "predictor", "bases", "accuracy", "bits_per_base"]])
+
+
+# ------------------------------------------------------------------------------------------
 # main
 
-_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index]
+_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index, _add_evaluate]
 
 
 _NO_TENSORFLOW = {"info", "index"}

@@ -234,7 +234,7 @@ def _metric_row(f: np.ndarray) -> dict:
                 "perplexity": 2.0 ** bpb if n else float("nan"), "mean_p_true": f[2] / n if n else float("nan")}
 
 
-def _tables(accs: dict[str, Accumulator], names: list[str], profile_width: int, lengths: np.ndarray):
+def _tables(accs: dict[str, Accumulator], names: list[str]):
     import pandas as pd
 
     summary, per_nuc, confusion, per_record, by_mask, profile = [], [], [], [], [], []
@@ -258,10 +258,9 @@ def _tables(accs: dict[str, Accumulator], names: list[str], profile_width: int, 
             by_mask.append({"mask": mask, "predictor": label, **_metric_row(cells[:, m].sum(axis=(0, 1)))})
         for r, name in enumerate(names):
             nb = acc.profile_bases[r]
-            nbins = min(profile_width, max(int(lengths[r]), 1))
+            edges = acc.bin_edges(r)
             for j in np.flatnonzero(nb):
-                profile.append({"record": name, "start": int(j * lengths[r] // nbins),
-                                "end": int((j + 1) * lengths[r] // nbins), "predictor": label,
+                profile.append({"record": name, "start": int(edges[j]), "end": int(edges[j + 1]), "predictor": label,
                                 "bases": int(nb[j]), "bits_per_base": acc.profile_bits[r, j] / nb[j]})
     key = lambda df, cols: df.sort_values(cols, kind="stable").reset_index(drop=True)  # noqa: E731
     order = {label: i for i, label in enumerate(accs)}
@@ -287,7 +286,8 @@ class Report:
         per_record: ``record, predictor`` + the summary columns, for records with scored bases.
         by_mask: ``mask`` (``unmasked`` / ``soft-masked``, of the true base), ``predictor`` + the
             summary columns.
-        profile: ``record, start, end, predictor, bases, bits_per_base``: bins along each record.
+        profile: ``record, start, end, predictor, bases, bits_per_base``: equal bins along the
+            evaluated extent of each record (for the bits-along-the-record plot).
         meta: how the report was made (mode, warm-up, window, lanes, intervals, baselines' k).
     """
 
@@ -429,12 +429,16 @@ def evaluate(model, genome, intervals, *, baselines: Baselines | None = None, wa
     mode = "window" if window is not None else ("exact" if warmup is None else "warmup")
     nrec = len(genome)
     bins = max(1, min(int(bins_per_record), 200_000 // max(nrec, 1)))
-    lengths = genome.lengths
+    ranges = np.zeros((nrec, 2), dtype=np.int64)
+    ranges[:, 0] = genome.lengths
+    for r, s, e in ivs:
+        if e > s:
+            ranges[r] = (min(ranges[r, 0], s), max(ranges[r, 1], e))
 
     labels = {MODEL_ROW: MODEL_ROW, "uniform": "uniform"}
     if baselines is not None:
         labels.update(baselines.labels())
-    accs = {label: Accumulator(nrec, lengths, bins) for label in labels.values()}
+    accs = {label: Accumulator(nrec, ranges, bins) for label in labels.values()}
 
     model_acc = accs[MODEL_ROW]
     for rec, pos, logits in stream_logits(stepper, genome, lanes, batch_size=batch_size, chunk=chunk,
@@ -461,7 +465,7 @@ def evaluate(model, genome, intervals, *, baselines: Baselines | None = None, wa
                 packed = packed[a - lo:]
                 acc.add(r, np.arange(a, b), packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, probs)
 
-    frames = _tables(accs, list(genome.names), bins, lengths)
+    frames = _tables(accs, list(genome.names))
     meta = {"mode": mode, "warmup": warmup, "segment": segment, "window": window, "batch_size": batch_size,
             "chunk": chunk, "lanes": len(lanes), "intervals": len([iv for iv in ivs if iv[2] > iv[1]]),
             "markov_order": baselines.order if baselines is not None else None,

@@ -64,8 +64,9 @@ class Accumulator:
 
     Args:
         num_records: records in the genome (rows of the per-record table).
-        record_lengths: ``(R,) int`` lengths, for the bins of the bits-along-the-record profile.
-        bins_per_record: profile bins per record (fewer for records shorter than this).
+        ranges: ``(R, 2) int`` per record the ``[start, end)`` span the profile bins divide
+            (e.g. the extent of the evaluated intervals); ``bins_per_record`` equal bins each
+            (fewer when the span is shorter).
 
     Attributes:
         cells: ``(R, 2, 4, len(FIELDS)) float64``: ``cells[r, m, b]`` sums ``FIELDS`` over the
@@ -73,9 +74,11 @@ class Accumulator:
         profile_bases, profile_bits: ``(R, bins) float64`` bases and summed bits per bin.
     """
 
-    def __init__(self, num_records: int, record_lengths: np.ndarray, bins_per_record: int = 200):
+    def __init__(self, num_records: int, ranges: np.ndarray, bins_per_record: int = 200):
         self.cells = np.zeros((num_records, 2, NUM_BASES, len(FIELDS)), dtype=np.float64)
-        self.lengths = np.asarray(record_lengths, dtype=np.int64)
+        ranges = np.asarray(ranges, dtype=np.int64).reshape(num_records, 2)
+        self.starts = ranges[:, 0]
+        self.spans = np.maximum(ranges[:, 1] - ranges[:, 0], 1)
         self.bins = int(bins_per_record)
         self.profile_bases = np.zeros((num_records, self.bins), dtype=np.float64)
         self.profile_bits = np.zeros((num_records, self.bins), dtype=np.float64)
@@ -106,9 +109,16 @@ class Accumulator:
         flat = self.cells.reshape(-1, len(FIELDS))
         for f, v in enumerate(values):
             flat[:, f] += np.bincount(group, weights=v, minlength=num_records * 2 * NUM_BASES)
-        lengths = np.maximum(self.lengths[records], 1)
-        nbins = np.minimum(self.bins, lengths)
-        b = records * self.bins + (np.asarray(positions, dtype=np.int64) * nbins) // lengths
+        spans = self.spans[records]
+        nbins = np.minimum(self.bins, spans)
+        offset = np.clip(np.asarray(positions, dtype=np.int64) - self.starts[records], 0, spans - 1)
+        b = records * self.bins + (offset * nbins) // spans
         size = num_records * self.bins
         self.profile_bases.reshape(-1)[:] += np.bincount(b, minlength=size)
         self.profile_bits.reshape(-1)[:] += np.bincount(b, weights=bits, minlength=size)
+
+    def bin_edges(self, record: int) -> np.ndarray:
+        """``(nbins + 1,) int64`` positions bounding the profile bins of ``record``."""
+        span = int(self.spans[record])
+        nbins = min(self.bins, span)
+        return self.starts[record] + (np.arange(nbins + 1, dtype=np.int64) * span + nbins - 1) // nbins
