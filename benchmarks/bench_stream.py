@@ -1,0 +1,243 @@
+"""Benchmark of the window stream (genorm.stream) and the genome cache: prints figures.
+
+    .venv/bin/python benchmarks/bench_stream.py                 # 100 Mb genome, window 200, batch 256
+    .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 2 --skip-memory   # quick look
+
+What it measures, on a synthetic genome (random bases in records of 5 Mb, 30 % soft-masked in
+blocks, a 20 kb N run in every record), written once as FASTA in --workdir:
+
+1. Throughput of the stream alone (input bases per second): genorm's ``make_dataset`` over the
+   training intervals of ``make_splits`` with reverse-complement augmentation, soft-mask
+   weighting and the N check on; and, in the same run, the canonical TensorFlow tutorial
+   pipeline (``from_tensor_slices`` of the whole sequence, ``batch(L + 1)``, map to one-hot input
+   and target, ``shuffle(10000)``, ``batch(B)``). The ratio is the figure to compare.
+2. Peak memory, each in a fresh subprocess, at the small and the full size: ``VmHWM`` of
+   ``/proc/self/status`` after TensorFlow is imported and the high-water mark is reset (writing 5 to
+   ``/proc/self/clear_refs``; ``ru_maxrss`` only shows TensorFlow's import peak), and ``RssAnon``: memory mode (``read_genome`` of the FASTA, then the stream) and memmap mode
+   (``cached_genome``, cache built beforehand, then the stream). The slope between the two sizes
+   is the memory cost per base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+RECORD_MB = 5
+N_RUN = 20_000
+
+
+def write_fasta(path: Path, size: int, seed: int = 0) -> None:
+    """A synthetic FASTA of ``size`` bases: records of 5 Mb, soft-masked blocks, one N run each."""
+    rng = np.random.default_rng(seed)
+    letters = np.frombuffer(b"ACGTacgtNN", dtype=np.uint8)
+    rec = RECORD_MB * 1_000_000
+    with open(path, "wb") as fh:
+        done, i = 0, 0
+        while done < size:
+            n = min(rec, size - done)
+            codes = rng.integers(0, 4, n, dtype=np.uint8)
+            blocks = rng.random(n // 1000 + 1) < 0.3  # soft-mask 30 % in 1 kb blocks
+            codes |= np.repeat(blocks, 1000)[:n].astype(np.uint8) << 2
+            a = int(rng.integers(0, max(n - N_RUN, 1)))
+            codes[a:a + N_RUN] = 8
+            seq = letters[codes]
+            width = 80
+            full = n // width * width
+            lines = np.concatenate([seq[:full].reshape(-1, width), np.full((full // width, 1), 10, np.uint8)], axis=1)
+            fh.write(f">chr{i + 1} synthetic\n".encode())
+            fh.write(lines.tobytes())
+            if full < n:
+                fh.write(seq[full:].tobytes() + b"\n")
+            done += n
+            i += 1
+
+
+# ------------------------------------------------------------------------------------------
+# throughput
+
+
+def _time_iter(it, min_seconds: float, bases_per_batch: int, max_batches: int = 10**9) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    n = 0
+    while n < max_batches and (time.perf_counter() - t0 < min_seconds):
+        next(it)
+        n += 1
+    dt = time.perf_counter() - t0
+    return n * bases_per_batch / dt, n
+
+
+def bench_genorm(genome, L: int, B: int, seconds: float) -> dict:
+    from genorm.splits import make_splits
+    from genorm.stream import StreamConfig, make_dataset
+
+    splits = make_splits(genome, window=L)
+    cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5, max_n_fraction=0.5)
+    it = iter(make_dataset(genome, splits.train, cfg, seed=0))
+    for _ in range(20):
+        next(it)
+    rate, n = _time_iter(it, seconds, B * L)
+    cfg_plain = StreamConfig(window=L, batch_size=B)
+    it = iter(make_dataset(genome, splits.train, cfg_plain, seed=0))
+    for _ in range(20):
+        next(it)
+    plain, _ = _time_iter(it, seconds, B * L)
+    return {"genorm_bases_per_s": rate, "genorm_batches": n, "genorm_plain_bases_per_s": plain,
+            "train_intervals": len(splits.train)}
+
+
+def bench_tutorial(codes: np.ndarray, L: int, B: int, seconds: float) -> dict:
+    """The TensorFlow text-generation tutorial's pipeline, applied to a genome."""
+    import tensorflow as tf
+
+    ids = tf.data.Dataset.from_tensor_slices(codes)
+    sequences = ids.batch(L + 1, drop_remainder=True)
+
+    def split_input_target(seq):
+        seq = tf.cast(seq, tf.int32)
+        return tf.one_hot(seq[:-1], 4), tf.one_hot(seq[1:], 4)
+
+    ds = (sequences.map(split_input_target).shuffle(10000).batch(B, drop_remainder=True)
+          .prefetch(tf.data.AUTOTUNE))
+    it = iter(ds)
+    next(it)  # fills the shuffle buffer
+    rate, n = _time_iter(it, seconds, B * L)
+    return {"tutorial_bases_per_s": rate, "tutorial_batches": n}
+
+
+# ------------------------------------------------------------------------------------------
+# memory, in a fresh process
+
+
+def _status() -> dict:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -> None:
+    import tensorflow as tf  # noqa: F401  (imported first so that the baseline includes it)
+
+    from genorm.splits import make_splits
+    from genorm.stream import StreamConfig, make_dataset
+
+    # TensorFlow's import peaks far above its resting RSS; reset the high-water mark (VmHWM) so
+    # that the peak measured is the one of reading and streaming the genome.
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base = _status()
+    if mode == "memory":
+        from genorm.genome import read_genome
+
+        genome = read_genome(fasta)
+    else:
+        from genorm.cache import cached_genome
+
+        genome = cached_genome(fasta, cache_dir=cache_dir)
+    after_load = _status()
+    splits = make_splits(genome, window=L)
+    cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5)
+    it = iter(make_dataset(genome, splits.train, cfg, seed=0))
+    for _ in range(batches):
+        next(it)
+    end = _status()
+    print(json.dumps({
+        "mode": mode, "bases": genome.total_length, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "base_rss": base["VmRSS"], "peak_rss": end["VmHWM"], "rss_anon": max(after_load["RssAnon"], end["RssAnon"]), "rss_file": end["RssFile"],
+    }))
+
+
+def measure(mode: str, fasta: Path, cache_dir: Path, L: int, B: int, batches: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, str(fasta), str(cache_dir), str(L), str(B), str(batches)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        mode, fasta, cache_dir, L, B, batches = sys.argv[2:8]
+        child(mode, fasta, cache_dir, int(L), int(B), int(batches))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=100, help="genome size for throughput and the large memory point")
+    ap.add_argument("--small-mb", type=int, default=10, help="the small memory point")
+    ap.add_argument("--window", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=4.0, help="time per throughput measurement")
+    ap.add_argument("--workdir", default="/tmp/genorm-bench-stream")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    L, B = args.window, args.batch
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = sorted({args.small_mb, args.size_mb})
+    fastas = {}
+    for mb in sizes:
+        fa = work / f"synthetic_{mb}Mb.fa"
+        if not fa.exists():
+            t = time.perf_counter()
+            write_fasta(fa, mb * 1_000_000)
+            print(f"wrote {fa} in {time.perf_counter() - t:.1f} s", flush=True)
+        fastas[mb] = fa
+
+    from genorm.genome import read_genome
+
+    print(f"\n== throughput: {args.size_mb} Mb genome, window {L}, batch {B}, {os.cpu_count()} CPU(s) ==", flush=True)
+    t = time.perf_counter()
+    genome = read_genome(fastas[args.size_mb])
+    print(f"read_genome: {genome.total_length / 1e6:.0f} Mb, {len(genome)} records in {time.perf_counter() - t:.1f} s")
+    res = bench_genorm(genome, L, B, args.seconds)
+    codes = np.bitwise_and(genome.packed, 7)
+    res.update(bench_tutorial(codes, L, B, args.seconds))
+    del codes
+    ratio = res["genorm_bases_per_s"] / res["tutorial_bases_per_s"]
+    print(f"genorm stream (splits, RC, soft-mask weights, N check): {res['genorm_bases_per_s'] / 1e6:8.1f} M bases/s "
+          f"({res['genorm_batches']} batches)")
+    print(f"genorm stream (plain: no RC, no soft-mask weights):     {res['genorm_plain_bases_per_s'] / 1e6:8.1f} M bases/s")
+    print(f"TF tutorial pipeline:                                  {res['tutorial_bases_per_s'] / 1e6:8.2f} M bases/s "
+          f"({res['tutorial_batches']} batches)")
+    print(f"ratio genorm / tutorial: {ratio:.0f}x")
+    del genome
+    if args.skip_memory:
+        return
+
+    print(f"\n== peak memory, fresh process each (TensorFlow imported, 50 batches streamed) ==", flush=True)
+    rows = {}
+    for mb in sizes:
+        cache = work / f"synthetic_{mb}Mb.cache"
+        subprocess.run([sys.executable, "-m", "genorm.cli", "index", str(fastas[mb]), "--cache-dir", str(cache)],
+                       check=True, capture_output=True)
+        for mode in ("memory", "memmap"):
+            r = measure(mode, fastas[mb], cache, L, B, 50)
+            rows[(mode, mb)] = r
+            print(f"{mode:7s} {mb:4d} Mb: peak RSS {r['peak_rss'] / 1e6:8.1f} MB (after import {r['base_rss'] / 1e6:.1f} MB, "
+                  f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), RssAnon {r['rss_anon'] / 1e6:8.1f} MB, "
+                  f"RssFile {r['rss_file'] / 1e6:8.1f} MB", flush=True)
+    if len(sizes) == 2:
+        lo, hi = sizes
+        for mode in ("memory", "memmap"):
+            a, b = rows[(mode, lo)], rows[(mode, hi)]
+            db = b["bases"] - a["bases"]
+            print(f"{mode:7s} slope {lo}->{hi} Mb: peak RSS {(b['peak_rss'] - a['peak_rss']) / db:5.2f} bytes/base, "
+                  f"anonymous {(b['rss_anon'] - a['rss_anon']) / db:5.2f} bytes/base")
+
+
+if __name__ == "__main__":
+    main()
