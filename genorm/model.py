@@ -31,79 +31,18 @@ For streaming inference over a whole chromosome, :func:`make_stepper` returns a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
+from genorm.config import CELLS, ModelConfig, check_positive_int  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-CELLS = ("simple_rnn", "gru", "lstm")
-"""Recurrent cells :func:`build_model` knows."""
-
 _LAYER_CLASSES = {"simple_rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
-
-
-def _invalid(name: str, expected: str, got: Any) -> ConfigError:
-    return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int if it is a positive integer, else a :class:`ConfigError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise _invalid(name, "a positive integer", value)
-    return int(value)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The architecture of the model.
-
-    Attributes:
-        cell: recurrent cell, one of ``"simple_rnn"``, ``"gru"`` (default), ``"lstm"``.
-        units: hidden units per recurrent layer (default 128).
-        layers: number of stacked recurrent layers (default 2).
-        dropout: dropout rate between recurrent layers and before the output layer, in
-            ``[0, 1)`` (default 0.0: the genome is large and one pass rarely over-fits).
-
-    >>> ModelConfig(units=-3)
-    Traceback (most recent call last):
-    ...
-    genorm.errors.ConfigError: Received an invalid value for `units`, expected a positive integer, got -3.
-    """
-
-    cell: str = "gru"
-    units: int = 128
-    layers: int = 2
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise _invalid("cell", "one of " + ", ".join(CELLS), self.cell)
-        object.__setattr__(self, "units", check_positive_int("units", self.units))
-        object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0.0 <= float(self.dropout) < 1.0:
-            raise _invalid("dropout", "a number in [0, 1)", self.dropout)
-        object.__setattr__(self, "dropout", float(self.dropout))
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict of the fields."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"Unknown model option(s) {sorted(unknown)}; "
-                              f"known: {[f.name for f in dataclasses.fields(cls)]}.")
-        return cls(**d)
 
 
 @keras.saving.register_keras_serializable(package="genorm")

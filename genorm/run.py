@@ -336,7 +336,7 @@ class LoadedRun:
 def read_config(run_dir: str | os.PathLike):
     """The :class:`~genorm.train.TrainConfig` saved in ``run_dir/config.json``."""
     from genorm.errors import ConfigError
-    from genorm.train import TrainConfig
+    from genorm.config import TrainConfig
 
     path = Path(run_dir) / CONFIG
     obj = read_json(path, "the run's configuration")
