@@ -455,9 +455,179 @@ def _print_report(report, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# train
+
+
+def _train_defaults():
+    from genorm.config import TrainConfig
+
+    return TrainConfig()
+
+
+# (flag, TrainConfig field, type, help); every default is taken from TrainConfig.
+_TRAIN_OPTIONS = [
+    ("model", [
+        ("--cell", "cell", str, "recurrent cell: simple_rnn, gru or lstm"),
+        ("--units", "units", int, "hidden units per recurrent layer"),
+        ("--layers", "layers", int, "stacked recurrent layers"),
+        ("--dropout", "dropout", float, "dropout between recurrent layers, in [0, 1)"),
+    ]),
+    ("training", [
+        ("--window", "window", int, "input window length in bases (>= 2)"),
+        ("--batch-size", "batch_size", int, "windows per batch"),
+        ("--epochs", "epochs", int, "maximum epochs"),
+        ("--bases-per-epoch", "bases_per_epoch", int, "input bases per epoch (then a validation pass)"),
+        ("--learning-rate", "learning_rate", float, "Adam's initial learning rate"),
+        ("--clipnorm", "clipnorm", float, "gradient clipping norm"),
+        ("--lr-patience", "lr_patience", int, "epochs without validation improvement before the learning rate "
+                                              "is halved"),
+        ("--patience", "patience", int, "epochs without validation improvement before early stopping"),
+        ("--max-time", "max_time", str, "wall-clock budget, e.g. 90s, 10m, 1h: stop cleanly, keep the best model"),
+        ("--seed", "seed", int, "random seed (weights, windows)"),
+        ("--rc-augment", "rc_augment", bool, "reverse-complement half of the training windows"),
+        ("--soft-mask-weight", "soft_mask_weight", float, "loss weight of soft-masked (lower-case) targets"),
+        ("--max-n-fraction", "max_n_fraction", float, "skip windows more than this fraction N"),
+        ("--tensorboard", "tensorboard", bool, "write TensorBoard logs to RUN/logs"),
+    ]),
+    ("splits", [
+        ("--val-fraction", "val_fraction", float, "validation fraction at the end of each record (before test)"),
+        ("--test-fraction", "test_fraction", float, "test fraction at the end of each record"),
+        ("--val-records", "val_records", "names", "comma-separated records that go whole into validation"),
+        ("--test-records", "test_records", "names", "comma-separated records that go whole into test"),
+        ("--max-val-bases", "max_val_bases", int, "validation bases per epoch (a fixed sample of larger splits)"),
+    ]),
+    ("reading FASTA", [
+        ("--records", "records", "names", "comma-separated record names to use (default: all records)"),
+        ("--iupac", "iupac", str, "IUPAC ambiguity codes: n (read as N) or error"),
+        ("--u-as-t", "u_as_t", bool, "read U (RNA) as T instead of rejecting it"),
+    ]),
+]
+
+
+def _add_train(sub) -> None:
+    d = _train_defaults().to_dict()
+    d.update(d.pop("model"))
+    p = sub.add_parser(
+        "train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="train a recurrent next-nucleotide model on FASTA file(s)",
+        description="Train a next-nucleotide model and write a run directory (model.keras, config.json, "
+                    "provenance.json, splits.bed, history.csv, baselines.npz, curves.png).\n\n"
+                    "Options are layered: defaults < --config FILE < (with --resume) the run's config.json < "
+                    "flags.\nThe best model is chosen on the validation split; the test split is left for "
+                    "`genorm evaluate`.\n\nexample:\n  genorm train sample_data/ecoli_K12_MG1655_NC_000913.3.fna.gz "
+                    "--out runs/ecoli --max-time 10m",
+    )
+    p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default: runs/<name of the first FASTA file>)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON file of options (TrainConfig fields, e.g. {\"units\": 64}); flags override it")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--force", action="store_true", help="overwrite a previous run in --out")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false", default=argparse.SUPPRESS,
+                   help="do not fit the Markov baselines (default: fit them)")
+    for title, options in _TRAIN_OPTIONS:
+        g = p.add_argument_group(title)
+        for flag, name, kind, text in options:
+            shown = d[name] if d[name] is not None else "none"
+            if kind is bool:
+                g.add_argument(flag, dest=name, action="store_true", default=argparse.SUPPRESS,
+                               help=f"{text} (default: {'on' if d[name] else 'off'})")
+            else:
+                if isinstance(shown, list):
+                    shown = ",".join(shown)
+                g.add_argument(flag, dest=name, type=(str if kind == "names" else kind), default=argparse.SUPPRESS,
+                               metavar=name.upper().replace("_", "-") if kind != "names" else "NAMES",
+                               help=f"{text} (default: {shown})")
+    p.set_defaults(func=_cmd_train)
+
+
+def _train_config_from_args(args: argparse.Namespace):
+    import json
+
+    from genorm.config import TrainConfig
+    from genorm.errors import ConfigError
+
+    config = TrainConfig()
+    if args.config:
+        try:
+            with open(args.config) as fh:
+                config = TrainConfig.from_dict(json.load(fh))
+        except OSError as exc:
+            raise ConfigError(f"Cannot read --config {args.config}: {exc.strerror or exc}.") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config {args.config} is not valid JSON: {exc}.") from None
+    if args.resume and args.out:
+        from genorm.run import CONFIG, read_config
+
+        if os.path.isfile(os.path.join(args.out, CONFIG)):
+            config = read_config(args.out)
+    changes = {}
+    for _, options in _TRAIN_OPTIONS:
+        for _, name, kind, _ in options:
+            if hasattr(args, name):
+                value = getattr(args, name)
+                if kind == "names":
+                    value = [v.strip() for v in value.split(",") if v.strip()]
+                changes[name] = value
+    if hasattr(args, "baselines"):
+        changes["baselines"] = args.baselines
+    return config.replace(**changes)
+
+
+def _default_out(fasta: str) -> str:
+    name = os.path.basename(fasta)
+    for ext in (".gz", ".bgz", ".fasta", ".fa", ".fna", ".fas"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    for ext in (".fasta", ".fa", ".fna", ".fas"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    return os.path.join("runs", name or "genome")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from genorm.train import train
+
+    out = args.out or _default_out(args.fasta[0])
+    args.out = out
+    config = _train_config_from_args(args)
+    resume_cmd = "genorm train " + " ".join(shlex.quote(f) for f in args.fasta) + f" --out {shlex.quote(out)} --resume"
+    bar = ProgressBar()
+    try:
+        run = train(args.fasta, config, out, resume=args.resume, force=args.force,
+                    verbose=1 if sys.stdout.isatty() else 2, progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
+                         f"continue it with: {resume_cmd}\n")
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    s = run.summary
+    stopped = {"epochs": "all epochs done", "early_stopping": "early stopping (validation stopped improving)",
+               "time_budget": f"time budget ({config.max_time}) reached",
+               "nan": "loss became NaN (last good weights kept)"}.get(s["stopped"], s["stopped"])
+    print()
+    print(f"validation: accuracy {100 * s['val_accuracy']:.2f} %, {s['val_bits']:.4f} bits/base "
+          f"(best epoch {s['best_epoch']} of {s['epochs']})")
+    wall = s["wall_seconds"]
+    wall = f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.1f} min"
+    print(f"trained on {s['bases_trained']:,} bases at {s['bases_per_second']:,.0f} bases/s; "
+          f"wall time {wall}; stopped: {stopped}")
+    print(f"run written to {out}")
+    print(f"evaluate it on the test split with: genorm evaluate {shlex.quote(out)}")
+    if s["stopped"] == "time_budget":
+        print(f"train it further with: {resume_cmd} --max-time {config.max_time}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
 # main
 
-_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index, _add_evaluate]
+_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index, _add_evaluate, _add_train]
 
 
 _NO_TENSORFLOW = {"info", "index"}
