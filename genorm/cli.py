@@ -428,9 +428,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _print_report(report, what: str) -> None:
     meta = report.meta
-    how = {"exact": "exact streaming (every base sees all bases before it in its interval)",
-           "warmup": f"warm-up lanes ({meta['warmup']:,} bases of warm-up, segments of {meta['segment']:,}; not exact)",
-           "window": f"context limited to windows of {meta['window']:,} bases"}[meta["mode"]]
+    if meta["mode"] == "warmup":
+        how = f"warm-up lanes ({meta['warmup']:,} bases of warm-up, segments of {meta['segment']:,}; not exact)"
+    elif meta["mode"] == "window":
+        how = f"context limited to windows of {meta['window']:,} bases"
+    else:
+        how = "exact streaming (every base sees all bases before it in its interval)"
     print(f"evaluated {int(report.summary.bases.iloc[0]):,} bases of {what}")
     print(f"{meta['intervals']} interval(s), {meta['lanes']} lane(s); {how}\n")
     print_table(report.summary)

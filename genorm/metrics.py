@@ -65,8 +65,10 @@ class Accumulator:
     Args:
         num_records: records in the genome (rows of the per-record table).
         ranges: ``(R, 2) int`` per record the ``[start, end)`` span the profile bins divide
-            (e.g. the extent of the evaluated intervals); ``bins_per_record`` equal bins each
-            (fewer when the span is shorter).
+            (e.g. the extent of the evaluated intervals); ``bins_per_record`` equal bins each,
+            fewer when that would make bins shorter than ``min_bin`` bases.
+        bins_per_record: profile bins per record (default 200).
+        min_bin: shortest bin, in bases (default 500), so that a bin's bits per base is not noise.
 
     Attributes:
         cells: ``(R, 2, 4, len(FIELDS)) float64``: ``cells[r, m, b]`` sums ``FIELDS`` over the
@@ -74,11 +76,12 @@ class Accumulator:
         profile_bases, profile_bits: ``(R, bins) float64`` bases and summed bits per bin.
     """
 
-    def __init__(self, num_records: int, ranges: np.ndarray, bins_per_record: int = 200):
+    def __init__(self, num_records: int, ranges: np.ndarray, bins_per_record: int = 200, min_bin: int = 500):
         self.cells = np.zeros((num_records, 2, NUM_BASES, len(FIELDS)), dtype=np.float64)
         ranges = np.asarray(ranges, dtype=np.int64).reshape(num_records, 2)
         self.starts = ranges[:, 0]
         self.spans = np.maximum(ranges[:, 1] - ranges[:, 0], 1)
+        self.nbins = np.clip(self.spans // max(int(min_bin), 1), 1, int(bins_per_record))
         self.bins = int(bins_per_record)
         self.profile_bases = np.zeros((num_records, self.bins), dtype=np.float64)
         self.profile_bits = np.zeros((num_records, self.bins), dtype=np.float64)
@@ -110,7 +113,7 @@ class Accumulator:
         for f, v in enumerate(values):
             flat[:, f] += np.bincount(group, weights=v, minlength=num_records * 2 * NUM_BASES)
         spans = self.spans[records]
-        nbins = np.minimum(self.bins, spans)
+        nbins = self.nbins[records]
         offset = np.clip(np.asarray(positions, dtype=np.int64) - self.starts[records], 0, spans - 1)
         b = records * self.bins + (offset * nbins) // spans
         size = num_records * self.bins
@@ -119,6 +122,5 @@ class Accumulator:
 
     def bin_edges(self, record: int) -> np.ndarray:
         """``(nbins + 1,) int64`` positions bounding the profile bins of ``record``."""
-        span = int(self.spans[record])
-        nbins = min(self.bins, span)
+        span, nbins = int(self.spans[record]), int(self.nbins[record])
         return self.starts[record] + (np.arange(nbins + 1, dtype=np.int64) * span + nbins - 1) // nbins

@@ -238,3 +238,58 @@ def test_keras_streaming_equals_one_shot(cell):
     np.testing.assert_allclose(have, want, atol=1e-5)
     rep = evaluate(model, g, [(0, 0, 300)], chunk=37)
     assert rep.summary.bases[0] == int((codes < 4).sum())
+
+
+# ------------------------------------------------------------------------------------------
+# the command line, on a tiny trained run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from genorm.config import ModelConfig, TrainConfig
+    from genorm.train import train
+
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(3)
+    seqs = {"chr1": "".join(rng.choice(list("ACGT"), size=3000)),
+            "chr2": "".join(rng.choice(list("ACGTacgt"), size=2000))}
+    fasta = root / "g.fa"
+    fasta.write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
+    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400)
+    train([str(fasta)], cfg, out_dir=root / "run")
+    return root / "run", fasta
+
+
+def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
+    from genorm.cli import main
+    from genorm.run import load
+
+    run_dir, _ = tiny_run
+    out, png = tmp_path / "report.json", tmp_path / "report.png"
+    assert main(["evaluate", str(run_dir), "--output", str(out), "--plot", str(png), "--chunk", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "exact streaming" in text and "markov k=" in text and "per record:" in text
+    data = json.loads(out.read_text())
+    run = load(run_dir)
+    assert data["summary"][0]["bases"] == sum(iv.end - iv.start for iv in run.splits.test)
+    assert png.stat().st_size > 10_000
+    # warm-up lanes and window mode run too; val split
+    assert main(["evaluate", str(run_dir), "--split", "val", "--warmup", "10", "--segment", "30",
+                 "-o", str(tmp_path / "r.tsv")]) == 0
+    assert "warm-up lanes (10 bases of warm-up" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--context", "window"]) == 0
+    assert "context limited to windows of 20 bases" in capsys.readouterr().out
+
+
+def test_cli_evaluate_fasta_and_errors(tiny_run, tmp_path, capsys):
+    from genorm.cli import main
+
+    run_dir, fasta = tiny_run
+    assert main(["evaluate", str(run_dir), str(fasta)]) == 0
+    assert "evaluated 5,000 bases of 2 record(s)" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "-o", str(tmp_path / "r.csv")]) == 2
+    assert "expected a file name ending in .json or .tsv" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--warmup", "5", "--context", "window"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
