@@ -154,15 +154,6 @@ def stream_logits(stepper, genome, lanes: Sequence[Lane], *, batch_size: int = D
     pos = np.zeros(width, dtype=np.int64)  # next input position of each slot
     pending = iter(lanes)
     exhausted = False
-    codes_of = {}
-
-    def record_codes(r: int) -> np.ndarray:
-        if r not in codes_of:
-            if len(codes_of) > 64:
-                codes_of.clear()
-            codes_of[r] = genome.packed_record(r)
-        return codes_of[r]
-
     while True:
         starts_r, starts_p, reset = [], [], []
         for i in range(len(slots)):
@@ -198,7 +189,7 @@ def stream_logits(stepper, genome, lanes: Sequence[Lane], *, batch_size: int = D
         codes = np.full((len(slots), t), N, dtype=np.int32)
         for i in active:
             n = int(min(t, remaining[i]))
-            codes[i, :n] = record_codes(slots[i].record)[pos[i]:pos[i] + n] & CODE_BITS
+            codes[i, :n] = genome.packed_record(slots[i].record)[pos[i]:pos[i] + n] & CODE_BITS
         logits, state = stepper.step(codes, state)
         logits = np.asarray(logits)
         out_r, out_p, out_l = [], [], []
@@ -384,19 +375,21 @@ def _check_intervals(genome, intervals) -> list[tuple[int, int, int]]:
     return ivs
 
 
-def evaluate(model, genome, intervals, *, baselines: Baselines | None = None, warmup: int | None = None,
+def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
              segment: int | None = None, window: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              chunk: int = DEFAULT_CHUNK, bins_per_record: int = 200,
              progress: Callable[[int, int | None, str], None] | None = None) -> Report:
     """Score every base of ``intervals`` with the model and the baselines.
 
     Args:
-        model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run, or a Keras model
-            from :func:`genorm.model.build_model`.
-        genome: the :class:`~genorm.genome.Genome` the intervals refer to.
+        model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run
+            (:func:`genorm.run.load`), or a Keras model from :func:`genorm.model.build_model`.
+        genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
+            (read with the default encoding policy).
         intervals: ``Interval`` objects or ``(record, start, end)`` tuples, non-overlapping;
-            e.g. ``splits.test``.
-        baselines: fitted :class:`~genorm.baselines.Baselines`; without them only the uniform
+            e.g. ``splits.test``. Default: every record whole.
+        baselines: fitted :class:`~genorm.baselines.Baselines`. Default: a loaded run's
+            ``baselines.npz`` when ``model`` is a run that has one; otherwise only the uniform
             baseline is shown.
         warmup: None (default) for exact prediction; else bases of warm-up context per lane
             (see the module docstring). segment: bases scored per lane with ``warmup``.
@@ -423,7 +416,18 @@ def evaluate(model, genome, intervals, *, baselines: Baselines | None = None, wa
         window = _positive_int("window", window)
     if segment is not None:
         segment = _positive_int("segment", segment)
+    from genorm.genome import Genome
+
+    if not isinstance(genome, Genome):
+        from genorm.genome import read_genome
+
+        genome = read_genome(genome)
+    if intervals is None:
+        intervals = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
     ivs = _check_intervals(genome, intervals)
+    run_dir = getattr(model, "run_dir", None)
+    if baselines is None and run_dir is not None and (Path(run_dir) / "baselines.npz").is_file():
+        baselines = Baselines.load(Path(run_dir) / "baselines.npz")
     stepper = _as_stepper(model)
     lanes = plan_lanes(ivs, warmup=warmup, segment=segment, window=window, batch_size=batch_size)
     mode = "window" if window is not None else ("exact" if warmup is None else "warmup")

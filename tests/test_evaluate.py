@@ -273,6 +273,10 @@ def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
     run = load(run_dir)
     assert data["summary"][0]["bases"] == sum(iv.end - iv.start for iv in run.splits.test)
     assert png.stat().st_size > 10_000
+    # the Python API on the loaded run picks up its baselines.npz and gives the same numbers
+    rep = evaluate(run, run.genome, run.splits.test)
+    assert rep.summary.predictor.tolist() == [row["predictor"] for row in data["summary"]]
+    assert rep.summary.bits_per_base.tolist() == pytest.approx([row["bits_per_base"] for row in data["summary"]])
     # warm-up lanes and window mode run too; val split
     assert main(["evaluate", str(run_dir), "--split", "val", "--warmup", "10", "--segment", "30",
                  "-o", str(tmp_path / "r.tsv")]) == 0
@@ -293,3 +297,11 @@ def test_cli_evaluate_fasta_and_errors(tiny_run, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_evaluate_fasta_path_whole_records(write_fasta):
+    path = write_fasta(">x\nTTTGA\n>y\nNNT\n")
+    rep = evaluate(ConstantStepper(), str(path))
+    assert rep.summary.bases.tolist() == [6, 6]
+    assert rep.summary.accuracy[0] == pytest.approx(4 / 6)
+    assert rep.per_record[rep.per_record.predictor == "model"].bases.tolist() == [5, 1]
