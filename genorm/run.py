@@ -172,7 +172,7 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         return out
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out} exists and is not a directory; choose another --out.")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):  # a lock is dealt with by lock()
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
@@ -424,6 +424,7 @@ def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
                               "start it again with --force.")
 
     def restore(model) -> None:
+        model.optimizer.build(model.trainable_variables)
         try:
             model.load_weights(weights)
             with np.load(opt, allow_pickle=False) as z:
@@ -431,7 +432,6 @@ def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
         except Exception as exc:  # h5py / zip / shape errors
             raise RunDirError(f"The backup in {backup} cannot be read ({type(exc).__name__}: {exc}); start the "
                               "run again with --force.") from None
-        model.optimizer.build(model.trainable_variables)
         variables = model.optimizer.variables
         if len(values) != len(variables):
             raise RunDirError(f"The optimizer state in {opt} does not match the model ({len(values)} vs "

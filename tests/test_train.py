@@ -1,0 +1,227 @@
+"""Training and the run directory: learning, save/load, resume, refusal to overwrite, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from genorm.callbacks import NanGuard, TrainingState
+from genorm.cli import main
+from genorm.errors import ConfigError, RunDirError
+from genorm.model import ModelConfig, build_model
+from genorm.run import LOCK, load
+from genorm.train import TrainConfig, parse_duration, train
+
+TINY = TrainConfig(model=ModelConfig(cell="gru", units=12, layers=1), window=24, batch_size=16, epochs=3,
+                   bases_per_epoch=16 * 24 * 6, learning_rate=1e-2, max_val_bases=2000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def periodic_fasta(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "periodic.fa"
+    path.write_text(">periodic\n" + "ACGTTGCA" * 600 + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(periodic_fasta, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    return train([periodic_fasta], TINY.replace(epochs=6), out_dir=out)
+
+
+# ------------------------------------------------------------------------------------------
+# options
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"window": 1}, "`window`, expected an integer >= 2, got 1"),
+    ({"units": 0}, "`units`, expected a positive integer, got 0"),
+    ({"cell": "rnn"}, "`cell`, expected one of simple_rnn, gru, lstm, got 'rnn'"),
+    ({"batch_size": -1}, "`batch_size`, expected a positive integer, got -1"),
+    ({"learning_rate": 0.0}, "`learning_rate`, expected a positive number, got 0.0"),
+    ({"max_time": "soon"}, "`max_time`, expected a duration like '90s', '10m', '1h' or '1h30m', got 'soon'"),
+    ({"val_fraction": 1.5}, r"`val_fraction`, expected a number in \[0, 1\), got 1.5"),
+    ({"records": []}, "empty list for `records`"),
+])
+def test_invalid_options(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig().replace(**changes)
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("45", 45),
+                                           (12.5, 12.5), ("2min", 120)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_config_json_round_trip_and_flat_model_keys():
+    cfg = TINY.replace(records=["a", "b"], max_time="10m")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.from_dict({"units": 64, "cell": "lstm"}).model == ModelConfig(cell="lstm", units=64)
+    with pytest.raises(ConfigError, match="Unknown training option"):
+        TrainConfig.from_dict({"learning_rat": 1})
+
+
+# ------------------------------------------------------------------------------------------
+# training
+
+
+def test_tiny_model_learns_periodic_sequence(trained):
+    assert trained.summary["val_accuracy"] > 0.95
+    assert trained.summary["val_bits"] < 0.7  # the first bases of a cold window are ambiguous
+    assert trained.summary["epochs"] == 6 and trained.summary["stopped"] == "epochs"
+    assert trained.summary["bases_trained"] == 6 * TINY.bases_per_epoch
+
+
+def test_run_directory_contents(trained):
+    files = {p.name for p in trained.run_dir.iterdir()}
+    assert {"model.keras", "config.json", "provenance.json", "splits.bed", "history.csv", "curves.png",
+            "baselines.npz", "backup"} <= files
+    assert LOCK not in files
+    prov = json.loads((trained.run_dir / "provenance.json").read_text())
+    assert prov["inputs"][0]["size"] > 0 and len(prov["inputs"][0]["sha256"]) == 64
+    assert prov["records"] == [{"name": "periodic", "length": 4800}]
+    assert prov["seed"] == 3 and prov["status"] == "complete" and "keras" in prov["versions"]
+    history = pd.read_csv(trained.run_dir / "history.csv")
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "bits", "accuracy", "val_bits", "val_accuracy", "learning_rate"} <= set(history.columns)
+
+
+def test_bits_metric_is_weighted_cross_entropy_in_bits():
+    from genorm.train import BitsPerBase
+
+    logits = np.log(np.array([[[0.5, 0.25, 0.125, 0.125], [0.25, 0.25, 0.25, 0.25]]], np.float32))
+    metric = BitsPerBase()
+    metric.update_state(np.array([[0, 3]]), logits, sample_weight=np.array([[1.0, 0.0]], np.float32))
+    assert float(metric.result()) == pytest.approx(1.0, abs=1e-6)  # -log2(0.5); the N position has weight 0
+    metric.update_state(np.array([[2, 3]]), logits, sample_weight=np.array([[1.0, 1.0]], np.float32))
+    assert float(metric.result()) == pytest.approx((1 + 3 + 2) / 3, abs=1e-6)
+
+
+def test_save_load_identical_predictions(trained):
+    loaded = load(trained.run_dir)
+    assert loaded.config == TINY.replace(epochs=6)
+    codes = np.random.default_rng(0).integers(0, 5, (2, 50)).astype(np.int32)
+    np.testing.assert_array_equal(loaded.model.predict_on_batch(codes), trained.model.predict_on_batch(codes))
+    assert loaded.splits.sha256() == json.loads((trained.run_dir / "provenance.json").read_text())["split_sha256"]
+    stepper = loaded.stepper()
+    logits, _ = stepper.step(codes, stepper.initial_state(2))
+    np.testing.assert_allclose(logits, trained.model.predict_on_batch(codes), atol=1e-5)
+
+
+class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_matches_uninterrupted(periodic_fasta, tmp_path):
+    whole = train([periodic_fasta], TINY, out_dir=tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train([periodic_fasta], TINY, out_dir=tmp_path / "cut", callbacks=[_InterruptAfterFirstEpoch()])
+    assert json.loads((tmp_path / "cut" / "provenance.json").read_text())["status"] == "interrupted"
+    resumed = train([periodic_fasta], TINY, out_dir=tmp_path / "cut", resume=True)
+    assert resumed.summary["epochs"] == whole.summary["epochs"] == 3
+    history = pd.read_csv(tmp_path / "cut" / "history.csv")
+    assert history.epoch.tolist() == [1, 2, 3]  # no gap, no repeat
+    assert history.bases.tolist() == pd.read_csv(tmp_path / "whole" / "history.csv").bases.tolist()
+    np.testing.assert_allclose(history.val_bits, whole.history.val_bits, rtol=1e-4)
+    for a, b in zip(resumed.model.get_weights(), whole.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    with pytest.raises(RunDirError, match="complete"):
+        train([periodic_fasta], TINY, out_dir=tmp_path / "cut", resume=True)
+    with pytest.raises(ConfigError, match="different options"):
+        train([periodic_fasta], TINY.replace(units=8, epochs=5), out_dir=tmp_path / "cut", resume=True)
+
+
+def test_time_budget_stops_cleanly(periodic_fasta, tmp_path):
+    run = train([periodic_fasta], TINY.replace(epochs=1000, max_time="4s"), out_dir=tmp_path / "t")
+    assert run.summary["stopped"] == "time_budget"
+    assert run.summary["epochs"] < 1000 and run.summary["wall_seconds"] < 4 + 3
+    assert (tmp_path / "t" / "model.keras").is_file()
+
+
+def test_nan_guard_restores_last_good_weights():
+    model = build_model(ModelConfig(units=4, layers=1))
+    state = TrainingState()
+    guard = NanGuard(state)
+    guard.set_model(model)
+    guard.on_epoch_begin(0)
+    good = model.get_weights()
+    model.set_weights([w + 1.0 for w in good])
+    guard.on_train_batch_end(0, {"loss": float("nan")})
+    assert state.stopped == "nan" and model.stop_training
+    for a, b in zip(model.get_weights(), good):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------
+# run directory safety
+
+
+def test_refuses_to_overwrite(trained, periodic_fasta, tmp_path):
+    with pytest.raises(RunDirError, match="already exists.*--force"):
+        train([periodic_fasta], TINY, out_dir=trained.run_dir)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(RunDirError, match="not a genorm run directory"):
+        train([periodic_fasta], TINY, out_dir=foreign, force=True)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_lock_held_by_live_process(periodic_fasta, tmp_path):
+    out = tmp_path / "locked"
+    out.mkdir()
+    (out / LOCK).write_text("1 otherhost\n")  # pid 1 is always alive
+    with pytest.raises(RunDirError, match="being written by process 1"):
+        train([periodic_fasta], TINY, out_dir=out)
+
+
+def test_load_errors(trained, tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        load(tmp_path / "nope")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with pytest.raises(RunDirError, match="config.json is missing"):
+        load(bad)
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(RunDirError, match="corrupt"):
+        load(bad)
+    (bad / "config.json").write_text(json.dumps({"format_version": 99, "config": {}}))
+    with pytest.raises(RunDirError, match="newer"):
+        load(bad)
+    (bad / "config.json").write_text((trained.run_dir / "config.json").read_text())
+    (bad / "provenance.json").write_text((trained.run_dir / "provenance.json").read_text())
+    (bad / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(RunDirError, match="cannot be loaded"):
+        load(bad)
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_train_end_to_end(sample_data, tmp_path, capsys):
+    cfg = tmp_path / "small.json"
+    cfg.write_text(json.dumps({"units": 8, "layers": 1, "window": 40, "batch_size": 16, "max_val_bases": 2000,
+                               "epochs": 5}))
+    out = tmp_path / "cli"
+    fasta = str(sample_data / "phiX174_NC_001422.fa")
+    argv = ["train", fasta, "--out", str(out), "--config", str(cfg), "--epochs", "2", "--bases-per-epoch", "3000"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "validation: accuracy" in printed and "bits/base" in printed
+    assert f"run written to {out}" in printed and f"genorm evaluate {out}" in printed
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["epochs"] == 2 and saved["model"]["units"] == 8 and saved["window"] == 40  # flags > file
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", fasta, "--out", str(out), "--resume", "--epochs", "3"]) == 0  # run config reused
+    assert pd.read_csv(out / "history.csv").epoch.tolist() == [1, 2, 3]
+    assert main(["train", fasta, "--out", str(tmp_path / "x"), "--window", "1"]) == 2
+    assert "`window`, expected an integer >= 2, got 1" in capsys.readouterr().err
