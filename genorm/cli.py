@@ -628,12 +628,44 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# explain
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser(
+        "explain", formatter_class=_Formatter,
+        help="step through the textbook RNN (forward pass, back-propagation) on a short text",
+        description="Print the forward pass of the textbook recurrent network step by step (input vector, "
+                    "W_xh x_t, W_hh h_(t-1) + b, new state, output, softmax, loss), then the gradients of one "
+                    "back-propagation-through-time step. genorm's simple_rnn model is this network "
+                    "(tests/test_reference.py proves it).\n\nexamples:\n  genorm explain hello --example\n"
+                    "  genorm explain ACGTTA --seed 1",
+    )
+    p.add_argument("text", help="a short text: DNA (A C G T N) or any letters, e.g. hello")
+    p.add_argument("--example", action="store_true",
+                   help="use the weights of the classic 'hello' worked example (vocabulary h, e, l, o)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--hidden", type=_positive_int, default=3, help="hidden units")
+    p.add_argument("--learning-rate", type=float, default=0.1, help="step size of the gradient-descent update shown")
+    p.set_defaults(func=_cmd_explain)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from genorm.reference import explain
+
+    for line in explain(args.text, hidden_size=args.hidden, seed=args.seed, example=args.example,
+                        learning_rate=args.learning_rate):
+        print(line)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
 # main
 
-_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index, _add_evaluate, _add_train]
+_SUBCOMMANDS = [_add_info, _add_predict, _add_score, _add_generate, _add_index, _add_evaluate, _add_train, _add_explain]
 
 
-_NO_TENSORFLOW = {"info", "index"}
+_NO_TENSORFLOW = {"info", "index", "explain"}
 """Subcommands that never need TensorFlow."""
 
 

@@ -154,7 +154,8 @@ class ForwardPass:
         logits: ``(T, O)`` ``y_t``.
         probs: ``(T, O)`` ``p_t = softmax(y_t)``.
         targets: ``(T,)`` target indices, or None.
-        losses: ``(T,)`` ``-log p_t[c_t]`` per step, or None.
+        losses: ``(T,)`` ``-w_t log p_t[c_t]`` per step, or None.
+        weights: ``(T,)`` ``w_t``, the weight of each step's loss (1 unless given; 0 for an N target).
     """
 
     inputs: np.ndarray
@@ -165,6 +166,7 @@ class ForwardPass:
     probs: np.ndarray
     targets: np.ndarray | None = None
     losses: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     @property
     def loss(self) -> float:
@@ -175,7 +177,7 @@ class ForwardPass:
 
 
 def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None = None,
-            h0: np.ndarray | None = None) -> ForwardPass:
+            h0: np.ndarray | None = None, weights: Sequence[float] | None = None) -> ForwardPass:
     """Run the network over ``inputs``.
 
     Args:
@@ -183,6 +185,7 @@ def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None
         inputs: ``(T, V)`` one-hot rows (see :func:`one_hot`).
         targets: ``T`` target indices ``c_t`` (the letter after input t), or None.
         h0: ``(H,)`` initial state; zeros by default.
+        weights: ``T`` loss weights ``w_t`` (default 1): ``E = -Σ_t w_t log p_t[c_t]``.
 
     Returns:
         A :class:`ForwardPass`.
@@ -209,8 +212,9 @@ def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None
         c = np.asarray(targets, dtype=np.int64)
         if c.shape != (T,):
             raise ConfigError(f"Received an invalid value for `targets`, expected {T} indices, got shape {c.shape}.")
-        fwd.targets = c
-        fwd.losses = -np.log(ps[np.arange(T), c])                   # -log p_t[c_t]
+        w = np.ones(T) if weights is None else np.asarray(weights, dtype=np.float64)
+        fwd.targets, fwd.weights = c, w
+        fwd.losses = -w * np.log(ps[np.arange(T), c])               # -w_t log p_t[c_t]
     return fwd
 
 
@@ -233,6 +237,7 @@ def backward(params: RNNParams, fwd: ForwardPass) -> RNNParams:
         h_t, h_prev = fwd.hidden[t + 1], fwd.hidden[t]
         dy = fwd.probs[t].copy()
         dy[fwd.targets[t]] -= 1.0                                  # ∂E/∂y_t = p_t - ȳ_t
+        dy *= fwd.weights[t]                                       # (times w_t when weighted)
         grads.W_hy += np.outer(dy, h_t)
         grads.b_y += dy
         dh = params.W_hy.T @ dy + dh_next                          # ∂E/∂h_t
@@ -245,7 +250,7 @@ def backward(params: RNNParams, fwd: ForwardPass) -> RNNParams:
 
 
 def numerical_gradient(params: RNNParams, inputs: np.ndarray, targets: Sequence[int],
-                       eps: float = 1e-5) -> RNNParams:
+                       eps: float = 1e-5, weights: Sequence[float] | None = None) -> RNNParams:
     """Central finite differences ``(E(θ + ε) - E(θ - ε)) / 2ε`` for every parameter entry (slow; for checks)."""
     grads = RNNParams(**{k: np.zeros_like(v) for k, v in params.as_dict().items()})
     for name in PARAM_NAMES:
@@ -253,9 +258,9 @@ def numerical_gradient(params: RNNParams, inputs: np.ndarray, targets: Sequence[
         for i in np.ndindex(theta.shape):
             old = theta[i]
             theta[i] = old + eps
-            plus = forward(params, inputs, targets).loss
+            plus = forward(params, inputs, targets, weights=weights).loss
             theta[i] = old - eps
-            minus = forward(params, inputs, targets).loss
+            minus = forward(params, inputs, targets, weights=weights).loss
             theta[i] = old
             g[i] = (plus - minus) / (2 * eps)
     return grads
@@ -320,3 +325,108 @@ def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_ra
         losses.append(fwd.loss)
         params = sgd_step(params, backward(params, fwd), learning_rate)
     return TrainedText(params=params, vocab=vocab, losses=losses)
+
+
+# ------------------------------------------------------------------------------------------
+# The step-by-step printout of `genorm explain`
+
+DNA_VOCAB = "ACGT"
+
+
+def _vec(v: np.ndarray, digits: int = 6) -> str:
+    return "(" + ", ".join(f"{x:.{digits}f}" for x in np.ravel(v)) + ")"
+
+
+def _matrix(name: str, m: np.ndarray, rows: str | None = None, cols: str | None = None, digits: int = 6) -> list[str]:
+    width = digits + 4
+    lines = [f"  {name} {m.shape[0]}x{m.shape[1]}" + (f"  (columns {', '.join(cols)})" if cols else "")]
+    for i, row in enumerate(m):
+        label = f"{rows[i]:>3s} " if rows else "    "
+        lines.append("  " + label + " ".join(f"{x:{width}.{digits}f}" for x in row))
+    return lines
+
+
+def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = False,
+            learning_rate: float = 0.1) -> list[str]:
+    """The forward pass over ``text[:-1]`` predicting ``text[1:]``, then one BPTT step, as lines of text.
+
+    DNA (only A/C/G/T/N) uses the vocabulary ``ACGT`` with N as the zero vector, as genorm's
+    model does; any other text uses its own letters in order of appearance ("hello" → h, e, l, o).
+    ``example=True`` uses the worked example's ``W_xh`` and ``W_hy`` (text over h, e, l, o; the
+    example gives no ``W_hh``, so it is drawn with ``seed``).
+
+    >>> lines = explain("hello", example=True)
+    >>> [line for line in lines if "W_xh x_t  " in line][0].strip()
+    'W_xh x_t         = (0.287027, 0.902874, 0.537524)'
+    """
+    if len(text) < 2:
+        raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+    upper = text.upper()
+    dna = set(upper) <= set("ACGTN")
+    if example:
+        vocab = EXAMPLE_VOCAB
+        if set(text) - set(vocab):
+            raise ConfigError(f"--example uses the worked example's vocabulary h, e, l, o; {text!r} has other "
+                              "letters. Drop --example to use random weights.")
+        rng_params = RNNParams.initialize(len(vocab), 3, seed=seed)
+        params = RNNParams.example(W_hh=rng_params.W_hh)
+        source = "the worked example's W_xh and W_hy; W_hh drawn with seed %d (the example does not give it); " \
+                 "zero biases" % seed
+    else:
+        vocab = DNA_VOCAB if dna else vocab_of(text)
+        if hidden_size <= 0:
+            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer, got {hidden_size}.")
+        params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
+        source = f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases"
+    seq = upper if dna and not example else text
+    index = {ch: i for i, ch in enumerate(vocab)}
+    codes = [index.get(ch, len(vocab)) for ch in seq]  # N -> out of range -> zero vector
+    xs = one_hot(codes[:-1], len(vocab))
+    targets = codes[1:]
+    scored = [t < len(vocab) for t in targets]
+    if not any(scored):
+        raise ConfigError(f"{text!r} has no letter to predict (every target is N).")
+    fwd = forward(params, xs, [t if ok else 0 for t, ok in zip(targets, scored)], weights=[float(s) for s in scored])
+
+    H = params.hidden_size
+    out = [f"The textbook recurrent network on {text!r}: inputs {seq[:-1]!r}, targets {seq[1:]!r}",
+           f"vocabulary {', '.join(vocab)} (one-hot columns{'; N is the zero vector' if dna and not example else ''}),"
+           f" hidden size {H}; {source}.", "",
+           "  h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)    y_t = W_hy h_t + b_y    p_t = softmax(y_t)    "
+           "loss_t = -ln p_t[target]", ""]
+    out += _matrix("W_xh", params.W_xh, cols=vocab) + _matrix("W_hh", params.W_hh) + \
+        _matrix("W_hy", params.W_hy, rows=vocab) + [""]
+    total = 0.0
+    for t in range(len(seq) - 1):
+        p = fwd.probs[t]
+        guess = vocab[int(p.argmax())]
+        out.append(f"step {t + 1}: input {seq[t]!r} -> predict the letter after it (target {seq[t + 1]!r})")
+        out.append(f"    x_t              = {_vec(xs[t], 0)}")
+        out.append(f"    W_xh x_t         = {_vec(fwd.input_part[t])}")
+        out.append(f"    W_hh h_(t-1) + b = {_vec(fwd.recurrent_part[t])}")
+        out.append(f"    h_t = tanh(sum)  = {_vec(fwd.hidden[t + 1])}")
+        out.append(f"    y_t = W_hy h_t   = {_vec(fwd.logits[t])}")
+        out.append(f"    p_t = softmax    = {_vec(p, 4)}  " +
+                   " ".join(f"{ch}:{q:.1%}" for ch, q in zip(vocab, p)))
+        if scored[t]:
+            loss = float(fwd.losses[t])
+            total += loss
+            verdict = "right" if guess == seq[t + 1] else "wrong"
+            out.append(f"    most probable {guess!r} ({verdict}); loss = -ln p[{seq[t + 1]!r}] = {loss:.6f}")
+        else:
+            out.append("    target is N: not scored (weight 0), as in genorm's training")
+        out.append("")
+    out.append(f"total loss E = {total:.6f} nats = {total / np.log(2):.6f} bits "
+               f"({total / np.log(2) / sum(scored):.4f} bits per letter)")
+    out.append("")
+    grads = backward(params, fwd)
+    out.append("back-propagation through time (gradients summed over the steps, the weights are shared):")
+    out += _matrix("dE/dW_hy", grads.W_hy, rows=vocab) + _matrix("dE/dW_hh", grads.W_hh) + \
+        _matrix("dE/dW_xh", grads.W_xh, cols=vocab)
+    out.append(f"  dE/db_h = {_vec(grads.b_h)}")
+    out.append(f"  dE/db_y = {_vec(grads.b_y)}")
+    new = sgd_step(params, grads, learning_rate)
+    after = forward(new, xs, fwd.targets, weights=fwd.weights).loss
+    out += ["", f"one gradient-descent step (learning rate {learning_rate:g}): W <- W - {learning_rate:g} dE/dW; "
+            f"loss {total:.6f} -> {after:.6f}"]
+    return out

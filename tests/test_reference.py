@@ -15,6 +15,7 @@ from genorm.reference import (
     RNNParams,
     backward,
     encode_text,
+    explain,
     forward,
     numerical_gradient,
     one_hot,
@@ -124,3 +125,36 @@ def test_keras_simple_rnn_gradients_equal_bptt(keras_simple_rnn, seed):
     # and back: the Keras weights read as reference parameters are the same network
     np.testing.assert_allclose(RNNParams.from_keras_weights(keras_simple_rnn.get_weights()).W_hh, params.W_hh,
                                atol=1e-7)
+
+
+def test_weighted_bptt_matches_finite_differences():
+    params = RNNParams.initialize(vocab_size=4, hidden_size=4, seed=5, scale=1.0)
+    xs, targets, weights = one_hot([0, 1, 4, 3], 4), [1, 0, 3, 2], [1.0, 0.0, 1.0, 0.5]
+    analytic = backward(params, forward(params, xs, targets, weights=weights))
+    assert relative_error(analytic, numerical_gradient(params.copy(), xs, targets, weights=weights)) < 1e-6
+
+
+def test_explain_example_prints_the_worked_numbers():
+    text = "\n".join(explain("hello", example=True))
+    assert "W_xh x_t         = (0.287027, 0.902874, 0.537524)" in text
+    assert "most probable 'h' (wrong)" in text
+    assert "dE/dW_hh" in text and "one gradient-descent step" in text
+
+
+def test_explain_dna_and_errors():
+    lines = explain("ACGNTA", seed=1)
+    assert any("target is N: not scored" in line for line in lines)
+    assert explain("ACGNTA", seed=1) == lines  # deterministic for a seed
+    with pytest.raises(ConfigError, match="worked example's vocabulary"):
+        explain("ACGT", example=True)
+    with pytest.raises(ConfigError, match="at least 2 letters"):
+        explain("h")
+
+
+def test_cli_explain(capsys):
+    from genorm.cli import main
+
+    assert main(["explain", "hello", "--example"]) == 0
+    assert "(0.287027, 0.902874, 0.537524)" in capsys.readouterr().out
+    assert main(["explain", "x"]) == 2
+    assert "at least 2 letters" in capsys.readouterr().err
