@@ -108,7 +108,9 @@ def import_tensorflow_quietly() -> None:
         os.dup2(devnull, 2)
         os.close(devnull)
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # device discovery logs (cuInit on a machine without a GPU)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
