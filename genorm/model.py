@@ -167,7 +167,7 @@ class Stepper:
         signature = [tf.TensorSpec((None, None), tf.int32)] + \
             [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def call(codes, *state):
             return self.model([codes, *state], training=False)
 
