@@ -288,8 +288,9 @@ class WindowSampler:
         n = np.count_nonzero((windows & CODE_BITS) == N, axis=1) - (self.config.window + 1 - real)
         return n > self.config.max_n_fraction * real
 
-    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch number ``k``: windows ``(B', L + 1) uint8`` packed codes and ``(B',) bool`` flips.
+    def batch(self, k: int) -> np.ndarray:
+        """Batch number ``k``: windows ``(B', L + 1) uint8`` of packed codes, reverse-complemented
+        where ``rc_augment`` drew a flip.
 
         ``B' = batch_size``, except for the last batch of a strided pass. Depends only on
         ``(seed, k)``.
@@ -320,27 +321,24 @@ class WindowSampler:
                 idx = np.arange(j * cfg.batch_size, min((j + 1) * cfg.batch_size, n))
             windows = self._gather(self.window_starts[idx], self.window_ends[idx])
         if cfg.rc_augment:
-            flips = rng.random(windows.shape[0]) < 0.5
-        else:
-            flips = np.zeros(windows.shape[0], dtype=bool)
-        return windows, flips
+            flips = np.flatnonzero(rng.random(windows.shape[0]) < 0.5)
+            if not windows.flags.writeable:
+                windows = windows.copy()
+            windows[flips] = _COMPLEMENT_PACKED[windows[flips, ::-1]]
+        return windows
 
 
-def windows_to_arrays(windows: np.ndarray, flips: np.ndarray | None = None,
-                      soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The NumPy reference of the stream's TensorFlow map (used by tests).
 
     Args:
         windows: ``(B, L + 1) uint8`` packed codes.
-        flips: ``(B,) bool`` rows to reverse-complement first.
         soft_mask_weight: weight of soft-masked targets.
 
     Returns:
         ``inputs (B, L) int32``, ``targets (B, L) int32``, ``weights (B, L) float32``.
     """
-    w = np.array(windows, dtype=np.uint8)
-    if flips is not None and np.any(flips):
-        w[flips] = _COMPLEMENT_PACKED[w[flips][:, ::-1]]
+    w = np.asarray(windows, dtype=np.uint8)
     codes = (w & CODE_BITS).astype(np.int32)
     inputs, nxt = codes[:, :-1], codes[:, 1:]
     soft = (w[:, 1:] & SOFT_MASK_FLAG) != 0
@@ -348,25 +346,26 @@ def windows_to_arrays(windows: np.ndarray, flips: np.ndarray | None = None,
     return inputs, np.where(nxt == N, 0, nxt).astype(np.int32), weights
 
 
+def reverse_complement_windows(windows: np.ndarray) -> np.ndarray:
+    """Reverse complement of each row of ``(B, L + 1) uint8`` packed windows (soft-mask bits kept)."""
+    return _COMPLEMENT_PACKED[np.asarray(windows, dtype=np.uint8)[:, ::-1]]
+
+
 # ------------------------------------------------------------------------------------------
 # The TensorFlow side
 
 
-def _to_batch(windows, flips, soft_mask_weight: float, rc: bool):
+def _to_batch(windows, soft_mask_weight: float):
+    """TensorFlow: ``(B, L + 1) uint8`` packed windows to ``(inputs, targets, weights)``."""
     import tensorflow as tf
 
     w = tf.cast(windows, tf.int32)
-    if rc:
-        table = tf.constant(_COMPLEMENT_PACKED[:16].astype(np.int32))
-        w = tf.where(flips[:, None], tf.gather(table, tf.reverse(w, axis=[1])), w)
     codes = tf.bitwise.bitwise_and(w, CODE_BITS)
     inputs, nxt = codes[:, :-1], codes[:, 1:]
-    ok = (inputs < N) & (nxt < N)
+    weights = tf.cast((inputs < N) & (nxt < N), tf.float32)
     if soft_mask_weight != 1.0:
-        soft = tf.bitwise.bitwise_and(w[:, 1:], SOFT_MASK_FLAG) > 0
-        weights = tf.where(ok, tf.where(soft, tf.constant(soft_mask_weight, tf.float32), 1.0), 0.0)
-    else:
-        weights = tf.cast(ok, tf.float32)
+        soft = tf.cast(tf.bitwise.bitwise_and(w[:, 1:], SOFT_MASK_FLAG), tf.float32) * (1.0 / SOFT_MASK_FLAG)
+        weights = weights * (1.0 + (soft_mask_weight - 1.0) * soft)
     targets = tf.where(nxt < N, nxt, 0)
     return inputs, targets, weights
 
@@ -397,14 +396,12 @@ def make_dataset(genome, intervals: Sequence[Interval], config: StreamConfig, se
     sampler = WindowSampler(genome, intervals, config, seed)
     L, B = config.window, config.batch_size
     fixed = config.shuffle or bool(config.bases_per_epoch)
-    smw, rc = float(config.soft_mask_weight), bool(config.rc_augment)
+    smw = float(config.soft_mask_weight)
 
     def load(k):
-        windows, flips = tf.numpy_function(sampler.batch, [k], [tf.uint8, tf.bool], stateful=False,
-                                           name="genorm_windows")
+        windows = tf.numpy_function(sampler.batch, [k], tf.uint8, stateful=False, name="genorm_windows")
         windows.set_shape((B if fixed else None, L + 1))
-        flips.set_shape((B if fixed else None,))
-        return _to_batch(windows, flips, smw, rc)
+        return _to_batch(windows, smw)
 
     with tf.device("/CPU:0"):
         ds = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(sampler.steps)

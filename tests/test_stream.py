@@ -13,7 +13,14 @@ from genorm.encoding import reverse_complement
 from genorm.errors import ConfigError, SplitError
 from genorm.genome import Genome
 from genorm.splits import Interval, make_splits
-from genorm.stream import StreamConfig, WindowSampler, make_dataset, steps_per_epoch, windows_to_arrays
+from genorm.stream import (
+    StreamConfig,
+    WindowSampler,
+    make_dataset,
+    reverse_complement_windows,
+    steps_per_epoch,
+    windows_to_arrays,
+)
 
 tf = pytest.importorskip("tensorflow")
 
@@ -83,7 +90,9 @@ def test_soft_mask_weight_and_reverse_complement_alignment():
     w = np.array([[0, 0, 1 | 8, 2, 3]], dtype=np.uint8)  # A A c G T
     x, y, wt = windows_to_arrays(w, soft_mask_weight=0.25)
     assert wt.tolist() == [[1, 0.25, 1, 1]]
-    x, y, wt = windows_to_arrays(w, flips=np.array([True]), soft_mask_weight=0.25)
+    rc = reverse_complement_windows(w)
+    assert rc.tolist() == [[0, 1, 2 | 8, 3, 3]] and (rc & 7).tolist() == [reverse_complement(w[0] & 7).tolist()]
+    x, y, wt = windows_to_arrays(rc, soft_mask_weight=0.25)
     # reverse complement of AAcGT is ACgTT: inputs A C G T, targets C G T T, the soft base now at 2
     assert x.tolist() == [[0, 1, 2, 3]] and y.tolist() == [[1, 2, 3, 3]] and wt.tolist() == [[1, 0.25, 1, 1]]
 
@@ -116,18 +125,21 @@ def test_windows_stay_inside_one_interval(lengths, L, shuffle, rc, seed):
     ivs = whole(g)
     cfg = StreamConfig(window=L, batch_size=16, shuffle=shuffle, rc_augment=rc, max_n_fraction=1.0)
     sampler = WindowSampler(g, ivs, cfg, seed=seed)
+    flipped = 0
     for k in range(min(sampler.steps, 3)):
-        windows, flips = sampler.batch(k)
+        windows = sampler.batch(k)
         assert windows.shape[1] == L + 1
-        for w, f in zip(windows, flips):
-            assert _locate(g, ivs, w, L)
-        # reverse complement (checked against encoding.reverse_complement) keeps targets aligned
-        x, y, wt = windows_to_arrays(windows, flips)
-        for b in range(len(windows)):
-            seq = reverse_complement(windows[b]) & 7 if flips[b] else windows[b] & 7
-            assert (x[b] == seq[:-1]).all() and (y[b] == np.where(seq[1:] == 4, 0, seq[1:])).all()
-            inner = x[b, 1:] != 4
-            assert (y[b, :-1][inner] == x[b, 1:][inner]).all()
+        for w in windows:
+            forward = _locate(g, ivs, w, L)
+            flipped += not forward
+            assert forward or (rc and _locate(g, ivs, reverse_complement_windows(w[None])[0], L))
+        # targets are the next base of the (possibly reversed) strand
+        x, y, wt = windows_to_arrays(windows)
+        assert (x == (windows[:, :-1] & 7)).all() and (y == np.where((windows[:, 1:] & 7) == 4, 0, windows[:, 1:] & 7)).all()
+        inner = x[:, 1:] != 4
+        assert (y[:, :-1][inner] == x[:, 1:][inner]).all()
+    if rc and sampler.steps >= 3 and len(lengths) == 1 and lengths[0] > 3 * L:
+        assert flipped > 0
 
 
 @settings(max_examples=20, deadline=None)
@@ -155,7 +167,7 @@ def test_dataset_equals_numpy_reference_and_is_deterministic():
     got = take(ds, 4)
     sampler = WindowSampler(g, whole(g), cfg, seed=7)
     for k, (x, y, w) in enumerate(got):
-        ref = windows_to_arrays(*sampler.batch(k), soft_mask_weight=0.5)
+        ref = windows_to_arrays(sampler.batch(k), soft_mask_weight=0.5)
         assert x.shape == (8, 20) and x.dtype == np.int32 and w.dtype == np.float32
         for a, b in zip((x, y, w), ref):
             np.testing.assert_array_equal(a, b)
@@ -230,3 +242,11 @@ def test_keras_fit_consumes_the_stream():
     hist = model.fit(make_dataset(g, whole(g), cfg), steps_per_epoch=steps_per_epoch(g, whole(g), cfg),
                      epochs=1, verbose=0)
     assert np.isfinite(hist.history["loss"][0])
+
+
+def test_rc_augment_flips_about_half_the_windows():
+    g = random_genome([5000], alphabets=["AC"])
+    sampler = WindowSampler(g, whole(g), StreamConfig(window=20, batch_size=400, rc_augment=True))
+    windows = sampler.batch(0)
+    reversed_strand = ((windows & 7) >= 2).all(axis=1)  # the reverse complement of A/C is G/T
+    assert 150 < reversed_strand.sum() < 250 and (((windows & 7) <= 1).all(axis=1) | reversed_strand).all()
