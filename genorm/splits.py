@@ -35,11 +35,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genorm.atomic import atomic_write_text
 from genorm.errors import ConfigError, SplitError
 
 logger = logging.getLogger(__name__)
@@ -121,15 +121,7 @@ class Splits:
         path = Path(path)
         lines = [f"# {BED_FORMAT} window={self.window} gap={self.gap} sha256={self.sha256()}\n"]
         lines += [f"{name}\t{a}\t{b}\t{s}\n" for name, a, b, s in self._rows()]
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.writelines(lines)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, "".join(lines))
 
     @classmethod
     def from_bed(cls, path: str | os.PathLike, genome, window: int | None = None) -> Splits:
