@@ -357,7 +357,8 @@ def _add_evaluate(sub) -> None:
                    help="cut long intervals into lanes, each warmed up on this many preceding bases (faster, not "
                         "exact; default: exact, one lane per interval)")
     p.add_argument("--segment", type=_positive_int, default=None, metavar="BASES",
-                   help="bases scored per lane with --warmup (default: about --batch-size lanes in all)")
+                   help="bases scored per lane with --warmup (default: about --batch-size lanes in all, "
+                        "at least max(1000, 4 x warmup))")
     p.add_argument("--context", choices=["full", "window"], default="full",
                    help="full: all preceding bases of the interval; window: reset every training-window bases")
     add_policy_options(p)

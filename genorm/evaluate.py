@@ -18,11 +18,15 @@ lane takes its slot and that slot's state is reset. Three plans (``mode`` in the
   pass over the whole interval (tested to 1e-5). Parallel across intervals only, so a split
   with one long interval per record runs with as many lanes as records.
 * ``warmup`` (``warmup=W``): each interval is cut into segments of ``segment`` bases (default:
-  about ``batch_size`` lanes in all, at least 1,000 bases each), and a segment's lane starts
-  ``W`` bases before it (or at the interval start). A base is then predicted from at least
+  about ``batch_size`` lanes in all, but at least ``max(1000, 4 W)`` bases each, so warm-up
+  costs at most 25 % extra), and a segment's lane starts ``W`` bases before it (or at the
+  interval start). A base is then predicted from at least
   ``min(W, bases before it in the interval)`` and at most ``W + segment`` bases of context:
   **not exact**, but a recurrent model's memory fades, so the difference shrinks as ``W``
   grows; the first segment of every interval is exact. Costs ``W / segment`` extra compute.
+  Measured on E. coli with the default GRU 2x128 after 8 minutes of training: ``W = 2000``
+  agrees with exact streaming to 3e-7 in every probability; ``W = 200`` to 0.08 (bits per
+  base still within 2e-5).
 * ``window`` (``window=L``): each interval is cut into windows of ``L`` bases and the state
   is reset at each: the base at offset ``j`` of its window is predicted from the ``j`` bases
   before it in the window. This limits the context to the training window, for comparison
@@ -101,7 +105,7 @@ def plan_lanes(intervals: Sequence[tuple[int, int, int]], *, warmup: int | None 
         return [Lane(r, s, s, e) for r, s, e in intervals]
     if segment is None:
         total = sum(e - s for _, s, e in intervals)
-        segment = max(1000, math.ceil(total / max(batch_size, 1)))
+        segment = max(1000, 4 * warmup, math.ceil(total / max(batch_size, 1)))
     return [Lane(r, max(s, a - warmup), a, min(a + segment, e))
             for r, s, e in intervals for a in range(s, e, segment)]
 

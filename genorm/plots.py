@@ -71,11 +71,11 @@ def _confusion_panel(fig, ax, report) -> None:
     m = conf[[f"pred_{b}" for b in BASES]].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = m / m.sum(axis=1, keepdims=True)
-    im = ax.imshow(np.nan_to_num(norm), cmap="viridis", vmin=0, vmax=1)
+    im = ax.imshow(np.nan_to_num(norm), cmap="viridis", vmin=0, vmax=max(float(np.nan_to_num(norm).max()), 1e-9))
     for i in range(4):
         for j in range(4):
             ax.text(j, i, f"{m[i, j]:,.0f}", ha="center", va="center", fontsize=8,
-                    color="white" if np.nan_to_num(norm[i, j]) < 0.5 else "black")
+                    color="white" if np.nan_to_num(norm[i, j]) < 0.6 * np.nan_to_num(norm).max() else "black")
     ax.set_xticks(range(4), list(BASES))
     ax.set_yticks(range(4), list(BASES))
     ax.set_xlabel("predicted base")
