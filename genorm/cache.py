@@ -115,6 +115,7 @@ def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict 
     try:
         cache_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".tmp", dir=cache_dir.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a cache is as readable as its FASTA
     except OSError as exc:
         raise CacheError(f"Cannot create the genome cache in {cache_dir.parent}: {exc.strerror or exc}. "
                          "Choose a writable cache directory (--cache-dir).") from None

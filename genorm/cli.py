@@ -177,7 +177,7 @@ def _add_index(sub) -> None:
     )
     p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
-                   help="where to write the cache (default: <first FASTA>.genorm beside the file)")
+                   help="cache directory; if not given, <first FASTA>.genorm beside the file")
     p.add_argument("--force", action="store_true", help="rebuild the cache even if it is current")
     add_policy_options(p)
     p.set_defaults(func=_cmd_index)
