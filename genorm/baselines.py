@@ -34,13 +34,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from genorm.atomic import atomic_path
 from genorm.encoding import CODE_BITS, N
 from genorm.errors import ConfigError, RunDirError
 from genorm.metrics import credits
@@ -225,15 +225,8 @@ class Baselines:
         for j, t in enumerate(self.tables):
             arrays[f"contexts_{j}"] = t.contexts
             arrays[f"counts_{j}"] = t.counts
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent or ".")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Baselines:

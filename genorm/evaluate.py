@@ -53,13 +53,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from genorm.atomic import atomic_write_text
 from genorm.baselines import Baselines, as_intervals
 from genorm.encoding import BASES, CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
@@ -306,7 +306,7 @@ class Report:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` as JSON, atomically (temporary file, then ``os.replace``)."""
-        _atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     def to_long(self) -> "pd.DataFrame":  # noqa: F821
         """Every table but ``profile`` in one tidy frame: ``table, predictor, record, mask, base,
@@ -328,7 +328,7 @@ class Report:
 
     def to_tsv(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_long` as tab-separated values, atomically."""
-        _atomic_write(path, self.to_long().to_csv(sep="\t", index=False))
+        atomic_write_text(path, self.to_long().to_csv(sep="\t", index=False))
 
 
 def _jsonable(v):
@@ -337,19 +337,6 @@ def _jsonable(v):
     if isinstance(v, (float, np.floating)):
         return None if not math.isfinite(v) else float(v)
     return v
-
-
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------------------
