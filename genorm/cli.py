@@ -398,6 +398,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             genome = run.genome
             intervals = run.splits.intervals(args.split)
+            wanted = records_from_args(args)
+            if wanted:
+                keep = {genome.index(name) for name in wanted}  # unknown names: RecordSelectionError
+                intervals = [iv for iv in intervals if iv.record in keep]
             if not intervals:
                 raise GenormError(f"The run's {args.split} split is empty: nothing to evaluate. Pass FASTA files, or "
                                   f"use --split {'val' if args.split == 'test' else 'test'}.")

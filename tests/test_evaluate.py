@@ -283,6 +283,11 @@ def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
     assert "warm-up lanes (10 bases of warm-up" in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--context", "window"]) == 0
     assert "context limited to windows of 20 bases" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--records", "chr2"]) == 0
+    n_chr2 = sum(iv.end - iv.start for iv in run.splits.test if iv.record == 1)
+    assert f"evaluated {n_chr2:,} bases" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--records", "chrX"]) == 2
+    assert "No record named 'chrX'" in capsys.readouterr().err
 
 
 def test_cli_evaluate_fasta_and_errors(tiny_run, tmp_path, capsys):
