@@ -300,6 +300,7 @@ class LoadedRun:
     history: Any = None
     _genome: Any = field(default=None, repr=False)
     _splits: Any = field(default=None, repr=False)
+    _predictor: Any = field(default=None, repr=False)
 
     @property
     def genome(self):
@@ -331,6 +332,36 @@ class LoadedRun:
         from genorm.model import make_stepper
 
         return make_stepper(self.model)
+
+    # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
+    def predictor(self):
+        """A :class:`~genorm.predict.Predictor` over this model (made once)."""
+        if getattr(self, "_predictor", None) is None:
+            from genorm.predict import Predictor
+
+            self._predictor = Predictor(self.stepper(), policy=self.config.policy())
+        return self._predictor
+
+    def predict_proba(self, seq) -> np.ndarray:
+        """``(L, 4) float32``: row i is P(base i | bases before i) (see :class:`~genorm.predict.Predictor`)."""
+        return self.predictor().predict_proba(seq)
+
+    def score(self, seq) -> float:
+        """Log-likelihood of ``seq`` in bits."""
+        return self.predictor().score(seq)
+
+    def sample(self, length: int, prime: str = "", temperature: float = 1.0, seed: int | None = None) -> str:
+        """A sequence of ``length`` bases drawn from the model after ``prime``."""
+        return self.predictor().sample(length, prime=prime, temperature=temperature, seed=seed)
+
+    def evaluate(self, fasta=None, **kwargs):
+        """A :class:`~genorm.evaluate.Report`: on the run's test split by default, or on whole
+        records of ``fasta`` (path(s) or a Genome). ``kwargs`` go to :func:`genorm.evaluate.evaluate`."""
+        from genorm.evaluate import evaluate
+
+        if fasta is None:
+            return evaluate(self, self.genome, self.splits.test, **kwargs)
+        return evaluate(self, fasta, **kwargs)
 
 
 def read_config(run_dir: str | os.PathLike):

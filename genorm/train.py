@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,3 +347,14 @@ def _fit_baselines(genome, splits, out: Path) -> None:
         logger.warning("Baselines not fitted: %s", exc)
         return
     logger.info("Baselines fitted in %.1f s.", time.monotonic() - t)
+
+
+class _CallableModule(types.ModuleType):
+    """``genorm.train(...)`` works even where the name ``genorm.train`` is bound to this module
+    (importing a submodule binds it on the package)."""
+
+    def __call__(self, *args, **kwargs) -> Run:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

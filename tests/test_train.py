@@ -225,3 +225,18 @@ def test_cli_train_end_to_end(sample_data, tmp_path, capsys):
     assert pd.read_csv(out / "history.csv").epoch.tolist() == [1, 2, 3]
     assert main(["train", fasta, "--out", str(tmp_path / "x"), "--window", "1"]) == 2
     assert "`window`, expected an integer >= 2, got 1" in capsys.readouterr().err
+
+
+def test_loaded_run_analysis_api(trained):
+    import genorm
+    import genorm.train as train_module
+
+    assert callable(train_module)  # genorm.train(...) works even when the name is bound to the module
+    loaded = genorm.load(trained.run_dir)
+    proba = loaded.predict_proba("ACGTTGCAACGTTGCA")
+    assert proba.shape == (16, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert proba[12:].argmax(axis=1).tolist() == [3, 2, 1, 0]  # bases 12-15 are T G C A: learned
+    assert loaded.score("ACGTTGCA") < 0
+    report = loaded.evaluate()
+    assert report.summary.bases.iloc[0] == loaded.splits.bases()["test"]
