@@ -42,7 +42,8 @@ def trained(periodic_fasta, tmp_path_factory):
     ({"units": 0}, "`units`, expected a positive integer, got 0"),
     ({"cell": "rnn"}, "`cell`, expected one of simple_rnn, gru, lstm, got 'rnn'"),
     ({"batch_size": -1}, "`batch_size`, expected a positive integer, got -1"),
-    ({"learning_rate": 0.0}, "`learning_rate`, expected a positive number, got 0.0"),
+    ({"learning_rate": 0.0}, "`learning_rate`, expected a positive number below 10, got 0.0"),
+    ({"soft_mask_weight": -1.0}, "`soft_mask_weight`, expected a number >= 0, got -1.0"),
     ({"max_time": "soon"}, "`max_time`, expected a duration like '90s', '10m', '1h' or '1h30m', got 'soon'"),
     ({"val_fraction": 1.5}, r"`val_fraction`, expected a number in \[0, 1\), got 1.5"),
     ({"records": []}, "empty list for `records`"),
@@ -240,3 +241,15 @@ def test_loaded_run_analysis_api(trained):
     assert loaded.score("ACGTTGCA") < 0
     report = loaded.evaluate()
     assert report.summary.bases.iloc[0] == loaded.splits.bases()["test"]
+
+
+def test_cli_ctrl_c_says_how_to_resume(monkeypatch, tmp_path, capsys):
+    import genorm.train as train_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and f"genorm train g.fa --out {tmp_path / 'r'} --resume" in err
