@@ -180,6 +180,12 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"Received an invalid value for `config`, expected a TrainConfig, got {config!r}.")
     paths = _check_inputs(fasta_paths)
+    if config.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError("TensorBoard logs (--tensorboard) need the tensorboard package: "
+                              "pip install tensorboard, or train without --tensorboard.")
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         from genorm.errors import InputFileError

@@ -253,3 +253,25 @@ def test_cli_ctrl_c_says_how_to_resume(monkeypatch, tmp_path, capsys):
     assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and f"genorm train g.fa --out {tmp_path / 'r'} --resume" in err
+
+
+def test_stale_lock_is_taken_over(periodic_fasta, tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    out = tmp_path / "stale"
+    out.mkdir()
+    (out / LOCK).write_text(f"{gone.pid} host\n")
+    run = train([periodic_fasta], TINY.replace(epochs=1), out_dir=out)
+    assert run.summary["epochs"] == 1 and not (out / LOCK).exists()
+
+
+def test_tensorboard_without_package_is_a_clear_error(periodic_fasta, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match="pip install tensorboard"):
+        train([periodic_fasta], TINY.replace(tensorboard=True), out_dir=tmp_path / "tb")
