@@ -41,8 +41,11 @@ turned into inputs, targets and weights by a few TensorFlow ops. One-hot is left
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +59,38 @@ logger = logging.getLogger(__name__)
 
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
+
+# Interpreter exit while a tf.data thread is inside (or entering) tf.numpy_function can hang
+# the process. Every stream's NumPy calls are counted here, and an atexit handler waits until
+# the pipelines are idle (their prefetch buffers full) before Python finalizes.
+_ACTIVITY_LOCK = threading.Lock()
+_ACTIVITY = {"in_flight": 0, "last": 0.0}
+_EXIT_HANDLER = {"registered": False}
+
+
+def _track(fn):
+    def tracked(k):
+        with _ACTIVITY_LOCK:
+            _ACTIVITY["in_flight"] += 1
+        try:
+            return fn(k)
+        finally:
+            with _ACTIVITY_LOCK:
+                _ACTIVITY["in_flight"] -= 1
+                _ACTIVITY["last"] = time.monotonic()
+
+    return tracked
+
+
+def _quiesce(idle: float = 0.25, timeout: float = 10.0) -> None:
+    """Wait (at most ``timeout`` s) until no stream has made a batch for ``idle`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _ACTIVITY_LOCK:
+            busy = _ACTIVITY["in_flight"] > 0 or time.monotonic() - _ACTIVITY["last"] < idle
+        if not busy:
+            return
+        time.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -399,10 +434,13 @@ def make_dataset(genome, intervals: Sequence[Interval], config: StreamConfig, se
     smw = float(config.soft_mask_weight)
 
     def load(k):
-        windows = tf.numpy_function(sampler.batch, [k], tf.uint8, stateful=False, name="genorm_windows")
+        windows = tf.numpy_function(_track(sampler.batch), [k], tf.uint8, stateful=False, name="genorm_windows")
         windows.set_shape((B if fixed else None, L + 1))
         return _to_batch(windows, smw)
 
+    if not _EXIT_HANDLER["registered"]:  # after TensorFlow's own handlers, so that it runs before them
+        atexit.register(_quiesce)
+        _EXIT_HANDLER["registered"] = True
     with tf.device("/CPU:0"):
         ds = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(sampler.steps)
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
