@@ -375,7 +375,8 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
     else:
         vocab = DNA_VOCAB if dna else vocab_of(text)
         if hidden_size <= 0:
-            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer, got {hidden_size}.")
+            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer, "
+                              f"got {hidden_size}.")
         params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
         source = f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases"
     seq = upper if dna and not example else text

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from genorm import run as rundir
 from genorm.callbacks import Backup, BestCheckpoint, NanGuard, PlateauStopping, TimeBudget, TrainingState
