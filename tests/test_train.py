@@ -275,3 +275,13 @@ def test_tensorboard_without_package_is_a_clear_error(periodic_fasta, tmp_path, 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         train([periodic_fasta], TINY.replace(tensorboard=True), out_dir=tmp_path / "tb")
+
+
+def test_train_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, genorm.cli; genorm.cli.build_parser(); "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
