@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -250,3 +251,25 @@ def test_rc_augment_flips_about_half_the_windows():
     windows = sampler.batch(0)
     reversed_strand = ((windows & 7) >= 2).all(axis=1)  # the reverse complement of A/C is G/T
     assert 150 < reversed_strand.sum() < 250 and (((windows & 7) <= 1).all(axis=1) | reversed_strand).all()
+
+
+@pytest.mark.slow
+def test_process_exits_with_live_iterators(tmp_path):
+    """Exiting while tf.data threads are in tf.numpy_function must not hang (atexit waits for idle)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from genorm.genome import Genome\n"
+        "from genorm.splits import Interval\n"
+        "from genorm.stream import StreamConfig, make_dataset\n"
+        "g = Genome.from_strings({'a': 'ACGT' * 50000})\n"
+        "its = [iter(make_dataset(g, [Interval(0, 0, 200000)], StreamConfig(window=50, batch_size=64), seed=i))"
+        " for i in range(6)]\n"
+        "[next(it) for it in its]\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, str(script)], timeout=120, env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
