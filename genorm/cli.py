@@ -611,8 +611,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     verbose=1 if sys.stdout.isatty() else 2, progress=bar)
     except KeyboardInterrupt:
         bar.close()
-        sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
-                         f"continue it with: {resume_cmd}\n")
+        if os.path.isfile(os.path.join(out, "backup", "state.json")):
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
+                             f"continue it with: {resume_cmd}\n")
+        else:
+            sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume; start again with "
+                             f"--force to reuse {out}.\n")
         return EXIT_INTERRUPTED
     finally:
         bar.close()

@@ -251,6 +251,10 @@ def test_cli_ctrl_c_says_how_to_resume(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(train_module, "train", interrupted)
     assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
+    assert "nothing to resume" in capsys.readouterr().err
+    (tmp_path / "r" / "backup").mkdir(parents=True)
+    (tmp_path / "r" / "backup" / "state.json").write_text("{}")
+    assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and f"genorm train g.fa --out {tmp_path / 'r'} --resume" in err
 
