@@ -38,9 +38,13 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genorm.atomic import atomic_write_text
 from genorm.errors import ConfigError, SplitError
+
+if TYPE_CHECKING:
+    from genorm.genome import Genome
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +128,7 @@ class Splits:
         atomic_write_text(path, "".join(lines))
 
     @classmethod
-    def from_bed(cls, path: str | os.PathLike, genome, window: int | None = None) -> Splits:
+    def from_bed(cls, path: str | os.PathLike, genome: Genome, window: int | None = None) -> Splits:
         """Read a split written by :meth:`to_bed` (or any 4-column BED with split names).
 
         Args:
@@ -225,7 +229,7 @@ def _check_fraction(name: str, value) -> float:
     return f
 
 
-def _named(genome, names: Iterable[str] | None, which: str) -> set[str]:
+def _named(genome: Genome, names: Iterable[str] | None, which: str) -> set[str]:
     if names is None:
         return set()
     if isinstance(names, str):
@@ -241,7 +245,7 @@ def _named(genome, names: Iterable[str] | None, which: str) -> set[str]:
 
 
 def make_splits(
-    genome,
+    genome: Genome,
     window: int,
     val_fraction: float = 0.05,
     test_fraction: float = 0.10,

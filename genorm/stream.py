@@ -48,12 +48,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError, SplitError
 from genorm.splits import Interval
+
+if TYPE_CHECKING:
+    from genorm.genome import Genome
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +192,7 @@ class WindowSampler:
         skipped_windows: strided windows left out as mostly N.
     """
 
-    def __init__(self, genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
+    def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig):
             raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig, got {config!r}.")
         _check_int("seed", seed, 0)
@@ -239,7 +243,7 @@ class WindowSampler:
 
     # -- setup ----------------------------------------------------------------------------
     @staticmethod
-    def _flat_intervals(genome, intervals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _flat_intervals(genome: Genome, intervals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(intervals, Interval):
             intervals = [intervals]
         intervals = list(intervals)
@@ -405,7 +409,7 @@ def _to_batch(windows, soft_mask_weight: float):
     return inputs, targets, weights
 
 
-def make_dataset(genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0,
+def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0,
                  repeat: bool = True):
     """A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` batches from ``intervals`` of ``genome``.
 
@@ -450,7 +454,7 @@ def make_dataset(genome, intervals: Sequence[Interval], config: StreamConfig, se
     return ds
 
 
-def steps_per_epoch(genome, intervals: Sequence[Interval], config: StreamConfig) -> int:
+def steps_per_epoch(genome: Genome, intervals: Sequence[Interval], config: StreamConfig) -> int:
     """Batches in one epoch of :func:`make_dataset` with the same arguments.
 
     Random mode: ``ceil(bases_per_epoch / (B * L))``, ``bases_per_epoch`` defaulting to the

@@ -166,3 +166,13 @@ def test_user_bed_needs_window_and_must_not_overlap(tmp_path):
         Splits.from_bed(path, g, window=10)
     with pytest.raises(SplitError, match=r"Cannot read split file"):
         Splits.from_bed(tmp_path / "missing.bed", g)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import genorm.cache
+    import genorm.splits
+
+    for module in (genorm.splits, genorm.cache):
+        assert doctest.testmod(module).failed == 0

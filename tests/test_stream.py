@@ -273,3 +273,11 @@ def test_process_exits_with_live_iterators(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, str(script)], timeout=120, env=env, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_docstring_example():
+    import doctest
+
+    import genorm.stream
+
+    assert doctest.testmod(genorm.stream).failed == 0
