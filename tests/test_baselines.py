@@ -157,3 +157,40 @@ def test_predict_unknown_name():
     b = fit_baselines(Genome.from_strings({"x": "ACGT"}), train=[(0, 0, 4)], val=[], max_order=0)
     with pytest.raises(ConfigError, match="invalid baseline name 'markov2'"):
         b.predict_proba(string_to_codes("A"), "markov2")
+
+
+def test_blockwise_counting_equals_one_pass(monkeypatch):
+    import genorm.baselines as gb
+
+    rng = np.random.default_rng(5)
+    seqs = {f"r{i}": "".join(rng.choice(list("ACGTN"), p=[.24, .24, .24, .24, .04], size=n))
+            for i, n in enumerate([500, 37, 260])}
+    g = Genome.from_strings(seqs)
+    train = [(0, 0, 500), (1, 0, 37), (2, 10, 260)]
+    whole = fit_baselines(g, train=train, val=[], max_order=4)
+    monkeypatch.setattr(gb, "_BLOCK", 16)  # many blocks, intervals cut mid-way
+    monkeypatch.setattr(gb, "_DENSE_CELLS", 4)  # and sparse counting of most orders
+    blocked = fit_baselines(g, train=train, val=[], max_order=4)
+    xs = context_arrays([string_to_codes(seqs[f"r{r}"][s:e]) for r, s, e in train], 4)
+    for j in range(4 + 1):
+        want = count_order(*xs, j)
+        got = gb._Counter(j, False)
+        for block in gb._blocks(g, train, 4, 16):
+            got.add(*block)
+        assert got.table().contexts.tolist() == want.contexts.tolist()
+        assert got.table().counts.tolist() == want.counts.tolist()
+    assert blocked.train_bases == whole.train_bases and blocked.order == whole.order
+
+
+def test_large_inputs_are_subsampled_evenly():
+    from genorm.baselines import spread_intervals
+
+    ivs = [(0, 0, 10_000), (1, 0, 30_000)]
+    got = spread_intervals(ivs, 8_000, piece=1_000)
+    assert sum(e - s for _, s, e in got) == 8_000
+    assert {r for r, _, _ in got} == {0, 1}  # both records contribute
+    assert spread_intervals(ivs, None) == ivs and spread_intervals(ivs, 40_000) == ivs
+    g = Genome.from_strings({"x": "ACGT" * 1000})
+    b = fit_baselines(g, train=[(0, 0, 3000)], val=[(0, 3000, 4000)], max_order=2,
+                      max_train_bases=1000, max_val_bases=500)
+    assert 900 <= b.train_bases <= 1000 and 450 <= b.val_bases <= 500
