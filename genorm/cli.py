@@ -372,19 +372,22 @@ def _report_kind(path: str | None) -> str | None:
     for kind in ("json", "tsv"):
         if low.endswith("." + kind):
             return kind
-    raise GenormError(f"--output {path!r}: expected a file name ending in .json or .tsv.")
+    from genorm.errors import ConfigError
+
+    raise ConfigError(f"--output {path!r}: expected a file name ending in .json or .tsv.")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.baselines import Baselines, fit_baselines
+    from genorm.errors import ConfigError, SplitError
     from genorm.evaluate import evaluate
     from genorm.run import BASELINES, load
 
     kind = _report_kind(args.output)
     if args.warmup is not None and args.warmup < 0:
-        raise GenormError(f"--warmup must be 0 or more bases, got {args.warmup}.")
+        raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":
-        raise GenormError("--warmup and --context window exclude each other: choose one.")
+        raise ConfigError("--warmup and --context window exclude each other: choose one.")
     run = load(args.run_dir)
     bar = ProgressBar()
     try:
@@ -403,7 +406,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 keep = {genome.index(name) for name in wanted}  # unknown names: RecordSelectionError
                 intervals = [iv for iv in intervals if iv.record in keep]
             if not intervals:
-                raise GenormError(f"The run's {args.split} split is empty: nothing to evaluate. Pass FASTA files, or "
+                raise SplitError(f"The run's {args.split} split is empty: nothing to evaluate. Pass FASTA files, or "
                                   f"use --split {'val' if args.split == 'test' else 'test'}.")
             what = f"the {args.split} split of {args.run_dir}"
         path = run.run_dir / BASELINES
