@@ -277,6 +277,8 @@ def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
     rep = evaluate(run, run.genome, run.splits.test)
     assert rep.summary.predictor.tolist() == [row["predictor"] for row in data["summary"]]
     assert rep.summary.bits_per_base.tolist() == pytest.approx([row["bits_per_base"] for row in data["summary"]])
+    if hasattr(run, "evaluate"):  # LoadedRun.evaluate delegates here
+        assert run.evaluate().summary.bits_per_base.tolist() == pytest.approx(rep.summary.bits_per_base.tolist())
     # warm-up lanes and window mode run too; val split
     assert main(["evaluate", str(run_dir), "--split", "val", "--warmup", "10", "--segment", "30",
                  "-o", str(tmp_path / "r.tsv")]) == 0
