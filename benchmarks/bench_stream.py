@@ -1,7 +1,7 @@
 """Benchmark of the window stream (genorm.stream) and the genome cache: prints figures.
 
     .venv/bin/python benchmarks/bench_stream.py                 # 100 Mb genome, window 200, batch 256
-    .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 2 --skip-memory   # quick look
+    .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 0.5 --skip-memory   # quick look
 
 What it measures, on a synthetic genome (random bases in records of 5 Mb, 30 % soft-masked in
 blocks, a 20 kb N run in every record), written once as FASTA in --workdir:
@@ -10,10 +10,13 @@ blocks, a 20 kb N run in every record), written once as FASTA in --workdir:
    training intervals of ``make_splits`` with reverse-complement augmentation, soft-mask
    weighting and the N check on; and, in the same run, the canonical TensorFlow tutorial
    pipeline (``from_tensor_slices`` of the whole sequence, ``batch(L + 1)``, map to one-hot input
-   and target, ``shuffle(10000)``, ``batch(B)``). The ratio is the figure to compare.
+   and target, ``shuffle(10000)``, ``batch(B)``). The pipelines are timed in turn, in
+   interleaved rounds, so that load from other processes hits them alike; the ratio is the
+   figure to compare.
 2. Peak memory, each in a fresh subprocess, at the small and the full size: ``VmHWM`` of
-   ``/proc/self/status`` after TensorFlow is imported and the high-water mark is reset (writing 5 to
-   ``/proc/self/clear_refs``; ``ru_maxrss`` only shows TensorFlow's import peak), and ``RssAnon``: memory mode (``read_genome`` of the FASTA, then the stream) and memmap mode
+   ``/proc/self/status`` after TensorFlow is imported and the high-water mark is reset (writing
+   5 to ``/proc/self/clear_refs``; ``ru_maxrss`` only shows TensorFlow's import peak), and
+   ``RssAnon``; in memory mode (``read_genome`` of the FASTA, then the stream) and memmap mode
    (``cached_genome``, cache built beforehand, then the stream). The slope between the two sizes
    is the memory cost per base.
 """
@@ -77,27 +80,24 @@ def _time_iter(it, min_seconds: float, bases_per_batch: int, max_batches: int = 
     return n * bases_per_batch / dt, n
 
 
-def bench_genorm(genome, L: int, B: int, seconds: float) -> dict:
+def genorm_iterator(genome, L: int, B: int, full: bool = True):
+    """An iterator over genorm's stream of the training split (warmed up)."""
     from genorm.splits import make_splits
     from genorm.stream import StreamConfig, make_dataset
 
     splits = make_splits(genome, window=L)
-    cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5, max_n_fraction=0.5)
+    if full:
+        cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5, max_n_fraction=0.5)
+    else:
+        cfg = StreamConfig(window=L, batch_size=B, max_n_fraction=1.0)
     it = iter(make_dataset(genome, splits.train, cfg, seed=0))
     for _ in range(20):
         next(it)
-    rate, n = _time_iter(it, seconds, B * L)
-    cfg_plain = StreamConfig(window=L, batch_size=B)
-    it = iter(make_dataset(genome, splits.train, cfg_plain, seed=0))
-    for _ in range(20):
-        next(it)
-    plain, _ = _time_iter(it, seconds, B * L)
-    return {"genorm_bases_per_s": rate, "genorm_batches": n, "genorm_plain_bases_per_s": plain,
-            "train_intervals": len(splits.train)}
+    return it
 
 
-def bench_tutorial(codes: np.ndarray, L: int, B: int, seconds: float) -> dict:
-    """The TensorFlow text-generation tutorial's pipeline, applied to a genome."""
+def tutorial_iterator(codes: np.ndarray, L: int, B: int):
+    """The TensorFlow text-generation tutorial's pipeline, applied to a genome (warmed up)."""
     import tensorflow as tf
 
     ids = tf.data.Dataset.from_tensor_slices(codes)
@@ -111,8 +111,16 @@ def bench_tutorial(codes: np.ndarray, L: int, B: int, seconds: float) -> dict:
           .prefetch(tf.data.AUTOTUNE))
     it = iter(ds)
     next(it)  # fills the shuffle buffer
-    rate, n = _time_iter(it, seconds, B * L)
-    return {"tutorial_bases_per_s": rate, "tutorial_batches": n}
+    return it
+
+
+def interleaved(iterators: dict, seconds: float, rounds: int, bases_per_batch: int) -> dict:
+    """Time each iterator for ``seconds`` per round, in turn, ``rounds`` times: {name: [rates]}."""
+    rates = {name: [] for name in iterators}
+    for _ in range(rounds):
+        for name, it in iterators.items():
+            rates[name].append(_time_iter(it, seconds, bases_per_batch)[0])
+    return rates
 
 
 # ------------------------------------------------------------------------------------------
@@ -180,7 +188,8 @@ def main() -> None:
     ap.add_argument("--small-mb", type=int, default=10, help="the small memory point")
     ap.add_argument("--window", type=int, default=200)
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--seconds", type=float, default=4.0, help="time per throughput measurement")
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per throughput measurement and round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the throughput measurements")
     ap.add_argument("--workdir", default="/tmp/genorm-bench-stream")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
@@ -203,17 +212,25 @@ def main() -> None:
     t = time.perf_counter()
     genome = read_genome(fastas[args.size_mb])
     print(f"read_genome: {genome.total_length / 1e6:.0f} Mb, {len(genome)} records in {time.perf_counter() - t:.1f} s")
-    res = bench_genorm(genome, L, B, args.seconds)
-    codes = np.bitwise_and(genome.packed, 7)
-    res.update(bench_tutorial(codes, L, B, args.seconds))
-    del codes
-    ratio = res["genorm_bases_per_s"] / res["tutorial_bases_per_s"]
-    print(f"genorm stream (splits, RC, soft-mask weights, N check): {res['genorm_bases_per_s'] / 1e6:8.1f} M bases/s "
-          f"({res['genorm_batches']} batches)")
-    print(f"genorm stream (plain: no RC, no soft-mask weights):     {res['genorm_plain_bases_per_s'] / 1e6:8.1f} M bases/s")
-    print(f"TF tutorial pipeline:                                  {res['tutorial_bases_per_s'] / 1e6:8.2f} M bases/s "
-          f"({res['tutorial_batches']} batches)")
-    print(f"ratio genorm / tutorial: {ratio:.0f}x")
+    from genorm.cache import cached_genome
+
+    cache = work / f"synthetic_{args.size_mb}Mb.cache"
+    mapped = cached_genome(fastas[args.size_mb], cache_dir=cache)
+    iterators = {
+        "genorm: splits, RC, soft-mask weights, N check": genorm_iterator(genome, L, B),
+        "genorm: same, memory-mapped cache (page-cached)": genorm_iterator(mapped, L, B),
+        "genorm: plain (no RC, weights 0/1, no N check)": genorm_iterator(genome, L, B, full=False),
+        "TF tutorial pipeline": tutorial_iterator(np.bitwise_and(genome.packed, 7), L, B),
+    }
+    rates = interleaved(iterators, args.seconds, args.rounds, B * L)
+    print(f"{'input bases/s, ' + str(args.rounds) + ' interleaved rounds of ' + str(args.seconds) + ' s':52s} "
+          f"{'best':>10s} {'median':>10s}")
+    for name, r in rates.items():
+        print(f"{name:52s} {max(r) / 1e6:8.2f} M {np.median(r) / 1e6:8.2f} M")
+    full, tut = rates[next(iter(rates))], rates["TF tutorial pipeline"]
+    print(f"ratio genorm (all on) / tutorial: best {max(full) / max(tut):.0f}x, median {np.median(full) / np.median(tut):.0f}x, "
+          f"per round {', '.join(f'{a / b:.0f}x' for a, b in zip(full, tut))}")
+    del iterators, mapped
     del genome
     if args.skip_memory:
         return
