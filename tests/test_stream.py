@@ -281,3 +281,17 @@ def test_docstring_example():
     import genorm.stream
 
     assert doctest.testmod(genorm.stream).failed == 0
+
+
+def test_strided_with_bases_per_epoch_cycles_in_full_batches():
+    g = random_genome([101], seed=2)  # 10 strided windows of 10
+    cfg = StreamConfig(window=10, batch_size=4, shuffle=False, bases_per_epoch=120, max_n_fraction=1.0)
+    sampler = WindowSampler(g, whole(g), cfg)
+    assert sampler.steps == 3 and sampler.window_starts.tolist() == list(range(0, 100, 10))
+    ds = make_dataset(g, whole(g), cfg, repeat=False)
+    batches = take(ds, 10)
+    assert len(batches) == 3 and all(x.shape == (4, 10) for x, _, _ in batches)
+    codes = g.packed & 7
+    starts = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 0, 10]  # window 11 wraps to the first
+    got = np.concatenate([x for x, _, _ in batches])
+    np.testing.assert_array_equal(got, np.stack([codes[s:s + 10] for s in starts]))
