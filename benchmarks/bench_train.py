@@ -38,7 +38,7 @@ ECOLI = ROOT / "sample_data" / "ecoli_K12_MG1655_NC_000913.3.fna.gz"
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("fasta", nargs="?", default=str(ECOLI))
-    p.add_argument("--steps", type=int, default=25, help="training steps per feed per round")
+    p.add_argument("--steps", type=int, default=60, help="training steps per feed per round")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--cell", default="gru")
     p.add_argument("--units", type=int, default=128)
