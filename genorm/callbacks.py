@@ -118,7 +118,7 @@ class TimeBudget(keras.callbacks.Callback):
     saving); it is measured after the first validation.
     """
 
-    def __init__(self, state: TrainingState, seconds: float | None, start: float, reserve_guess: float = 5.0):
+    def __init__(self, state: TrainingState, seconds: float | None, start: float, reserve_guess: float = 2.0):
         super().__init__()
         self.state = state
         self.seconds = seconds
@@ -152,7 +152,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         # validation + checkpointing + backup take about this long, with a margin
-        self.reserve = 1.5 * (time.monotonic() - self._test_start) + 3.0
+        self.reserve = 1.5 * (time.monotonic() - self._test_start) + 1.0
 
     def on_epoch_end(self, epoch, logs=None):
         if self.seconds is not None and self._left() < self.reserve + self._batch_time and not self.state.stopped:

@@ -140,9 +140,9 @@ def test_resume_after_interruption_matches_uninterrupted(periodic_fasta, tmp_pat
 
 
 def test_time_budget_stops_cleanly(periodic_fasta, tmp_path):
-    run = train([periodic_fasta], TINY.replace(epochs=1000, max_time="4s"), out_dir=tmp_path / "t")
+    run = train([periodic_fasta], TINY.replace(epochs=1000, patience=1000, max_time="6s"), out_dir=tmp_path / "t")
     assert run.summary["stopped"] == "time_budget"
-    assert run.summary["epochs"] < 1000 and run.summary["wall_seconds"] < 4 + 3
+    assert 2 <= run.summary["epochs"] < 1000 and 3 < run.summary["wall_seconds"] < 6 + 2  # stops before 6 s, not long before
     assert (tmp_path / "t" / "model.keras").is_file()
 
 
