@@ -10,7 +10,7 @@ Layout (``FORMAT_VERSION`` 1)::
       history.csv       one row per epoch
       baselines.npz     uniform / composition / Markov baselines fitted on the training split
       curves.png        learning curves
-      backup/           model.weights.h5, optimizer.npz, state.json: the state --resume continues from
+      backup/           model.eN.weights.h5, optimizer.eN.npz, state.json: the state --resume continues from
       .lock             present while a process writes the run (holds its pid)
 
 Every file is written atomically (a temporary file in the same directory, then
@@ -426,20 +426,27 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
                      fasta_paths=[i["path"] for i in inputs], history=history)
 
 
-def save_backup(run_dir: Path, model, state: dict) -> None:
+def save_backup(run_dir: Path, model, state: dict, tag: str = "") -> None:
     """Write the resumable state: weights, optimizer variables, and ``state`` (JSON), each atomically.
 
-    ``state.json`` is written last: it names the epoch the weights belong to.
+    The weight files carry ``tag`` (e.g. the epoch) in their names and ``state.json``, written
+    last, names them: a process killed half-way leaves the previous, consistent backup in place.
+    Files of older backups are removed afterwards.
     """
     backup = Path(run_dir) / BACKUP
     backup.mkdir(exist_ok=True)
-    with atomic_path(backup / "model.weights.h5", suffix=".weights.h5") as tmp:
+    weights, opt_name = f"model{tag}.weights.h5", f"optimizer{tag}.npz"
+    with atomic_path(backup / weights, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
     opt = {f"v{i:04d}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)}
-    with atomic_path(backup / "optimizer.npz", suffix=".npz") as tmp:
+    with atomic_path(backup / opt_name, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **opt)
-    write_json(backup / "state.json", {"format_version": FORMAT_VERSION, **state})
+    write_json(backup / "state.json", {"format_version": FORMAT_VERSION, "weights": weights, "optimizer": opt_name,
+                                       **state})
+    for p in backup.iterdir():
+        if p.name not in (weights, opt_name, "state.json") and not p.name.startswith("."):
+            p.unlink(missing_ok=True)
 
 
 def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
@@ -448,7 +455,8 @@ def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
     state = read_json(backup / "state.json", "the state to resume from")
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
         raise RunDirError(f"{backup / 'state.json'} is from a newer genorm; upgrade genorm to resume it.")
-    weights, opt = backup / "model.weights.h5", backup / "optimizer.npz"
+    weights = backup / str(state.get("weights", "model.weights.h5"))
+    opt = backup / str(state.get("optimizer", "optimizer.npz"))
     for p in (weights, opt):
         if not p.is_file():
             raise RunDirError(f"{p} is missing: the backup is incomplete and the run cannot be resumed; "

@@ -167,6 +167,9 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     Returns:
         A :class:`Run`.
 
+    Seeds Python's, NumPy's and TensorFlow's global random generators with ``config.seed``
+    (``keras.utils.set_random_seed``): the same inputs and configuration give the same run.
+
     Raises:
         ConfigError: invalid options, or a resumed run whose options or inputs changed.
         RunDirError: ``out_dir`` exists (without ``force``/``resume``), is locked, or its backup
@@ -270,7 +273,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
 
     def save_backup(m):
         rundir.write_history(out / rundir.HISTORY, state.history)
-        rundir.save_backup(out, m, {"state": state.to_dict()})
+        rundir.save_backup(out, m, {"state": state.to_dict()}, tag=f".e{state.epochs_done}")
 
     fit_start = time.monotonic()
     time_budget = TimeBudget(state, config.max_seconds, start=wall_start)

@@ -83,6 +83,8 @@ def test_run_directory_contents(trained):
     assert {"model.keras", "config.json", "provenance.json", "splits.bed", "history.csv", "curves.png",
             "baselines.npz", "backup"} <= files
     assert LOCK not in files
+    assert sorted(p.name for p in (trained.run_dir / "backup").iterdir()) == [
+        "model.e6.weights.h5", "optimizer.e6.npz", "state.json"]  # only the last epoch's backup is kept
     prov = json.loads((trained.run_dir / "provenance.json").read_text())
     assert prov["inputs"][0]["size"] > 0 and len(prov["inputs"][0]["sha256"]) == 64
     assert prov["records"] == [{"name": "periodic", "length": 4800}]
