@@ -291,3 +291,31 @@ def test_train_help_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_then_resume(sample_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sig"
+    fasta = str(sample_data / "phage_lambda_NC_001416.1.fa")
+    args = [sys.executable, "-m", "genorm.cli", "train", fasta, "--out", str(out), "--units", "8", "--layers", "1",
+            "--window", "40", "--batch-size", "16", "--bases-per-epoch", "3000", "--max-val-bases", "1000",
+            "--epochs", "100000", "--patience", "100000"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    state = out / "backup" / "state.json"
+    deadline = time.monotonic() + 60
+    while not state.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "--resume" in err and not (out / LOCK).exists()
+    done = json.loads(state.read_text())["state"]["epochs_done"]
+    assert main(["train", fasta, "--out", str(out), "--resume", "--epochs", str(done + 2)]) == 0
+    assert pd.read_csv(out / "history.csv").epoch.tolist() == list(range(1, done + 3))
