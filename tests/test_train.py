@@ -11,7 +11,7 @@ import pytest
 
 from genorm.callbacks import NanGuard, TrainingState
 from genorm.cli import main
-from genorm.errors import ConfigError, RunDirError
+from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.model import ModelConfig, build_model
 from genorm.run import LOCK, load
 from genorm.train import TrainConfig, parse_duration, train
@@ -319,3 +319,11 @@ def test_ctrl_c_in_a_real_process_then_resume(sample_data, tmp_path):
     done = json.loads(state.read_text())["state"]["epochs_done"]
     assert main(["train", fasta, "--out", str(out), "--resume", "--epochs", str(done + 2)]) == 0
     assert pd.read_csv(out / "history.csv").epoch.tolist() == list(range(1, done + 3))
+
+
+def test_genome_too_short_for_the_window(write_fasta, tmp_path):
+    fasta = write_fasta(">tiny\n" + "ACGT" * 50 + "\n")
+    for _ in range(2):  # a failed start leaves nothing that blocks the next attempt
+        with pytest.raises(SplitError, match="no record is long enough to split"):
+            train([fasta], TrainConfig(), out_dir=tmp_path / "r")
+    assert not (tmp_path / "r" / LOCK).exists()
