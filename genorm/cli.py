@@ -24,7 +24,15 @@ EXIT_INTERRUPTED = 130
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Shows every option's default, once: help text that already names its default is left alone."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default is None or action.default is argparse.SUPPRESS:
+            return text
+        if action.default is False:
+            return text + " (default: off)"
+        return super()._get_help_string(action)
 
 
 # ------------------------------------------------------------------------------------------
