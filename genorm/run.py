@@ -31,7 +31,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from genorm.atomic import atomic_path, atomic_write_text
 from genorm.errors import RunDirError
 
 logger = logging.getLogger(__name__)
@@ -60,33 +60,9 @@ RUN_FILES = (MODEL, CONFIG, PROVENANCE, SPLITS, HISTORY, BASELINES, CURVES, "log
 # ------------------------------------------------------------------------------------------
 # Atomic writes
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
-
-    ``suffix`` is appended to the temporary name (Keras insists on ``.keras`` / ``.weights.h5``).
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    atomic_write_text(path, text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
