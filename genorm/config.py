@@ -21,11 +21,14 @@ import numpy as np
 
 from genorm.errors import ConfigError
 
-RESUMABLE = ("epochs", "max_time", "patience", "tensorboard")
+RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
 
 CELLS = ("simple_rnn", "gru", "lstm")
 """Recurrent cells :func:`build_model` knows."""
+
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
+"""Distribution strategies (see :mod:`genorm.distribute`)."""
 
 def _invalid(name: str, expected: str, got: Any) -> ConfigError:
     return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
@@ -147,6 +150,10 @@ class TrainConfig:
         seed: seeds weights, window sampling and the split. Default 0.
         tensorboard: write TensorBoard logs to ``<run>/logs``. Default False.
         baselines: fit and save the Markov / composition baselines. Default True.
+        strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` or ``"multiworker"``: how
+            training is spread over devices and machines (:mod:`genorm.distribute`).
+            ``batch_size``, ``learning_rate`` and ``bases_per_epoch`` mean the same whatever
+            the number of replicas: ``batch_size`` is the global batch of one step.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -175,6 +182,7 @@ class TrainConfig:
     seed: int = 0
     tensorboard: bool = False
     baselines: bool = True
+    strategy: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -216,6 +224,8 @@ class TrainConfig:
                     raise ConfigError(f"Received an empty list for `{name}`: name at least one record, or leave it "
                                       "unset.")
                 object.__setattr__(self, name, v)
+        if self.strategy not in STRATEGIES:
+            raise _invalid("strategy", "one of " + ", ".join(STRATEGIES), self.strategy)
         parse_duration(self.max_time)
         if self.max_time is not None and not isinstance(self.max_time, str):
             object.__setattr__(self, "max_time", f"{float(self.max_time):g}s")
