@@ -12,6 +12,7 @@ genorm`` and ``genorm --help`` stay fast.
 from __future__ import annotations
 
 import importlib
+import types
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,15 @@ from genorm.encoding import (  # noqa: E402
 from genorm.errors import GenormError  # noqa: E402
 from genorm.fasta import Record, read_fasta  # noqa: E402
 from genorm.genome import Genome, read_genome  # noqa: E402
+
+class _CallableModule(types.ModuleType):
+    """The class of ``genorm.train`` and ``genorm.evaluate``: submodules named like their main
+    function. Importing a submodule binds its name on the package, so ``genorm.train`` may be
+    the module rather than the function; calling the module calls the function."""
+
+    def __call__(self, *args, **kwargs):
+        return getattr(self, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+
 
 # name -> (module, attribute), imported on first access.
 _LAZY = {

@@ -25,7 +25,6 @@ import math
 import os
 import sys
 import time
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import keras
 
+from genorm import _CallableModule
 from genorm import run as rundir
 from genorm.callbacks import Backup, BestCheckpoint, NanGuard, PlateauStopping, TimeBudget, TrainingState
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
@@ -357,12 +357,4 @@ def _fit_baselines(genome, splits, out: Path) -> None:
     logger.info("Baselines fitted in %.1f s.", time.monotonic() - t)
 
 
-class _CallableModule(types.ModuleType):
-    """``genorm.train(...)`` works even where the name ``genorm.train`` is bound to this module
-    (importing a submodule binds it on the package)."""
-
-    def __call__(self, *args, **kwargs) -> Run:
-        return train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = _CallableModule  # genorm.train(...) works even when bound to this module
