@@ -65,30 +65,41 @@ def records_from_args(args: argparse.Namespace) -> list[str] | None:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, shown only when stderr is a terminal."""
+    """A one-line progress bar on stderr, shown only when stderr is a terminal.
 
-    def __init__(self, enabled: bool | None = None, min_interval: float = 0.2):
+    Called as ``bar(done, total_or_None, label)``; ``unit`` names what is counted: "MB" (bytes
+    read) or "Mb" (bases). The rate restarts when the label changes.
+    """
+
+    def __init__(self, enabled: bool | None = None, min_interval: float = 0.2, unit: str = "MB"):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.min_interval = min_interval
+        self.unit = unit
         self._last = 0.0
         self._start = time.monotonic()
+        self._label: str | None = None
         self._drawn = False
 
     def __call__(self, done: int, total: int | None, label: str) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
+        if label != self._label:
+            self._label, self._start = label, now
+            if self._drawn:
+                sys.stderr.write("\n")
         if now - self._last < self.min_interval:
             return
         self._last = now
-        mb = done / 1e6
-        rate = mb / max(now - self._start, 1e-9)
+        amount = done / 1e6
+        rate = amount / max(now - self._start, 1e-9)
+        name = f"{os.path.basename(str(label))[:30]:30s}"
+        counts = f"{amount:8.1f} {self.unit} {rate:6.1f} {self.unit}/s"
         if total:
             frac = min(done / total, 1.0)
-            bar = "#" * int(frac * 30)
-            line = f"\r{os.path.basename(label)[:30]:30s} [{bar:30s}] {frac:6.1%} {mb:8.1f} MB {rate:6.1f} MB/s"
+            line = f"\r{name} [{'#' * int(frac * 30):30s}] {frac:6.1%} {counts}"
         else:
-            line = f"\r{os.path.basename(label)[:30]:30s} {mb:8.1f} MB {rate:6.1f} MB/s"
+            line = f"\r{name} {counts}"
         sys.stderr.write(line)
         sys.stderr.flush()
         self._drawn = True
@@ -424,6 +435,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"note: {path} is missing; fitting the baselines on the run's training split", file=sys.stderr)
             baselines = fit_baselines(run.genome, run.splits)
         window = run.config.window if args.context == "window" else None
+        bar.close()
+        bar = ProgressBar(unit="Mb")
         report = evaluate(run.stepper(), genome, intervals, baselines=baselines, warmup=args.warmup,
                           segment=args.segment, window=window, batch_size=args.batch_size, chunk=args.chunk,
                           progress=bar)
