@@ -522,6 +522,8 @@ _TRAIN_OPTIONS = [
         ("--soft-mask-weight", "soft_mask_weight", float, "loss weight of soft-masked (lower-case) targets"),
         ("--max-n-fraction", "max_n_fraction", float, "skip windows more than this fraction N"),
         ("--tensorboard", "tensorboard", bool, "write TensorBoard logs to RUN/logs"),
+        ("--strategy", "strategy", str, "devices and machines: auto, one, mirrored (all local GPUs) or multiworker "
+                                        "(TF_CONFIG); --batch-size stays the global batch"),
     ]),
     ("splits", [
         ("--val-fraction", "val_fraction", float, "validation fraction at the end of each record (before test)"),
@@ -645,6 +647,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     s = run.summary
+    if not s.get("is_chief", True):
+        print(f"\nworker done ({s['epochs']} epochs, {s['bases_trained']:,} bases in all); the chief wrote the run "
+              f"to {out}")
+        return 0
     stopped = {"epochs": "all epochs done", "early_stopping": "early stopping (validation stopped improving)",
                "time_budget": f"time budget ({config.max_time}) reached",
                "nan": "loss became NaN (last good weights kept)"}.get(s["stopped"], s["stopped"])

@@ -33,6 +33,7 @@ from typing import Any
 import keras
 
 from genorm import _CallableModule
+from genorm import distribute
 from genorm import run as rundir
 from genorm.callbacks import Backup, BestCheckpoint, NanGuard, PlateauStopping, TimeBudget, TrainingState
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
@@ -53,7 +54,9 @@ class Run:
         model: the trained model with the best validation weights.
         history: ``pandas.DataFrame``, one row per epoch (as ``history.csv``).
         summary: ``val_bits``, ``val_accuracy`` (of the best epoch), ``best_epoch``, ``epochs``,
-            ``bases_trained``, ``bases_per_second``, ``wall_seconds``, ``stopped``.
+            ``bases_trained``, ``bases_per_second``, ``wall_seconds``, ``stopped``, ``strategy``,
+            ``replicas``, ``is_chief``. On a worker that is not the chief, ``run_dir`` is its
+            scratch directory, already deleted: only the chief writes the run directory.
     """
 
     run_dir: Path
@@ -193,9 +196,14 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         from genorm.errors import InputFileError
 
         raise InputFileError(f"FASTA file(s) not found: {', '.join(missing)}.")
+    dist = distribute.make_distribution(config.strategy)  # before any other TensorFlow operation
+    if not dist.is_chief:  # only the chief writes the run directory; this worker writes a deleted scratch copy
+        with distribute.worker_scratch(out_dir, resume) as scratch:
+            out = rundir.prepare(scratch, resume=resume)
+            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
     out = rundir.prepare(out_dir, force=force, resume=resume)
     with rundir.lock(out):
-        return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start)
+        return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
 
 
 def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
@@ -214,7 +222,7 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
     return prov
 
 
-def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start) -> Run:
+def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist) -> Run:
     from genorm.splits import make_splits
     from genorm.stream import make_dataset
 
@@ -237,11 +245,14 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         splits.to_bed(out / rundir.SPLITS)
         if config.baselines:
             _fit_baselines(genome, splits, out)
+    prov["distribution"] = {"strategy": dist.name, "replicas": dist.replicas, "workers": dist.cluster.num_workers}
     rundir.write_json(out / rundir.CONFIG, {"format_version": rundir.FORMAT_VERSION, "config": config.to_dict()})
     rundir.write_json(out / rundir.PROVENANCE, prov)
 
     keras.utils.set_random_seed(config.seed)
-    model = compile_model(build_model(config.model), config)
+    with dist.scope():
+        model = compile_model(build_model(config.model), config)
+    dist.prepare_model(model, config.window)
     state = TrainingState(learning_rate=float(config.learning_rate))
     if resume:
         saved, restore = rundir.read_backup(out)
@@ -256,10 +267,11 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                     f"{state.bases_done:,}")
 
     stream_cfg = config.stream_config()
-    train_ds = make_dataset(genome, splits.train, stream_cfg, seed=config.seed, repeat=True)
-    if state.batches_done:
-        train_ds = train_ds.skip(state.batches_done)  # batch k depends only on (seed, k)
-    val_ds = _val_dataset(genome, splits, config)
+    train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
+        lambda batch, seed: make_dataset(genome, splits.train, config.stream_config(batch_size=batch), seed=seed,
+                                         repeat=True),
+        config.batch_size, config.seed, skip=state.batches_done)
+    val_ds = dist.eval_dataset(_val_dataset(genome, splits, config))
     from genorm.stream import steps_per_epoch
 
     steps = steps_per_epoch(genome, splits.train, stream_cfg)
@@ -283,6 +295,8 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
            checkpoint, Backup(state, bases_per_batch, save_backup, fit_start)]
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs")))
+    if dist.cluster.num_workers > 1:
+        cbs.append(distribute.SyncStop(dist, state))  # every worker leaves fit() at the same batch
     cbs += extra_callbacks
     bases_before = state.bases_done
     interrupted = False
@@ -329,6 +343,9 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         "wall_seconds": time.monotonic() - wall_start,
         "stopped": state.stopped,
         "run_dir": str(out),
+        "strategy": dist.name,
+        "replicas": dist.replicas,
+        "is_chief": dist.is_chief,
     }
     prov.update(status="interrupted" if interrupted else "complete",
                 finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

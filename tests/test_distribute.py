@@ -1,0 +1,273 @@
+"""Distributed training: strategy choice, TF_CONFIG, per-worker seeds, two CPU workers, the JAX backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genorm.config import TrainConfig
+from genorm.distribute import (SINGLE, choose_strategy, make_distribution, parse_tf_config, split_batch,
+                               worker_scratch, worker_seed)
+from genorm.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tf_config(workers: int, index: int, chief: bool = False, task_type: str = "worker") -> dict:
+    cluster = {"worker": [f"127.0.0.1:{20000 + i}" for i in range(workers)]}
+    if chief:
+        cluster["chief"] = ["127.0.0.1:19999"]
+    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
+
+
+# ------------------------------------------------------------------------------------------
+# choice and TF_CONFIG
+
+
+@pytest.mark.parametrize("name, backend, workers, gpus, expected", [
+    ("auto", "tensorflow", None, 0, "one"),
+    ("auto", "tensorflow", None, 1, "one"),
+    ("auto", "tensorflow", None, 2, "mirrored"),
+    ("auto", "tensorflow", 1, 2, "mirrored"),
+    ("auto", "tensorflow", 2, 0, "multiworker"),
+    ("auto", "tensorflow", 3, 8, "multiworker"),
+    ("auto", "jax", 2, 8, "one"),
+    ("auto", "torch", None, 2, "one"),
+    ("one", "tensorflow", 2, 8, "one"),
+    ("one", "jax", None, 0, "one"),
+    ("mirrored", "tensorflow", None, 0, "mirrored"),
+    ("multiworker", "tensorflow", 2, 0, "multiworker"),
+])
+def test_choose_strategy(name, backend, workers, gpus, expected):
+    cluster = None if workers is None else parse_tf_config(_tf_config(workers, 0))
+    assert choose_strategy(name, backend, cluster, gpus) == expected
+
+
+@pytest.mark.parametrize("name, backend, cluster, message", [
+    ("mirrored", "jax", None, "--strategy mirrored needs the TensorFlow backend"),
+    ("multiworker", "jax", SINGLE, "--strategy multiworker needs the TensorFlow backend"),
+    ("multiworker", "tensorflow", None, "needs the TF_CONFIG environment variable"),
+    ("ring", "tensorflow", None, "`strategy`, expected one of auto, one, mirrored, multiworker, got 'ring'"),
+])
+def test_choose_strategy_errors(name, backend, cluster, message):
+    with pytest.raises(ConfigError, match=message):
+        choose_strategy(name, backend, cluster, 0)
+
+
+def test_config_strategy():
+    assert TrainConfig().strategy == "auto"
+    assert TrainConfig.from_dict(TrainConfig(strategy="mirrored").to_dict()).strategy == "mirrored"
+    with pytest.raises(ConfigError, match="`strategy`, expected one of auto, one, mirrored, multiworker"):
+        TrainConfig(strategy="gpus")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),
+    ({"TF_CONFIG": ""}, None),
+    (_tf_config(2, 0), (2, 0, True)),
+    (_tf_config(2, 1), (2, 1, False)),
+    (_tf_config(2, 0, chief=True, task_type="chief"), (3, 0, True)),
+    (_tf_config(2, 0, chief=True), (3, 1, False)),
+    (_tf_config(2, 1, chief=True), (3, 2, False)),
+])
+def test_parse_tf_config(env, expected):
+    c = parse_tf_config(env)
+    assert (c if c is None else (c.num_workers, c.worker_index, c.is_chief)) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "TF_CONFIG is not valid"),
+    ('{"cluster": {}, "task": {"type": "worker", "index": 0}}', "at least one worker"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "task index 3 is outside"),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "ps", "index": 0}}', "does not train"),
+])
+def test_parse_tf_config_errors(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_tf_config({"TF_CONFIG": text})
+
+
+def test_one_device_default():
+    dist = make_distribution("auto", env={})
+    assert (dist.name, dist.strategy, dist.replicas, dist.is_chief) == ("one", None, 1, True)
+
+
+def test_worker_seeds_differ_and_keep_single_worker_seed():
+    assert worker_seed(5, 0, 1) == 5
+    seeds = [worker_seed(5, w, 4) for w in range(4)]
+    assert len(set(seeds)) == 4 and seeds == [worker_seed(5, w, 4) for w in range(4)]
+    assert worker_seed(5, 0, 2) != worker_seed(6, 0, 2)
+
+
+def test_split_batch():
+    assert split_batch(256, 1, 1) == (256, 256)
+    assert split_batch(256, 8, 2) == (128, 32)
+    with pytest.raises(ConfigError, match="must be divisible by 3; use 255 or 258"):
+        split_batch(256, 3, 1)
+
+
+def test_worker_streams_draw_different_windows():
+    from genorm.genome import Genome
+    from genorm.splits import Interval
+    from genorm.stream import StreamConfig, WindowSampler
+
+    rng = np.random.default_rng(0)
+    g = Genome.from_strings({"r": "".join(rng.choice(list("ACGT"), 5000))})
+    cfg = StreamConfig(window=20, batch_size=8)
+    batches = [WindowSampler(g, [Interval(0, 0, 5000)], cfg, seed=worker_seed(3, w, 2)).batch(0) for w in range(2)]
+    assert not np.array_equal(batches[0], batches[1])
+
+
+def test_worker_scratch_is_removed(tmp_path):
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "backup" / "state.json").write_text("{}")
+    with worker_scratch(run, resume=True) as scratch:
+        assert (scratch / "config.json").is_file() and (scratch / "backup" / "state.json").is_file()
+    assert not scratch.exists()
+    assert sorted(p.name for p in run.iterdir()) == ["backup", "config.json"]
+
+
+# ------------------------------------------------------------------------------------------
+# two workers on 127.0.0.1
+
+
+WORKER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import genorm
+    from genorm.config import ModelConfig, TrainConfig
+
+    fasta, out, weights = sys.argv[1:4]
+    config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16, epochs=1,
+                         bases_per_epoch=16 * 20 * 8, max_val_bases=400, learning_rate=1e-2, seed=2,
+                         baselines=False, strategy="multiworker")
+    run = genorm.train([fasta], config, out_dir=out)
+    np.savez(weights, *run.model.get_weights())
+    print("summary", run.summary["strategy"], run.summary["replicas"], run.summary["is_chief"],
+          run.summary["bases_trained"], flush=True)
+""")
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _child_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "KERAS_BACKEND")}
+    env.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+@pytest.mark.slow
+def test_two_workers(tmp_path):
+    rng = np.random.default_rng(1)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "ACGTTGCA" * 400 + "\n>b\n" + "".join(rng.choice(list("ACGT"), 3000)) + "\n")
+    (tmp_path / "worker.py").write_text(WORKER)
+    out = tmp_path / "run"
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs, logs = [], []
+    for i in range(2):
+        scratch = tmp_path / f"tmp{i}"
+        scratch.mkdir()
+        env = _child_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                         TMPDIR=str(scratch))
+        log = open(tmp_path / f"worker{i}.log", "w")
+        logs.append(log)
+        procs.append(subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(fasta), str(out),
+                                       str(tmp_path / f"w{i}.npz")], env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 150
+    try:
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        for log in logs:
+            log.close()
+    texts = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    for i, (p, text) in enumerate(zip(procs, texts)):
+        assert p.returncode == 0, f"worker {i} exited with {p.returncode}:\n{text[-3000:]}"
+    assert "summary multiworker 2 True 2560" in texts[0]
+    assert "summary multiworker 2 False 2560" in texts[1]
+    with np.load(tmp_path / "w0.npz") as a, np.load(tmp_path / "w1.npz") as b:
+        assert a.files == b.files and len(a.files) > 0
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+    # exactly one run directory (the chief's); the other worker's scratch is gone
+    dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert dirs == ["g.fa.genorm", "run", "tmp0", "tmp1"]  # the genome cache, the run, the workers' TMPDIRs
+    assert [p.parent.name for p in tmp_path.rglob("config.json")] == ["run"]
+    assert (out / "model.keras").is_file() and (out / "backup" / "state.json").is_file()
+    assert list((tmp_path / "tmp1").iterdir()) == []
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2}
+
+
+# ------------------------------------------------------------------------------------------
+# the JAX backend, fed by tf.data
+
+
+@pytest.mark.slow
+def test_jax_backend_train_and_evaluate(tmp_path):
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(2)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">p\n" + "ACGTTGCA" * 500 + "\n>q\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
+    env = _child_env(KERAS_BACKEND="jax")
+    genorm = [sys.executable, "-m", "genorm.cli"]
+    run = tmp_path / "run"
+    train = subprocess.run(genorm + ["train", str(fasta), "--out", str(run), "--units", "8", "--layers", "1",
+                                     "--window", "24", "--batch-size", "16", "--epochs", "2", "--bases-per-epoch",
+                                     "3000", "--learning-rate", "0.01", "--no-baselines"],
+                           env=env, capture_output=True, text=True, timeout=240)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "run written to" in train.stdout
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["strategy"] == "auto"
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["versions"].get("keras_backend", "jax") == "jax"
+    assert prov["distribution"]["strategy"] == "one"
+    ev = subprocess.run(genorm + ["evaluate", str(run), "-o", str(tmp_path / "report.json")],
+                        env=env, capture_output=True, text=True, timeout=240)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "per nucleotide" in ev.stdout and (tmp_path / "report.json").is_file()
+    # the model the JAX run saved loads and predicts the same under TensorFlow's backend
+    check = textwrap.dedent(f"""
+        import numpy as np, genorm
+        m = genorm.load({str(run)!r})
+        p = m.predict_proba("ACGTTGCAACGTTGCA")
+        assert p.shape == (16, 4) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+        np.save({str(tmp_path / "p.npy")!r}, p)
+    """)
+    for backend in ("jax", "tensorflow"):
+        r = subprocess.run([sys.executable, "-c", check], env=_child_env(KERAS_BACKEND=backend),
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-3000:]
+        p = np.load(tmp_path / "p.npy")
+        if backend == "jax":
+            p_jax = p
+    np.testing.assert_allclose(p, p_jax, atol=1e-5)
