@@ -79,6 +79,13 @@ class Predictor:
         chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
             per layer).
         policy: encoding policy for string inputs.
+
+    >>> from genorm.model import ModelConfig, build_model, make_stepper
+    >>> predictor = Predictor(make_stepper(build_model(ModelConfig(units=4, layers=1))))
+    >>> predictor.predict_proba("ACGTN").shape
+    (5, 4)
+    >>> len(predictor.sample(10, prime="ACG", seed=0))
+    10
     """
 
     stepper: object
