@@ -20,7 +20,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -38,7 +37,6 @@ _WHITESPACE = b" \t\r\n"
 _LUT = np.frombuffer(encoding.READER_TABLE, dtype=np.uint8)
 _PROTEIN_ONLY = set("EFILPQJOXZefilpqjoxz")
 
-Source = "str | os.PathLike | BinaryIO | io.TextIOBase"
 
 
 # --------------------------------------------------------------------------------------------
