@@ -44,6 +44,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import mmap
 import threading
 import time
 from collections.abc import Sequence
@@ -63,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
+RELEASE_BYTES = 256 << 20
+"""A memory-mapped genome's pages leave the process after about this many bytes of windows
+(counted in whole pages touched): see :class:`WindowSampler`."""
 
 # Interpreter exit while a tf.data thread is inside (or entering) tf.numpy_function can hang
 # the process. Every stream's NumPy calls are counted here, and an atexit handler waits until
@@ -185,6 +189,14 @@ class WindowSampler:
         config: a :class:`StreamConfig`.
         seed: integer seed.
 
+    Memory: when ``genome.packed`` is a memory map (the cache), every page a window touches
+    becomes part of the process's resident set (file-backed, shared with the page cache), so
+    random windows over a 3 Gb genome would slowly add up to 3 GB of RSS. After every
+    :data:`RELEASE_BYTES` of touched pages the sampler tells the kernel it no longer needs them
+    (``madvise(MADV_DONTNEED)`` on the read-only mapping): they stay in the page cache, the next
+    touch maps them back without reading the disk, and the RSS stays bounded whatever the genome
+    size.
+
     Attributes:
         steps: batches per epoch.
         padded_intervals: intervals shorter than ``L + 1`` bases (their one window is padded).
@@ -201,6 +213,9 @@ class WindowSampler:
         L = config.window
         self.packed = genome.packed
         self.size = int(genome.packed.shape[0])
+        self._mmap = getattr(genome.packed, "_mmap", None) if hasattr(mmap, "MADV_DONTNEED") else None
+        self._touched = 0
+        self._touched_lock = threading.Lock()
         starts, ends, has_n = self._flat_intervals(genome, intervals)
         lengths = ends - starts
         unusable = lengths < 2
@@ -308,9 +323,25 @@ class WindowSampler:
         before = np.where(j > 0, self._cum[j - 1], 0)
         return self.iv_start[j] + (u - before), self.iv_end[j]
 
+    def _release(self, windows: int) -> None:
+        """Count the pages ``windows`` windows touched; past :data:`RELEASE_BYTES`, unmap them all."""
+        if self._mmap is None:
+            return
+        page = mmap.PAGESIZE
+        with self._touched_lock:
+            self._touched += windows * ((self.config.window + 1) // page + 2) * page
+            if self._touched < RELEASE_BYTES:
+                return
+            self._touched = 0
+        try:
+            self._mmap.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed or unusual mapping: keep the pages
+            self._mmap = None
+
     def _gather(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Windows ``(n, L + 1) uint8`` packed codes at ``starts``; positions at or past ``ends`` are N."""
         L = self.config.window
+        self._release(starts.size)
         short = starts + L + 1 > ends
         if not short.any():
             return self._view[starts]

@@ -295,3 +295,25 @@ def test_strided_with_bases_per_epoch_cycles_in_full_batches():
     starts = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 0, 10]  # window 11 wraps to the first
     got = np.concatenate([x for x, _, _ in batches])
     np.testing.assert_array_equal(got, np.stack([codes[s:s + 10] for s in starts]))
+
+
+def test_memory_mapped_pages_are_released(tmp_path, monkeypatch):
+    """A memory-mapped genome gives the same windows while the sampler keeps unmapping touched pages."""
+    import genorm.stream as stream
+    from genorm.cache import load_genome, save_genome
+
+    rng = np.random.default_rng(4)
+    g = Genome.from_strings({"a": "".join(rng.choice(list("ACGT"), 50_000)), "b": "ACGTN" * 2000})
+    mapped = load_genome(save_genome(g, tmp_path / "cache"), mmap=True)
+    calls = []
+    monkeypatch.setattr(stream, "RELEASE_BYTES", 64 * 1024)
+    cfg = StreamConfig(window=50, batch_size=16)
+    ivs = [Interval(0, 0, 50_000), Interval(1, 0, 10_000)]
+    in_memory, on_disk = WindowSampler(g, ivs, cfg, seed=1), WindowSampler(mapped, ivs, cfg, seed=1)
+    assert on_disk._mmap is not None and in_memory._mmap is None
+    original = on_disk._mmap
+    monkeypatch.setattr(on_disk, "_mmap", type("M", (), {"madvise": lambda self, *a: calls.append(a)
+                                                         or original.madvise(*a)})())
+    for k in range(20):
+        np.testing.assert_array_equal(in_memory.batch(k), on_disk.batch(k))
+    assert len(calls) >= 5
