@@ -23,6 +23,14 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with genorm's error format: a usage mistake is one ``error: ...`` line and exit status 2,
+    like every other error (subcommand parsers inherit this class)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"error: {message}; see `{self.prog} --help`.\n")
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows every option's default, once: help text that already names its default is left alone."""
 
@@ -319,6 +327,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A random seed: an integer in [0, 2**32) (what NumPy and TensorFlow accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 4294967295], got {value}")
+    return value
+
+
 def _add_generate(sub) -> None:
     p = sub.add_parser(
         "generate", formatter_class=_Formatter,
@@ -329,7 +348,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--length", type=_positive_int, required=True, help="bases to generate")
     p.add_argument("--prime", default="", help="sequence the model reads before sampling")
     p.add_argument("--temperature", type=float, default=1.0, help="> 1 flatter, < 1 sharper, 0 = always the most probable base")
-    p.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible sample")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed, for a reproducible sample")
     p.add_argument("--name", default="genorm_sample", help="FASTA record name")
     p.add_argument("-o", "--output", default=None, help="FASTA file to write (default: standard output)")
     p.set_defaults(func=_cmd_generate)
@@ -685,7 +704,7 @@ def _add_explain(sub) -> None:
     p.add_argument("text", help="a short text: DNA (A C G T N) or any letters, e.g. hello")
     p.add_argument("--example", action="store_true",
                    help="use the weights of the classic 'hello' worked example (vocabulary h, e, l, o)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights")
     p.add_argument("--hidden", type=_positive_int, default=3, help="hidden units")
     p.add_argument("--learning-rate", type=float, default=0.1, help="step size of the gradient-descent update shown")
     p.set_defaults(func=_cmd_explain)
@@ -711,7 +730,7 @@ _NO_TENSORFLOW = {"info", "index", "explain"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="genorm", formatter_class=_Formatter,
         description="Recurrent next-nucleotide models of genomes: read, encode, train, evaluate.",
     )
