@@ -30,6 +30,10 @@ CELLS = ("simple_rnn", "gru", "lstm")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 """Distribution strategies (see :mod:`genorm.distribute`)."""
 
+MAX_BASES_PER_EPOCH = 10**12
+"""Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
+
+
 def _invalid(name: str, expected: str, got: Any) -> ConfigError:
     return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
 
@@ -196,8 +200,12 @@ class TrainConfig:
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.bases_per_epoch is not None:
             object.__setattr__(self, "bases_per_epoch", check_positive_int("bases_per_epoch", self.bases_per_epoch))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ConfigError(f"Received an invalid value for `seed`, expected an integer >= 0, got {self.seed!r}.")
+            if self.bases_per_epoch > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
+                raise _invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
+                               "with more epochs)", self.bases_per_epoch)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"Received an invalid value for `seed`, expected an integer in [0, 2**32), "
+                              f"got {self.seed!r}.")
         for name, lo, hi, expected in (("learning_rate", 0, 10, "a positive number below 10"),
                                        ("clipnorm", 0, math.inf, "a positive number"),
                                        ("min_learning_rate", 0, 1, "a positive number below 1"),
