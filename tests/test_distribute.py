@@ -147,11 +147,11 @@ WORKER = textwrap.dedent("""
     import genorm
     from genorm.config import ModelConfig, TrainConfig
 
-    fasta, out, weights = sys.argv[1:4]
-    config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16, epochs=1,
-                         bases_per_epoch=16 * 20 * 8, max_val_bases=400, learning_rate=1e-2, seed=2,
-                         baselines=False, strategy="multiworker")
-    run = genorm.train([fasta], config, out_dir=out)
+    fasta, out, weights, epochs, resume = sys.argv[1:6]
+    config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16,
+                         epochs=int(epochs), bases_per_epoch=16 * 20 * 8, max_val_bases=400, learning_rate=1e-2,
+                         seed=2, baselines=False, strategy="multiworker")
+    run = genorm.train([fasta], config, out_dir=out, resume=resume == "resume")
     np.savez(weights, *run.model.get_weights())
     print("summary", run.summary["strategy"], run.summary["replicas"], run.summary["is_chief"],
           run.summary["bases_trained"], flush=True)
@@ -176,26 +176,23 @@ def _child_env(**extra) -> dict:
     return env
 
 
-@pytest.mark.slow
-def test_two_workers(tmp_path):
-    rng = np.random.default_rng(1)
-    fasta = tmp_path / "g.fa"
-    fasta.write_text(">a\n" + "ACGTTGCA" * 400 + "\n>b\n" + "".join(rng.choice(list("ACGT"), 3000)) + "\n")
-    (tmp_path / "worker.py").write_text(WORKER)
-    out = tmp_path / "run"
+def _run_two_workers(tmp_path: Path, fasta: Path, out: Path, epochs: int, resume: bool, tag: str,
+                     timeout: float = 120) -> list[str]:
+    """Both workers to the end (or killed at ``timeout``); their logs. Asserts they exited with 0."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs, logs = [], []
     for i in range(2):
         scratch = tmp_path / f"tmp{i}"
-        scratch.mkdir()
+        scratch.mkdir(exist_ok=True)
         env = _child_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
                          TMPDIR=str(scratch))
-        log = open(tmp_path / f"worker{i}.log", "w")
+        log = open(tmp_path / f"{tag}{i}.log", "w")
         logs.append(log)
         procs.append(subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(fasta), str(out),
-                                       str(tmp_path / f"w{i}.npz")], env=env, stdout=log, stderr=subprocess.STDOUT))
-    deadline = time.monotonic() + 150
+                                       str(tmp_path / f"{tag}{i}.npz"), str(epochs), "resume" if resume else "new"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + timeout
     try:
         for p in procs:
             p.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -208,23 +205,85 @@ def test_two_workers(tmp_path):
                 p.wait(timeout=10)
         for log in logs:
             log.close()
-    texts = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    texts = [(tmp_path / f"{tag}{i}.log").read_text() for i in range(2)]
     for i, (p, text) in enumerate(zip(procs, texts)):
         assert p.returncode == 0, f"worker {i} exited with {p.returncode}:\n{text[-3000:]}"
-    assert "summary multiworker 2 True 2560" in texts[0]
-    assert "summary multiworker 2 False 2560" in texts[1]
-    with np.load(tmp_path / "w0.npz") as a, np.load(tmp_path / "w1.npz") as b:
+    return texts
+
+
+def _same_weights(a_path: Path, b_path: Path) -> None:
+    with np.load(a_path) as a, np.load(b_path) as b:
         assert a.files == b.files and len(a.files) > 0
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.slow
+def test_two_workers(tmp_path):
+    rng = np.random.default_rng(1)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "ACGTTGCA" * 400 + "\n>b\n" + "".join(rng.choice(list("ACGT"), 3000)) + "\n")
+    (tmp_path / "worker.py").write_text(WORKER)
+    out = tmp_path / "run"
+    texts = _run_two_workers(tmp_path, fasta, out, epochs=1, resume=False, tag="first")
+    assert "summary multiworker 2 True 2560" in texts[0]
+    assert "summary multiworker 2 False 2560" in texts[1]
+    _same_weights(tmp_path / "first0.npz", tmp_path / "first1.npz")
     # exactly one run directory (the chief's); the other worker's scratch is gone
     dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert dirs == ["g.fa.genorm", "run", "tmp0", "tmp1"]  # the genome cache, the run, the workers' TMPDIRs
     assert [p.parent.name for p in tmp_path.rglob("config.json")] == ["run"]
     assert (out / "model.keras").is_file() and (out / "backup" / "state.json").is_file()
-    assert list((tmp_path / "tmp1").iterdir()) == []
+    assert list((tmp_path / "tmp0").iterdir()) == [] and list((tmp_path / "tmp1").iterdir()) == []
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2}
+
+    # --resume under the strategy: one more epoch, from the chief's backup
+    texts = _run_two_workers(tmp_path, fasta, out, epochs=2, resume=True, tag="resumed")
+    assert "summary multiworker 2 True 5120" in texts[0]
+    _same_weights(tmp_path / "resumed0.npz", tmp_path / "resumed1.npz")
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and history[2].startswith("2,8,5120,")
+    assert list((tmp_path / "tmp1").iterdir()) == []
+
+
+MIRRORED = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    devices = ["/cpu:0", "/cpu:1"]
+    Mirrored = tf.distribute.MirroredStrategy
+    tf.distribute.MirroredStrategy = lambda *a, **k: Mirrored(devices)  # the two logical CPUs stand for two GPUs
+
+    import genorm
+    from genorm.config import ModelConfig, TrainConfig
+
+    fasta, out = sys.argv[1:3]
+    config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16, epochs=2,
+                         bases_per_epoch=16 * 20 * 4, max_val_bases=400, learning_rate=1e-2, seed=2,
+                         baselines=False)
+    runs = {s: genorm.train([fasta], config.replace(strategy=s), out_dir=f"{out}/{s}") for s in ("mirrored", "one")}
+    assert runs["mirrored"].summary["replicas"] == 2 and runs["one"].summary["replicas"] == 1
+    assert runs["mirrored"].summary["bases_trained"] == runs["one"].summary["bases_trained"] == 2 * 16 * 20 * 4
+    for a, b in zip(runs["mirrored"].model.get_weights(), runs["one"].model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-4)
+    print("same", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_equals_one_device(tmp_path):
+    """Two replicas with half the batch each train the same model as one device (the batch/LR rule)."""
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "ACGTTGCA" * 300 + "\n>b\n" + "".join(np.random.default_rng(3).choice(list("ACGT"), 2000))
+                     + "\n")
+    (tmp_path / "mirrored.py").write_text(MIRRORED)
+    r = subprocess.run([sys.executable, str(tmp_path / "mirrored.py"), str(fasta), str(tmp_path / "runs")],
+                       env=_child_env(), capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and "same" in r.stdout, r.stderr[-3000:]
 
 
 # ------------------------------------------------------------------------------------------
