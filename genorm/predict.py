@@ -178,6 +178,11 @@ class Predictor:
             raise ConfigError(f"Received an invalid value for `length`, expected a positive integer, got {length!r}.")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
             raise ConfigError(f"Received an invalid value for `temperature`, expected a number >= 0, got {temperature!r}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ConfigError(f"Received an invalid value for `seed`, expected None or an integer >= 0, got {seed!r}.")
+        from genorm.resources import check_memory
+
+        check_memory(3 * int(length), f"Sampling {int(length):,} bases", "ask for fewer bases (--length)")
         rng = np.random.default_rng(seed)
         state = self.stepper.initial_state(1)
         logits = self.stepper.initial_logits()

@@ -346,6 +346,10 @@ def _matrix(name: str, m: np.ndarray, rows: str | None = None, cols: str | None 
     return lines
 
 
+MAX_EXPLAIN_HIDDEN = 64
+"""Largest hidden size :func:`explain` prints."""
+
+
 def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = False,
             learning_rate: float = 0.1) -> list[str]:
     """The forward pass over ``text[:-1]`` predicting ``text[1:]``, then one BPTT step, as lines of text.
@@ -374,9 +378,9 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
                  "zero biases" % seed
     else:
         vocab = DNA_VOCAB if dna else vocab_of(text)
-        if hidden_size <= 0:
-            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer, "
-                              f"got {hidden_size}.")
+        if not 0 < hidden_size <= MAX_EXPLAIN_HIDDEN:  # every matrix is printed: a teaching size
+            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer up to "
+                              f"{MAX_EXPLAIN_HIDDEN} (every matrix is printed), got {hidden_size}.")
         params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
         source = f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases"
     seq = upper if dna and not example else text
