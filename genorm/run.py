@@ -149,6 +149,10 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out} exists and is not a directory; choose another --out.")
     if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):  # a lock is dealt with by lock()
+        holder = lock_holder(out)
+        if holder is not None:  # checked before --force deletes anything of a run still being written
+            raise RunDirError(f"{out} is being written by process {holder} (lock file {out / LOCK}). Wait for it "
+                              "to finish, choose another --out, or remove the lock file if that process is gone.")
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
@@ -177,6 +181,37 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def lock_holder(run_dir: str | os.PathLike) -> int | None:
+    """The pid of the live process holding ``run_dir/.lock`` (not this one), or None."""
+    try:
+        pid = int((Path(run_dir) / LOCK).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid > 0 and pid != os.getpid() and _pid_alive(pid) else None
+
+
+def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> None:
+    """Remove what a fresh run that failed before its first backup wrote (only genorm's files).
+
+    Nothing is removed once ``backup/state.json`` exists: that run can be resumed. With
+    ``remove_dir`` the directory itself goes too, if it is left empty. A failed start then
+    leaves nothing that blocks the next attempt, and nothing that looks like a run.
+    """
+    out = Path(run_dir)
+    if not out.is_dir() or (out / BACKUP / "state.json").is_file():
+        return
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    shutil.rmtree(out / BACKUP, ignore_errors=True)
+    if remove_dir:
+        with contextlib.suppress(OSError):
+            out.rmdir()  # only if empty
 
 
 @contextlib.contextmanager
@@ -376,6 +411,12 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not run_dir.is_dir():
         raise RunDirError(f"Run directory {run_dir} does not exist. Train one with `genorm train GENOME.fa "
                           f"--out {run_dir}`.")
+    holder = lock_holder(run_dir)
+    if holder is not None and not (run_dir / MODEL).is_file():
+        raise RunDirError(f"{run_dir} is still being trained by process {holder} and has no model yet (it is written "
+                          "when the first epoch ends). Wait for that epoch, then try again.")
+    if holder is not None:
+        logger.warning("%s is still being trained by process %d: using the best model saved so far.", run_dir, holder)
     config = read_config(run_dir)
     provenance = read_json(run_dir / PROVENANCE, "inputs, versions and seed")
     model_path = run_dir / MODEL

@@ -196,14 +196,25 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         from genorm.errors import InputFileError
 
         raise InputFileError(f"FASTA file(s) not found: {', '.join(missing)}.")
+    from genorm.resources import check_training
+
+    check_training(config.model, config.batch_size, config.window)  # absurd sizes: an error, not an OOM crash
     dist = distribute.make_distribution(config.strategy)  # before any other TensorFlow operation
     if not dist.is_chief:  # only the chief writes the run directory; this worker writes a deleted scratch copy
         with distribute.worker_scratch(out_dir, resume) as scratch:
             out = rundir.prepare(scratch, resume=resume)
             return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
+    existed = Path(out_dir).exists()
     out = rundir.prepare(out_dir, force=force, resume=resume)
-    with rundir.lock(out):
-        return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
+    locked = False
+    try:
+        with rundir.lock(out):
+            locked = True
+            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
+    except BaseException:
+        if locked and not resume:  # a fresh start that failed before its first backup leaves nothing behind
+            rundir.discard_unfinished(out, remove_dir=not existed)
+        raise
 
 
 def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
