@@ -660,8 +660,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
                              f"continue it with: {resume_cmd}\n")
         else:
-            sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume; start again with "
-                             f"--force to reuse {out}.\n")
+            sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "
+                             f"{out}; run the same command again to start over.\n")
         return EXIT_INTERRUPTED
     finally:
         bar.close()
