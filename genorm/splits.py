@@ -318,11 +318,6 @@ def make_splits(
             end = end - v - gap
         train.append(Interval(i, 0, end))
 
-    if short:
-        logger.warning(
-            "%d record(s) too short to split with window %d, val_fraction %g, test_fraction %g "
-            "(put whole into train): %s%s", len(short), window, vf, tf, ", ".join(short[:10]),
-            " ..." if len(short) > 10 else "")
     if not train:
         raise SplitError(
             f"The training split is empty: all {len(genome)} record(s) are named in val_records/test_records. "
@@ -337,6 +332,11 @@ def make_splits(
                 f"{window + 1 + 2 * gap} bases plus the tails). Use a smaller window, or name whole records "
                 f"with val_records / test_records."
             )
+    if short:  # after the checks above: a failed split is one error, not a warning and an error
+        logger.warning(
+            "%d record(s) too short to split with window %d, val_fraction %g, test_fraction %g "
+            "(put whole into train): %s%s", len(short), window, vf, tf, ", ".join(short[:10]),
+            " ..." if len(short) > 10 else "")
     splits = Splits(train=train, val=val, test=test, window=window, names=list(genome.names), gap=gap,
                     short_records=short, seed=seed)
     logger.info("%r", splits)
