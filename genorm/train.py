@@ -240,6 +240,11 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     inputs = [rundir.file_info(p) for p in paths]
     prov = _check_resume(out, config, inputs) if resume else None
     genome = load_genome(paths, config, progress)
+    if genome.total_length and sum(s.n for s in genome.stats) >= genome.total_length:
+        from genorm.errors import SplitError
+
+        raise SplitError(f"{', '.join(paths)}: every base is N (or an ambiguity code read as N): there is nothing to "
+                         "learn from. Check the file, or choose other records with --records.")
     splits = make_splits(genome, config.window, val_fraction=config.val_fraction,
                          test_fraction=config.test_fraction, val_records=config.val_records,
                          test_records=config.test_records, seed=config.seed)
