@@ -466,14 +466,27 @@ def save_backup(run_dir: Path, model, state: dict, tag: str = "") -> None:
             p.unlink(missing_ok=True)
 
 
+def _file_name(name: Any, source: Path) -> str:
+    """``name`` if it is a plain file name; a path (``../x``, ``/etc/x``) read from ``source`` is refused,
+    so that a run directory's files can never point outside it."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise RunDirError(f"{source} names the file {name!r}, which is not a plain file name in its directory: "
+                          "the run directory is corrupt or was tampered with; start the run again with --force.")
+    return name
+
+
 def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
     """The saved state dict, and a function that restores weights and optimizer into a compiled model."""
     backup = Path(run_dir) / BACKUP
     state = read_json(backup / "state.json", "the state to resume from")
-    if int(state.get("format_version", 0)) > FORMAT_VERSION:
+    version = state.get("format_version", 0)
+    if not isinstance(version, int):
+        raise RunDirError(f"{backup / 'state.json'} is corrupt (format_version {version!r}); start the run again "
+                          "with --force.")
+    if version > FORMAT_VERSION:
         raise RunDirError(f"{backup / 'state.json'} is from a newer genorm; upgrade genorm to resume it.")
-    weights = backup / str(state.get("weights", "model.weights.h5"))
-    opt = backup / str(state.get("optimizer", "optimizer.npz"))
+    weights = backup / _file_name(state.get("weights", "model.weights.h5"), backup / "state.json")
+    opt = backup / _file_name(state.get("optimizer", "optimizer.npz"), backup / "state.json")
     for p in (weights, opt):
         if not p.is_file():
             raise RunDirError(f"{p} is missing: the backup is incomplete and the run cannot be resumed; "
