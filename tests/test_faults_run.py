@@ -1,0 +1,422 @@
+"""Fault suite, run side: options, run directories, kills and loading, driven through the CLI.
+
+Every case checks what a user sees: the exit status, exactly one ``error:`` line on stderr that
+names the value / file and what to do, no traceback, and no output left behind (or the previous
+output intact). The option tables run through ``genorm.cli.main`` in one separate Python process
+(importing TensorFlow once instead of once per case); kills use real ``python -m genorm.cli``
+processes. ``docs/robustness.md`` is the table of these cases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA = ROOT / "sample_data" / "phage_lambda_NC_001416.1.fa"
+ECOLI = ROOT / "sample_data" / "ecoli_K12_MG1655_NC_000913.3.fna.gz"
+TINY = ["--units", "8", "--layers", "1", "--window", "20", "--batch-size", "16", "--bases-per-epoch", "2000",
+        "--epochs", "2", "--max-val-bases", "1000"]
+HUGE = "99999999999999999999"  # 1e20: more than any machine's memory, more than int64
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+
+DRIVER = r"""
+import contextlib, io, json, logging, sys, traceback
+from genorm.cli import main
+results = []
+for argv in json.load(sys.stdin):
+    err, out = io.StringIO(), io.StringIO()
+    for handler in list(logging.root.handlers):  # basicConfig binds to the current (redirected) stderr
+        logging.root.removeHandler(handler)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
+        except BaseException:
+            traceback.print_exc()
+            rc = 1
+    results.append({"rc": rc, "stderr": err.getvalue(), "stdout": out.getvalue()})
+sys.__stdout__.write(json.dumps(results))
+"""
+
+
+def cli_many(argvs: list[list[str]], timeout: float = 300) -> list[dict]:
+    """Run ``genorm.cli.main(argv)`` for every argv, in one fresh Python process."""
+    out = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(argvs), capture_output=True, text=True,
+                         timeout=timeout, env=ENV, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def genorm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m genorm.cli ARGS`` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "genorm.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def popen(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "genorm.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def assert_one_error(rc: int, stderr: str, *needles: str) -> str:
+    """Exit status 2, no traceback, exactly one line on stderr, an ``error:`` line holding every needle."""
+    assert rc == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures: one tiny run, trained once, copied per test
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("base") / "run"
+    done = genorm("train", LAMBDA, "--out", out, *TINY, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture
+def run_copy(base_run, tmp_path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(base_run, dst)
+    return dst
+
+
+@pytest.fixture
+def live_pid():
+    """A live process that is not this one (the holder of a lock)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# options: every numeric option at 0, negative, absurdly large (and NaN where it is a float)
+
+TRAIN_OPTIONS = [
+    # (flag, value, what the error line says)
+    ("--units", "0", "`units`, expected a positive integer, got 0"),
+    ("--units", "-3", "`units`, expected a positive integer, got -3"),
+    ("--units", HUGE, "needs about"),
+    ("--units", "1e30", "argument --units: invalid int value: '1e30'"),
+    ("--layers", "0", "`layers`, expected a positive integer, got 0"),
+    ("--layers", "-1", "`layers`, expected a positive integer"),
+    ("--layers", HUGE, "needs about"),
+    ("--window", "0", "`window`, expected an integer >= 2, got 0"),
+    ("--window", "-1", "`window`, expected an integer >= 2"),
+    ("--window", "1", "`window`, expected an integer >= 2, got 1"),
+    ("--window", HUGE, "needs about"),
+    ("--batch-size", "0", "`batch_size`, expected a positive integer, got 0"),
+    ("--batch-size", "-1", "`batch_size`, expected a positive integer"),
+    ("--batch-size", HUGE, "needs about"),
+    ("--epochs", "0", "`epochs`, expected a positive integer, got 0"),
+    ("--epochs", "-1", "`epochs`, expected a positive integer"),
+    ("--epochs", "1.5", "argument --epochs: invalid int value"),
+    ("--bases-per-epoch", "0", "`bases_per_epoch`, expected a positive integer"),
+    ("--bases-per-epoch", "-1", "`bases_per_epoch`, expected a positive integer"),
+    ("--bases-per-epoch", HUGE, "`bases_per_epoch`, expected a positive integer up to 1e+12"),
+    ("--learning-rate", "0", "`learning_rate`, expected a positive number below 10, got 0.0"),
+    ("--learning-rate", "-1", "`learning_rate`, expected a positive number below 10"),
+    ("--learning-rate", HUGE, "`learning_rate`, expected a positive number below 10, got 1e+20"),
+    ("--learning-rate", "nan", "`learning_rate`, expected a positive number below 10, got nan"),
+    ("--clipnorm", "0", "`clipnorm`, expected a positive number"),
+    ("--clipnorm", "-1", "`clipnorm`, expected a positive number"),
+    ("--clipnorm", "inf", "`clipnorm`, expected a positive number, got inf"),
+    ("--lr-patience", "0", "`lr_patience`, expected a positive integer"),
+    ("--lr-patience", "-1", "`lr_patience`, expected a positive integer"),
+    ("--patience", "0", "`patience`, expected a positive integer"),
+    ("--patience", "-1", "`patience`, expected a positive integer"),
+    ("--max-time", "0", "`max_time`, expected a positive duration"),
+    ("--max-time", "-1", "`max_time`, expected a duration like '90s'"),
+    ("--max-time", "nan", "`max_time`, expected a duration like '90s'"),
+    ("--max-time", "soon", "`max_time`, expected a duration like '90s'"),
+    ("--seed", "-1", "`seed`, expected an integer in [0, 2**32), got -1"),
+    ("--seed", HUGE, "`seed`, expected an integer in [0, 2**32)"),
+    ("--soft-mask-weight", "-1", "`soft_mask_weight`, expected a number >= 0"),
+    ("--soft-mask-weight", "nan", "`soft_mask_weight`, expected a number >= 0, got nan"),
+    ("--max-n-fraction", "-1", "`max_n_fraction`, expected a number in [0, 1]"),
+    ("--max-n-fraction", HUGE, "`max_n_fraction`, expected a number in [0, 1]"),
+    ("--val-fraction", "0", "The validation split is empty"),
+    ("--val-fraction", "1", "`val_fraction`, expected a number in [0, 1), got 1.0"),
+    ("--val-fraction", "-1", "`val_fraction`, expected a number in [0, 1)"),
+    ("--val-fraction", HUGE, "`val_fraction`, expected a number in [0, 1)"),
+    ("--val-fraction", "nan", "`val_fraction`, expected a number in [0, 1), got nan"),
+    ("--test-fraction", "1", "`test_fraction`, expected a number in [0, 1), got 1.0"),
+    ("--test-fraction", "-1", "`test_fraction`, expected a number in [0, 1)"),
+    ("--max-val-bases", "0", "`max_val_bases`, expected a positive integer"),
+    ("--max-val-bases", "-1", "`max_val_bases`, expected a positive integer"),
+    ("--dropout", "1", "`dropout`, expected a number in [0, 1), got 1.0"),
+    ("--dropout", "-1", "`dropout`, expected a number in [0, 1)"),
+    ("--dropout", HUGE, "`dropout`, expected a number in [0, 1)"),
+    ("--cell", "transformer", "`cell`, expected one of simple_rnn, gru, lstm, got 'transformer'"),
+    ("--records", "chrX,chrY", "Record(s) not found: chrX, chrY. Available records: gi|9626243|"),
+    ("--val-records", "chrX", "`val_records` names record(s) not in the genome: chrX"),
+    ("--window", "60000", "no record is long enough to split (longest 48,502 bases; window 60000"),
+]
+
+
+def test_train_option_table(tmp_path):
+    """Each bad option of `genorm train`: one error line, and no run directory left behind."""
+    argvs = []
+    for i, (flag, value, _) in enumerate(TRAIN_OPTIONS):
+        argvs.append(["train", str(LAMBDA), "--out", str(tmp_path / f"r{i}"), *TINY, f"{flag}={value}"])
+    argvs.append(["train", str(LAMBDA), "--out", str(tmp_path / "rsum"), *TINY, "--val-fraction", "0.6",
+                  "--test-fraction", "0.6"])
+    results = cli_many(argvs)
+    for i, ((flag, value, needle), res) in enumerate(zip(TRAIN_OPTIONS, results)):
+        line = assert_one_error(res["rc"], res["stderr"], needle)
+        if needle == "needs about":
+            assert "GB of memory, but this machine has" in line and "reduce --units, --layers" in line
+        assert not (tmp_path / f"r{i}").exists(), (flag, value, sorted(os.listdir(tmp_path / f"r{i}")))
+    assert_one_error(results[-1]["rc"], results[-1]["stderr"], "val_fraction + test_fraction must be < 1")
+
+
+def test_analysis_option_table(base_run, tmp_path):
+    """The numeric options of evaluate, predict, generate and explain."""
+    r, fa = str(base_run), str(LAMBDA)
+    out = tmp_path / "o.fa"
+    cases = [
+        (["evaluate", r, "--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+        (["evaluate", r, "--batch-size", "-1"], "argument --batch-size: expected a positive integer"),
+        (["evaluate", r, "--batch-size", "1e30"], "argument --batch-size: expected a positive integer, got '1e30'"),
+        (["evaluate", r, "--chunk", "0"], "argument --chunk: expected a positive integer, got 0"),
+        (["evaluate", r, "--chunk", "-5"], "argument --chunk: expected a positive integer"),
+        (["evaluate", r, "--warmup", "-1"], "--warmup must be 0 or more bases, got -1"),
+        (["evaluate", r, "--warmup", "10", "--segment", "0"], "argument --segment: expected a positive integer"),
+        (["evaluate", r, "--records", "chrX"], "No record named 'chrX'"),
+        (["evaluate", r, fa, "--records", "chrX"], "Record(s) not found: chrX"),
+        (["evaluate", r, "-o", str(tmp_path / "r.csv")], "expected a file name ending in .json or .tsv"),
+        (["predict", r, fa, "--records", "chrX", "-o", str(tmp_path / "p.tsv")], "Record(s) not found: chrX"),
+        (["score", r, fa, "--records", "chrX", "-o", str(tmp_path / "s.tsv")], "Record(s) not found: chrX"),
+        (["generate", r, "--length", "0", "-o", str(out)], "argument --length: expected a positive integer, got 0"),
+        (["generate", r, "--length", "-1", "-o", str(out)], "argument --length: expected a positive integer"),
+        (["generate", r, "--length", HUGE, "-o", str(out)], "needs about"),
+        (["generate", r, "--length", "5", "--temperature", "-1", "-o", str(out)], "`temperature`, expected a number"),
+        (["generate", r, "--length", "5", "--temperature", "nan", "-o", str(out)], "`temperature`, expected a"),
+        (["generate", r, "--length", "5", "--seed", "-1", "-o", str(out)], "argument --seed: expected a seed in"),
+        (["generate", r, "--length", "5", "--seed", HUGE, "-o", str(out)], "argument --seed: expected a seed in"),
+        (["explain", "ACGT", "--hidden", "0"], "argument --hidden: expected a positive integer, got 0"),
+        (["explain", "ACGT", "--hidden", HUGE], "`hidden`, expected a positive integer up to 64"),
+        (["explain", "ACGT", "--seed", "-1"], "argument --seed: expected a seed in [0, 4294967295], got -1"),
+        (["train", fa, "--out", str(tmp_path / "x"), "--bogus", "1"], "unrecognized arguments: --bogus 1"),
+    ]
+    results = cli_many([argv for argv, _ in cases])
+    for (argv, needle), res in zip(cases, results):
+        assert_one_error(res["rc"], res["stderr"], needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no report, prediction or sample written
+
+
+def test_all_n_genome_and_config_file_errors(tmp_path):
+    all_n = tmp_path / "alln.fa"
+    all_n.write_text(">gap\n" + "N" * 5000 + "\nRYKM" * 10 + "\n")
+    escape = tmp_path / "escape.json"
+    escape.write_text(json.dumps({"units": 8, "out": "../../etc", "model_path": "/etc/passwd"}))
+    notjson = tmp_path / "bad.json"
+    notjson.write_text("{units: 8")
+    cases = [
+        (["train", str(all_n), "--out", str(tmp_path / "a"), *TINY], [str(all_n), "every base is N"]),
+        (["train", str(LAMBDA), "--out", str(tmp_path / "b"), "--config", str(escape)],
+         ["Unknown training option(s) ['model_path', 'out']"]),
+        (["train", str(LAMBDA), "--out", str(tmp_path / "c"), "--config", str(notjson)],
+         [str(notjson), "is not valid JSON"]),
+        (["train", str(LAMBDA), "--out", str(tmp_path / "d"), "--config", str(tmp_path / "nope.json")],
+         ["Cannot read --config", "No such file or directory"]),
+    ]
+    for (argv, needles), res in zip(cases, cli_many([argv for argv, _ in cases])):
+        assert_one_error(res["rc"], res["stderr"], *needles)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alln.fa", "alln.fa.genorm", "bad.json", "escape.json"]
+
+
+# ------------------------------------------------------------------------------------------
+# run directories
+
+
+def test_broken_run_directories(base_run, tmp_path, live_pid):
+    def copy(name: str) -> Path:
+        dst = tmp_path / name
+        shutil.copytree(base_run, dst)
+        return dst
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    garbage = copy("garbage")
+    (garbage / "model.keras").write_bytes(os.urandom(4096))
+    newer = copy("newer")
+    cfg = json.loads((newer / "config.json").read_text())
+    (newer / "config.json").write_text(json.dumps({**cfg, "format_version": 99}))
+    cfg_garbage = copy("cfggarbage")
+    (cfg_garbage / "config.json").write_text("\x00\x01 not json")
+    first_epoch = tmp_path / "training"  # a run another process is still in its first epoch of
+    first_epoch.mkdir()
+    (first_epoch / ".lock").write_text(f"{live_pid} host\n")
+    missing = tmp_path / "missing"
+    prev = tmp_path / "previous.tsv"
+    prev.write_text("the previous output\n")
+    fa = str(LAMBDA)
+    cases = [
+        (["predict", str(missing), fa, "-o", str(prev)], [str(missing), "does not exist", "genorm train"]),
+        (["evaluate", str(empty), "-o", str(prev)], [str(empty / "config.json"), "is missing"]),
+        (["predict", str(garbage), fa, "-o", str(prev)], [str(garbage / "model.keras"), "cannot be loaded",
+                                                          "corrupt or not a genorm model"]),
+        (["score", str(garbage), fa], ["model.keras", "cannot be loaded"]),
+        (["generate", str(newer), "--length", "5", "-o", str(prev)], ["format version 99", "upgrade genorm"]),
+        (["evaluate", str(cfg_garbage), "-o", str(prev)], [str(cfg_garbage / "config.json"), "is corrupt"]),
+        (["predict", str(first_epoch), fa, "-o", str(prev)], [f"still being trained by process {live_pid}",
+                                                              "Wait for that epoch"]),
+    ]
+    results = cli_many([argv for argv, _ in cases])
+    for (argv, needles), res in zip(cases, results):
+        assert_one_error(res["rc"], res["stderr"], *needles)
+    assert prev.read_text() == "the previous output\n"  # a failed command never touches its output
+    assert not [p for p in tmp_path.rglob(".previous.tsv.*")]  # and leaves no temporary file
+
+
+def test_locked_run_is_never_cleared_or_resumed_by_another_process(run_copy, live_pid):
+    (run_copy / ".lock").write_text(f"{live_pid} otherhost\n")
+    before = sorted(p.name for p in run_copy.iterdir())
+    results = cli_many([["train", str(LAMBDA), "--out", str(run_copy), *TINY, "--force"],
+                        ["train", str(LAMBDA), "--out", str(run_copy), "--resume", "--epochs", "3"],
+                        ["train", str(LAMBDA), "--out", str(run_copy), *TINY]])
+    for res in results:
+        assert_one_error(res["rc"], res["stderr"], f"is being written by process {live_pid}",
+                         str(run_copy / ".lock"))
+    assert sorted(p.name for p in run_copy.iterdir()) == before  # --force deleted nothing
+    res = genorm("predict", run_copy, LAMBDA, "--records", "gi|9626243|ref|NC_001416.1|", "-o",
+                 run_copy.parent / "p.tsv")
+    assert res.returncode == 0 and f"still being trained by process {live_pid}" in res.stderr  # a warning
+
+
+def test_backup_paths_cannot_escape_the_run_directory(run_copy, tmp_path):
+    outside = tmp_path / "outside.weights.h5"
+    shutil.copy(next((run_copy / "backup").glob("*.weights.h5")), outside)
+    state_file = run_copy / "backup" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["state"]["stopped"] = "interrupted"
+    bads = ("../../outside.weights.h5", str(outside), "..", "")
+    runs = []
+    for i, bad in enumerate(bads):
+        runs.append(tmp_path / f"run{i}")
+        shutil.copytree(run_copy, runs[-1])
+        (runs[-1] / "backup" / "state.json").write_text(json.dumps({**state, "weights": bad}))
+    results = cli_many([["train", str(LAMBDA), "--out", str(r), "--resume", "--epochs", "3"] for r in runs])
+    for r, bad, res in zip(runs, bads, results):
+        assert_one_error(res["rc"], res["stderr"], str(r / "backup" / "state.json"), f"names the file {bad!r}",
+                         "not a plain file name")
+
+
+def test_loading_never_runs_code_from_the_run_directory(run_copy, tmp_path):
+    """A model.keras with a Lambda layer (Python bytecode) is refused by Keras safe mode; the code never runs."""
+    sentinel = tmp_path / "pwned"
+    code = f"""
+import keras
+f = lambda x: (open({str(sentinel)!r}, "w").write("ran"), x)[1]
+inp = keras.Input((None,), dtype="int32")
+out = keras.layers.Lambda(f)(keras.layers.Embedding(5, 4)(inp))
+keras.Model(inp, keras.layers.Dense(4)(out)).save({str(run_copy / "model.keras")!r})
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, env=ENV, capture_output=True, timeout=120)
+    sentinel.unlink(missing_ok=True)  # building the model above may have called f
+    with zipfile.ZipFile(run_copy / "model.keras") as z:
+        assert "Lambda" in z.read("config.json").decode()
+    res = genorm("predict", run_copy, LAMBDA, "-o", tmp_path / "p.tsv")
+    assert_one_error(res.returncode, res.stderr, "model.keras cannot be loaded", "corrupt or not a genorm model")
+    assert not sentinel.exists() and not (tmp_path / "p.tsv").exists()
+
+
+def test_no_pickle_or_eval_in_the_package():
+    hits = []
+    for path in sorted((ROOT / "genorm").glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = re.sub(r"``.*?``", "", line.split("#")[0])  # not in comments or docstring literals
+            if any(bad in code for bad in ("import pickle", "pickle.load", "allow_pickle=True", "eval(", "exec(",
+                                           "safe_mode=False", "marshal")):
+                hits.append(f"{path.name}:{n}: {line.strip()}")
+            if "load_model(" in code and "safe_mode=True" not in code:
+                hits.append(f"{path.name}:{n}: {line.strip()}")
+            if "np.load(" in code and "allow_pickle=False" not in code:
+                hits.append(f"{path.name}:{n}: {line.strip()}")
+    assert hits == []
+
+
+# ------------------------------------------------------------------------------------------
+# kills
+
+
+def test_sigkill_during_training_then_resume(tmp_path):
+    out = tmp_path / "killed"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "12000", "--epochs", "5", "--patience", "100"]
+    proc = popen(*args)
+    state = out / "backup" / "state.json"
+    assert wait_for(state.exists, 120), proc.communicate(timeout=5)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "training ended before the kill: make the epochs longer"
+    done = json.loads(state.read_text())["state"]["epochs_done"]
+    assert 1 <= done < 5
+    assert (out / ".lock").exists()  # left by the killed process; the next run takes it over
+    res = genorm(*args[:4], "--resume", timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "Removing a stale lock file" in res.stderr
+    history = pd.read_csv(out / "history.csv")
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5]  # the same epoch count as an uninterrupted run, no repeats
+    assert history.bases.is_monotonic_increasing and history.bases.iloc[-1] == 5 * history.bases.iloc[0]
+    saved = json.loads(state.read_text())["state"]
+    assert saved["epochs_done"] == 5 and saved["stopped"] == "epochs"
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["status"] == "complete" and len(prov["resumed"]) == 1
+    assert not (out / ".lock").exists()
+    assert sorted(p.name for p in (out / "backup").iterdir()) == ["model.e5.weights.h5", "optimizer.e5.npz",
+                                                                  "state.json"]
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_sigkill_while_writing_leaves_no_partial_output(base_run, tmp_path, command):
+    final = tmp_path / ("out.tsv" if command == "predict" else "report.json")
+    if command == "predict":
+        proc = popen("predict", base_run, ECOLI, "-o", final)
+        started = lambda: any(tmp_path.glob(".out.tsv.*")) and next(tmp_path.glob(".out.tsv.*")).stat().st_size > 0
+    else:
+        final.write_text('{"previous": true}\n')
+        proc = popen("evaluate", base_run, ECOLI, "-o", final)
+        started = lambda: proc.poll() is None and time.sleep(4) is None  # well into reading / scoring E. coli
+    assert wait_for(started, 120), proc.communicate(timeout=5)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    if command == "predict":
+        assert not final.exists()  # only the hidden temporary file, never a partial out.tsv
+        assert [p.name.startswith(".out.tsv.") for p in tmp_path.iterdir()] == [True]
+    else:
+        assert json.loads(final.read_text()) == {"previous": True}  # the previous report is intact
