@@ -145,6 +145,9 @@ class Splits:
             text = path.read_text()
         except OSError as exc:
             raise SplitError(f"Cannot read split file {str(path)!r}: {exc.strerror or exc}.") from None
+        except UnicodeDecodeError as exc:
+            raise SplitError(f"Split file {str(path)!r} is not a text BED file ({exc.reason} at byte {exc.start}); "
+                             "it is corrupt: re-create it (genorm train writes splits.bed).") from None
         header: dict[str, str] = {}
         parts: dict[str, list[Interval]] = {s: [] for s in SPLIT_NAMES}
         lengths = genome.lengths
