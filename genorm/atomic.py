@@ -7,15 +7,45 @@ write leaves the previous file (if any) intact and no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from genorm.errors import GenormError, OutputFileError
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR}
+"""Failures of writing the temporary file that are about the output location, not the data."""
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if a file can be written there; else an :class:`OutputFileError` naming it.
+
+    Called before long work, so that a bad ``--output`` fails at once, not after the work.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputFileError(f"Cannot write {path}: it is a directory. Give a file path, not a directory.")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # the folders that would be created
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputFileError(f"Cannot write {path}: {parent} is not a directory.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputFileError(f"Cannot write {path}: permission denied in {parent}. Choose another output path.")
+    return path
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputFileError:
+    return OutputFileError(f"Cannot write {path}: {exc.strerror or exc}. Choose another output path or free "
+                           "some space; nothing was written under that name.")
 
 
 @contextlib.contextmanager
@@ -33,18 +63,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     >>> target.read_text()
     'done'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    path = check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, GenormError) and exc.errno in _WRITE_ERRNOS:
+            raise _cannot_write(path, exc) from None
         raise
 
 

@@ -273,9 +273,10 @@ def _add_predict(sub) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from genorm.atomic import atomic_open
+    from genorm.atomic import atomic_open, check_output
     from genorm.predict import write_predictions
 
+    check_output(args.output)  # before any work
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     fmt = _output_format(args.output, args.format)
@@ -305,8 +306,10 @@ def _add_score(sub) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from genorm.atomic import atomic_open
+    from genorm.atomic import atomic_open, check_output
 
+    if args.output:
+        check_output(args.output)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args))
@@ -355,8 +358,10 @@ def _add_generate(sub) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from genorm.atomic import atomic_open
+    from genorm.atomic import atomic_open, check_output
 
+    if args.output:
+        check_output(args.output)
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
     desc = f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} run={args.run_dir}"
@@ -421,7 +426,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.evaluate import evaluate
     from genorm.run import BASELINES, load
 
+    from genorm.atomic import check_output
+
     kind = _report_kind(args.output)
+    for path in (args.output, args.plot):
+        if path:
+            check_output(path)  # before minutes of evaluation
     if args.warmup is not None and args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":

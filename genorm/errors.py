@@ -26,6 +26,10 @@ class InputFileError(GenormError, OSError):
     """A file is missing, unreadable, a directory, or a corrupt compressed stream."""
 
 
+class OutputFileError(GenormError, OSError):
+    """An output file cannot be written: the path is a directory, or its folder is not writable or full."""
+
+
 class RecordSelectionError(GenormError, KeyError):
     """Records asked for by name do not exist in the input."""
 
