@@ -249,7 +249,7 @@ class WindowSampler:
             if n == 0:
                 raise SplitError(
                     f"Every strided window is more than {config.max_n_fraction:g} N: nothing to stream. "
-                    "Raise max_n_fraction (1.0 keeps every window)."
+                    "Raise max_n_fraction (--max-n-fraction; 1.0 keeps every window), or check the input."
                 )
             if config.bases_per_epoch:
                 self.steps = max(1, math.ceil(config.bases_per_epoch / (B * L)))

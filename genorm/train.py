@@ -251,6 +251,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     if not splits.val:
         raise ConfigError("The validation split is empty: training needs one to choose the best model. Set "
                           "--val-fraction > 0 or name --val-records.")
+    val_plain = _val_dataset(genome, splits, config)  # fails here (e.g. every window mostly N) before any write
     if resume:
         if prov.get("split_sha256") != splits.sha256():
             raise ConfigError(f"Cannot resume {out}: the split differs from the saved one ({out / rundir.SPLITS}).")
@@ -287,7 +288,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         lambda batch, seed: make_dataset(genome, splits.train, config.stream_config(batch_size=batch), seed=seed,
                                          repeat=True),
         config.batch_size, config.seed, skip=state.batches_done)
-    val_ds = dist.eval_dataset(_val_dataset(genome, splits, config))
+    val_ds = dist.eval_dataset(val_plain)
     from genorm.stream import steps_per_epoch
 
     steps = steps_per_epoch(genome, splits.train, stream_cfg)
