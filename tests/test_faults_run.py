@@ -420,3 +420,13 @@ def test_sigkill_while_writing_leaves_no_partial_output(base_run, tmp_path, comm
         assert [p.name.startswith(".out.tsv.") for p in tmp_path.iterdir()] == [True]
     else:
         assert json.loads(final.read_text()) == {"previous": True}  # the previous report is intact
+
+
+def test_docs_table_matches_the_cases():
+    """docs/robustness.md shows each case of the option table with the message the test expects."""
+    doc = (ROOT / "docs" / "robustness.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `--")]
+    for flag, value, needle in TRAIN_OPTIONS:
+        shown = f"`{value}`"
+        assert any(line.startswith(f"| `{flag}` |") and shown in line and needle.replace("|", "\\|") in line
+                   and "| 2 | error: " in line for line in rows), (flag, value, needle)
