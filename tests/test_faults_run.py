@@ -231,6 +231,10 @@ def test_analysis_option_table(base_run, tmp_path):
         (["explain", "ACGT", "--hidden", HUGE], "`hidden`, expected a positive integer up to 64"),
         (["explain", "ACGT", "--seed", "-1"], "argument --seed: expected a seed in [0, 4294967295], got -1"),
         (["train", fa, "--out", str(tmp_path / "x"), "--bogus", "1"], "unrecognized arguments: --bogus 1"),
+        (["predict", r, fa, "-o", str(base_run)], f"Cannot write {base_run}: it is a directory"),
+        (["evaluate", r, "--plot", str(LAMBDA / "x.png")], f"Cannot write {LAMBDA / 'x.png'}: {LAMBDA} is not a dir"),
+        (["generate", r, "--length", "5", "-o", str(base_run)], "it is a directory"),
+        (["score", r, fa, "-o", str(base_run)], "it is a directory"),
     ]
     results = cli_many([argv for argv, _ in cases])
     for (argv, needle), res in zip(cases, results):
@@ -241,12 +245,16 @@ def test_analysis_option_table(base_run, tmp_path):
 def test_all_n_genome_and_config_file_errors(tmp_path):
     all_n = tmp_path / "alln.fa"
     all_n.write_text(">gap\n" + "N" * 5000 + "\nRYKM" * 10 + "\n")
+    mostly_n = tmp_path / "mostlyN.fa"
+    mostly_n.write_text(">gap\n" + "N" * 5000 + "ACGT" * 10 + "\n")
     escape = tmp_path / "escape.json"
     escape.write_text(json.dumps({"units": 8, "out": "../../etc", "model_path": "/etc/passwd"}))
     notjson = tmp_path / "bad.json"
     notjson.write_text("{units: 8")
     cases = [
         (["train", str(all_n), "--out", str(tmp_path / "a"), *TINY], [str(all_n), "every base is N"]),
+        (["train", str(mostly_n), "--out", str(tmp_path / "m"), *TINY],
+         ["Every strided window is more than 0.5 N", "--max-n-fraction"]),
         (["train", str(LAMBDA), "--out", str(tmp_path / "b"), "--config", str(escape)],
          ["Unknown training option(s) ['model_path', 'out']"]),
         (["train", str(LAMBDA), "--out", str(tmp_path / "c"), "--config", str(notjson)],
@@ -256,7 +264,8 @@ def test_all_n_genome_and_config_file_errors(tmp_path):
     ]
     for (argv, needles), res in zip(cases, cli_many([argv for argv, _ in cases])):
         assert_one_error(res["rc"], res["stderr"], *needles)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alln.fa", "alln.fa.genorm", "bad.json", "escape.json"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".genorm")) == [
+        "alln.fa", "bad.json", "escape.json", "mostlyN.fa"]  # no run directory (the genome cache is not one)
 
 
 # ------------------------------------------------------------------------------------------
@@ -276,6 +285,8 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
     newer = copy("newer")
     cfg = json.loads((newer / "config.json").read_text())
     (newer / "config.json").write_text(json.dumps({**cfg, "format_version": 99}))
+    bad_bed = copy("badbed")
+    (bad_bed / "splits.bed").write_bytes(bytes(range(128, 256)))
     cfg_garbage = copy("cfggarbage")
     (cfg_garbage / "config.json").write_text("\x00\x01 not json")
     first_epoch = tmp_path / "training"  # a run another process is still in its first epoch of
@@ -293,6 +304,7 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
         (["score", str(garbage), fa], ["model.keras", "cannot be loaded"]),
         (["generate", str(newer), "--length", "5", "-o", str(prev)], ["format version 99", "upgrade genorm"]),
         (["evaluate", str(cfg_garbage), "-o", str(prev)], [str(cfg_garbage / "config.json"), "is corrupt"]),
+        (["evaluate", str(bad_bed), "-o", str(prev)], [str(bad_bed / "splits.bed"), "is not a text BED file"]),
         (["predict", str(first_epoch), fa, "-o", str(prev)], [f"still being trained by process {live_pid}",
                                                               "Wait for that epoch"]),
     ]
