@@ -45,6 +45,7 @@ import atexit
 import logging
 import math
 import mmap
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -64,9 +65,6 @@ logger = logging.getLogger(__name__)
 
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
-RELEASE_BYTES = 256 << 20
-"""A memory-mapped genome's pages leave the process after about this many bytes of windows
-(counted in whole pages touched): see :class:`WindowSampler`."""
 
 # Interpreter exit while a tf.data thread is inside (or entering) tf.numpy_function can hang
 # the process. Every stream's NumPy calls are counted here, and an atexit handler waits until
@@ -189,13 +187,13 @@ class WindowSampler:
         config: a :class:`StreamConfig`.
         seed: integer seed.
 
-    Memory: when ``genome.packed`` is a memory map (the cache), every page a window touches
-    becomes part of the process's resident set (file-backed, shared with the page cache), so
-    random windows over a 3 Gb genome would slowly add up to 3 GB of RSS. After every
-    :data:`RELEASE_BYTES` of touched pages the sampler tells the kernel it no longer needs them
-    (``madvise(MADV_DONTNEED)`` on the read-only mapping): they stay in the page cache, the next
-    touch maps them back without reading the disk, and the RSS stays bounded whatever the genome
-    size.
+    Memory: when ``genome.packed`` is a memory map of a file (the cache), windows are read with
+    ``os.preadv`` into the batch instead of through the mapping. Reading through the mapping
+    maps every page cache folio a window touches into the process (on recent Linux kernels a
+    whole large folio per fault, about 0.8 MB per random window), so random windows over a
+    genome would add up to the genome's size in resident memory (file-backed, but counted in
+    RSS). With ``preadv`` the genome stays in the page cache, outside the process, and the RSS
+    does not grow with the genome.
 
     Attributes:
         steps: batches per epoch.
@@ -213,9 +211,7 @@ class WindowSampler:
         L = config.window
         self.packed = genome.packed
         self.size = int(genome.packed.shape[0])
-        self._mmap = getattr(genome.packed, "_mmap", None) if hasattr(mmap, "MADV_DONTNEED") else None
-        self._touched = 0
-        self._touched_lock = threading.Lock()
+        self._file, self._file_offset = _open_mapped_file(genome.packed)
         starts, ends, has_n = self._flat_intervals(genome, intervals)
         lengths = ends - starts
         unusable = lengths < 2
@@ -323,25 +319,24 @@ class WindowSampler:
         before = np.where(j > 0, self._cum[j - 1], 0)
         return self.iv_start[j] + (u - before), self.iv_end[j]
 
-    def _release(self, windows: int) -> None:
-        """Count the pages ``windows`` windows touched; past :data:`RELEASE_BYTES`, unmap them all."""
-        if self._mmap is None:
-            return
-        page = mmap.PAGESIZE
-        with self._touched_lock:
-            self._touched += windows * ((self.config.window + 1) // page + 2) * page
-            if self._touched < RELEASE_BYTES:
-                return
-            self._touched = 0
-        try:
-            self._mmap.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):  # a closed or unusual mapping: keep the pages
-            self._mmap = None
+    def _read(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """:meth:`_gather` from the file behind a memory-mapped genome, one ``preadv`` per window."""
+        L = self.config.window
+        out = np.empty((starts.size, L + 1), dtype=np.uint8)
+        fd, offset = self._file.fileno(), self._file_offset
+        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+            n = min(L + 1, e - s)
+            if os.preadv(fd, [memoryview(out[i, :n])], offset + s) != n:
+                raise OSError(f"short read from {self._file.name} at base {s}: was the genome cache changed?")
+            if n < L + 1:
+                out[i, n:] = N
+        return out
 
     def _gather(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Windows ``(n, L + 1) uint8`` packed codes at ``starts``; positions at or past ``ends`` are N."""
+        if self._file is not None:
+            return self._read(starts, ends)
         L = self.config.window
-        self._release(starts.size)
         short = starts + L + 1 > ends
         if not short.any():
             return self._view[starts]
@@ -396,6 +391,23 @@ class WindowSampler:
                 windows = windows.copy()
             windows[flips] = _COMPLEMENT_PACKED[windows[flips, ::-1]]
         return windows
+
+
+def _open_mapped_file(packed: np.ndarray):
+    """``(file, byte offset of packed[0])`` when ``packed`` is a contiguous memory map of a file, else ``(None, 0)``."""
+    mapping = getattr(packed, "_mmap", None)
+    name = getattr(packed, "filename", None)
+    if mapping is None or not name or not hasattr(os, "preadv") or packed.dtype != np.uint8 \
+            or packed.ndim != 1 or (packed.size > 1 and packed.strides[0] != 1):
+        return None, 0
+    try:
+        base = np.frombuffer(mapping, dtype=np.uint8)
+        start = int(packed.offset) - int(packed.offset) % mmap.ALLOCATIONGRANULARITY
+        offset = start + packed.ctypes.data - base.ctypes.data
+        del base
+        return open(name, "rb", buffering=0), offset
+    except (OSError, ValueError, TypeError):
+        return None, 0
 
 
 def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
