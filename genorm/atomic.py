@@ -25,12 +25,18 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EAC
 """Failures of writing the temporary file that are about the output location, not the data."""
 
 
-def check_output(path: str | os.PathLike) -> Path:
+def check_output(path: str | os.PathLike, inputs=()) -> Path:
     """``path`` as a Path if a file can be written there; else an :class:`OutputFileError` naming it.
 
     Called before long work, so that a bad ``--output`` fails at once, not after the work.
+    ``inputs``: files the command reads; writing over one of them is refused (it would replace
+    the genome with the predictions made from it).
     """
     path = Path(path)
+    for source in inputs:
+        if source != "-" and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+            raise OutputFileError(f"Cannot write {path}: it is an input of this command ({source}) and would be "
+                                  "overwritten. Choose another output path.")
     if path.is_dir():
         raise OutputFileError(f"Cannot write {path}: it is a directory. Give a file path, not a directory.")
     parent = path.parent

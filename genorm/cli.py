@@ -276,7 +276,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
     from genorm.predict import write_predictions
 
-    check_output(args.output)  # before any work
+    check_output(args.output, inputs=args.fasta)  # before any work
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     fmt = _output_format(args.output, args.format)
@@ -309,7 +309,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
 
     if args.output:
-        check_output(args.output)
+        check_output(args.output, inputs=args.fasta)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args))
@@ -431,7 +431,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     kind = _report_kind(args.output)
     for path in (args.output, args.plot):
         if path:
-            check_output(path)  # before minutes of evaluation
+            check_output(path, inputs=args.fasta)  # before minutes of evaluation
     if args.warmup is not None and args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":

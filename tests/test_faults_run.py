@@ -235,11 +235,14 @@ def test_analysis_option_table(base_run, tmp_path):
         (["evaluate", r, "--plot", str(LAMBDA / "x.png")], f"Cannot write {LAMBDA / 'x.png'}: {LAMBDA} is not a dir"),
         (["generate", r, "--length", "5", "-o", str(base_run)], "it is a directory"),
         (["score", r, fa, "-o", str(base_run)], "it is a directory"),
+        (["predict", r, fa, "-o", fa], f"Cannot write {fa}: it is an input of this command"),
+        (["evaluate", r, fa, "-o", str(tmp_path / "r.json"), "--plot", fa], "it is an input of this command"),
     ]
     results = cli_many([argv for argv, _ in cases])
     for (argv, needle), res in zip(cases, results):
         assert_one_error(res["rc"], res["stderr"], needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no report, prediction or sample written
+    assert LAMBDA.read_bytes().startswith(b">gi|9626243|ref|NC_001416.1| Enterobacteria phage lambda")
 
 
 def test_all_n_genome_and_config_file_errors(tmp_path):
