@@ -222,11 +222,17 @@ class TrainConfig:
                 raise ConfigError(f"Received an invalid value for `{name}`, expected a number in {rng}, got {v!r}.")
         if self.iupac not in ("n", "error"):
             raise ConfigError(f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}.")
+        for name in ("u_as_t", "rc_augment", "tensorboard", "baselines"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise _invalid(name, "true or false", getattr(self, name))
+            object.__setattr__(self, name, bool(getattr(self, name)))
         for name in ("val_records", "test_records", "records"):
             v = getattr(self, name)
             if v is not None:
                 if isinstance(v, str):
                     v = [v]
+                if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                    raise _invalid(name, "a list of record names", v)
                 v = tuple(str(x) for x in v)
                 if not v:
                     raise ConfigError(f"Received an empty list for `{name}`: name at least one record, or leave it "
@@ -276,7 +282,10 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
         d = dict(d)
-        model = dict(d.pop("model", None) or {})
+        model = d.pop("model", None) or {}
+        if not isinstance(model, dict):
+            raise _invalid("model", "a JSON object of model options (cell, units, layers, dropout)", model)
+        model = dict(model)
         for k in list(d):  # allow flat model keys ("cell": "lstm") in hand-written config files
             if k in model_keys and k not in known:
                 model[k] = d.pop(k)
