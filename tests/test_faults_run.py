@@ -254,7 +254,15 @@ def test_all_n_genome_and_config_file_errors(tmp_path):
     escape.write_text(json.dumps({"units": 8, "out": "../../etc", "model_path": "/etc/passwd"}))
     notjson = tmp_path / "bad.json"
     notjson.write_text("{units: 8")
+    typed = {"model": ({"model": "gru"}, "`model`, expected a JSON object of model options"),
+             "records": ({"records": 5}, "`records`, expected a list of record names, got 5"),
+             "baselines": ({"baselines": "no"}, "`baselines`, expected true or false, got 'no'"),
+             "list": ([{"units": 8}], "A training configuration must be a JSON object, got list")}
+    for name, (content, _) in typed.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
     cases = [
+        *[(["train", str(LAMBDA), "--out", str(tmp_path / f"t{name}"), "--config", str(tmp_path / f"{name}.json")],
+           [needle]) for name, (_, needle) in typed.items()],
         (["train", str(all_n), "--out", str(tmp_path / "a"), *TINY], [str(all_n), "every base is N"]),
         (["train", str(mostly_n), "--out", str(tmp_path / "m"), *TINY],
          ["Every strided window is more than 0.5 N", "--max-n-fraction"]),
@@ -268,7 +276,8 @@ def test_all_n_genome_and_config_file_errors(tmp_path):
     for (argv, needles), res in zip(cases, cli_many([argv for argv, _ in cases])):
         assert_one_error(res["rc"], res["stderr"], *needles)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".genorm")) == [
-        "alln.fa", "bad.json", "escape.json", "mostlyN.fa"]  # no run directory (the genome cache is not one)
+        "alln.fa", "bad.json", "baselines.json", "escape.json", "list.json", "model.json", "mostlyN.fa",
+        "records.json"]  # no run directory (the genome cache is not one)
 
 
 # ------------------------------------------------------------------------------------------
