@@ -437,7 +437,7 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
         except (ValueError, OSError) as exc:
             raise RunDirError(f"{run_dir / HISTORY} is corrupt ({exc}).") from None
     inputs = provenance.get("inputs")
-    if not isinstance(inputs, list) or not all(isinstance(i, dict) and "path" in i for i in inputs):
+    if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str) for i in inputs):
         raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: no list of inputs with paths.")
     return LoadedRun(run_dir=run_dir, model=model, config=config, provenance=provenance,
                      fasta_paths=[i["path"] for i in inputs], history=history)
@@ -475,6 +475,16 @@ def _file_name(name: Any, source: Path) -> str:
     return name
 
 
+def _check_state(state: Any, source: Path) -> None:
+    """The training state of a backup: an object whose counters are integers >= 0 and history a list."""
+    ok = isinstance(state, dict) and isinstance(state.get("history", []), list) and all(
+        isinstance(state.get(k, 0), int) and not isinstance(state.get(k, 0), bool) and state.get(k, 0) >= 0
+        for k in ("epochs_done", "batches_done", "bases_done", "best_epoch", "es_wait", "lr_wait"))
+    if not ok:
+        raise RunDirError(f"{source} is corrupt (its training state is not what genorm writes); the run cannot be "
+                          "resumed: start it again with --force.")
+
+
 def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
     """The saved state dict, and a function that restores weights and optimizer into a compiled model."""
     backup = Path(run_dir) / BACKUP
@@ -485,6 +495,7 @@ def read_backup(run_dir: Path) -> tuple[dict, Callable[[Any], None]]:
                           "with --force.")
     if version > FORMAT_VERSION:
         raise RunDirError(f"{backup / 'state.json'} is from a newer genorm; upgrade genorm to resume it.")
+    _check_state(state.get("state", {}), backup / "state.json")
     weights = backup / _file_name(state.get("weights", "model.weights.h5"), backup / "state.json")
     opt = backup / _file_name(state.get("optimizer", "optimizer.npz"), backup / "state.json")
     for p in (weights, opt):
