@@ -297,6 +297,9 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
     newer = copy("newer")
     cfg = json.loads((newer / "config.json").read_text())
     (newer / "config.json").write_text(json.dumps({**cfg, "format_version": 99}))
+    bad_prov = copy("badprov")
+    prov = json.loads((bad_prov / "provenance.json").read_text())
+    (bad_prov / "provenance.json").write_text(json.dumps({**prov, "inputs": [{"path": 5}]}))
     bad_bed = copy("badbed")
     (bad_bed / "splits.bed").write_bytes(bytes(range(128, 256)))
     cfg_garbage = copy("cfggarbage")
@@ -316,6 +319,7 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
         (["score", str(garbage), fa], ["model.keras", "cannot be loaded"]),
         (["generate", str(newer), "--length", "5", "-o", str(prev)], ["format version 99", "upgrade genorm"]),
         (["evaluate", str(cfg_garbage), "-o", str(prev)], [str(cfg_garbage / "config.json"), "is corrupt"]),
+        (["evaluate", str(bad_prov), "-o", str(prev)], [str(bad_prov / "provenance.json"), "is corrupt"]),
         (["evaluate", str(bad_bed), "-o", str(prev)], [str(bad_bed / "splits.bed"), "is not a text BED file"]),
         (["predict", str(first_epoch), fa, "-o", str(prev)], [f"still being trained by process {live_pid}",
                                                               "Wait for that epoch"]),
@@ -354,10 +358,16 @@ def test_backup_paths_cannot_escape_the_run_directory(run_copy, tmp_path):
         runs.append(tmp_path / f"run{i}")
         shutil.copytree(run_copy, runs[-1])
         (runs[-1] / "backup" / "state.json").write_text(json.dumps({**state, "weights": bad}))
-    results = cli_many([["train", str(LAMBDA), "--out", str(r), "--resume", "--epochs", "3"] for r in runs])
+    garbled = tmp_path / "garbled"
+    shutil.copytree(run_copy, garbled)
+    (garbled / "backup" / "state.json").write_text(json.dumps({**state, "state": {"epochs_done": "x"}}))
+    results = cli_many([["train", str(LAMBDA), "--out", str(r), "--resume", "--epochs", "3"]
+                        for r in [*runs, garbled]])
     for r, bad, res in zip(runs, bads, results):
         assert_one_error(res["rc"], res["stderr"], str(r / "backup" / "state.json"), f"names the file {bad!r}",
                          "not a plain file name")
+    assert_one_error(results[-1]["rc"], results[-1]["stderr"], str(garbled / "backup" / "state.json"),
+                     "is corrupt (its training state is not what genorm writes)", "--force")
 
 
 def test_loading_never_runs_code_from_the_run_directory(run_copy, tmp_path):
