@@ -432,6 +432,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for path in (args.output, args.plot):
         if path:
             check_output(path, inputs=args.fasta)  # before minutes of evaluation
+    if args.plot:
+        from genorm.plots import plot_format
+
+        plot_format(args.plot)
     if args.warmup is not None and args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":

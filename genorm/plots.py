@@ -18,6 +18,25 @@ import numpy as np
 from genorm.encoding import BASES
 
 
+FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "tif", "tiff", "eps", "ps", "webp")
+"""Figure formats, chosen by the file's suffix (no suffix: PNG)."""
+
+
+def plot_format(path: str | os.PathLike) -> str:
+    """The figure format of ``path`` from its suffix; an unknown suffix is a :class:`ConfigError`.
+
+    >>> plot_format("report.png"), plot_format("figure")
+    ('png', 'png')
+    """
+    from genorm.errors import ConfigError
+
+    suffix = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
+    if suffix not in FORMATS:
+        raise ConfigError(f"Cannot draw a figure to {str(path)!r}: unknown figure format {suffix!r}; use a file name "
+                          f"ending in one of {', '.join('.' + f for f in FORMATS)}.")
+    return suffix
+
+
 def plot_report(report, path: str | os.PathLike, title: str = "") -> None:
     """Write the report's figure to ``path`` (PNG), atomically.
 
@@ -41,9 +60,9 @@ def plot_report(report, path: str | os.PathLike, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    suffix = os.path.splitext(str(path))[1] or ".png"
+    fmt = plot_format(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format=suffix.lstrip("."))
+        fig.savefig(tmp, dpi=100, format=fmt)
     plt.close(fig)
 
 

@@ -236,6 +236,7 @@ def test_analysis_option_table(base_run, tmp_path):
         (["generate", r, "--length", "5", "-o", str(base_run)], "it is a directory"),
         (["score", r, fa, "-o", str(base_run)], "it is a directory"),
         (["predict", r, fa, "-o", fa], f"Cannot write {fa}: it is an input of this command"),
+        (["evaluate", r, "--plot", str(tmp_path / "fig.txt")], "unknown figure format 'txt'; use a file name ending"),
         (["evaluate", r, fa, "-o", str(tmp_path / "r.json"), "--plot", fa], "it is an input of this command"),
     ]
     results = cli_many([argv for argv, _ in cases])
