@@ -423,6 +423,11 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not model_path.is_file():
         raise RunDirError(f"{model_path} is missing: the run has not finished its first epoch, or the file was "
                           f"removed. Continue it with `genorm train ... --out {run_dir} --resume`.")
+    import zipfile
+
+    if not zipfile.is_zipfile(model_path):  # Keras would say "File not found" about a file that is there
+        raise RunDirError(f"{model_path} cannot be loaded: it is not a Keras model file (not a .keras zip archive); "
+                          "the file is corrupt or not a genorm model. Train the run again (genorm train ... --force).")
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ...
