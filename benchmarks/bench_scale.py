@@ -40,21 +40,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _memory import proc_status  # benchmarks/_memory.py
 
 RECORD = 50_000_000
 CHUNK = 10_000_000
 LINE = 100
 N_RUN = 1_000
-
-
-def _status() -> dict:
-    out = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -113,11 +104,11 @@ def write_genome(fasta: Path, bases: int, seed: int = 0) -> None:
 
 
 def child(fasta: str, steps: int, out: str) -> None:
-    before = _status()
+    before = proc_status()
     import keras
     import tensorflow as tf  # noqa: F401
 
-    after_import = _status()
+    after_import = proc_status()
     import genorm
     from genorm.config import ModelConfig, TrainConfig
 
@@ -126,7 +117,7 @@ def child(fasta: str, steps: int, out: str) -> None:
     class Sample(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if batch % 50 == 0:
-                s = _status()
+                s = proc_status()
                 for k in peak:
                     peak[k] = max(peak[k], s[k])
 
@@ -136,7 +127,7 @@ def child(fasta: str, steps: int, out: str) -> None:
     t = time.monotonic()
     run = genorm.train([fasta], config, out_dir=out, force=True, callbacks=[Sample()])
     wall = time.monotonic() - t
-    end = _status()
+    end = proc_status()
     for k in peak:
         peak[k] = max(peak[k], end[k])
     print(json.dumps({"start_hwm": before["VmHWM"], "import_hwm": after_import["VmHWM"], "hwm": end["VmHWM"],

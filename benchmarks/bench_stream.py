@@ -35,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _memory import proc_status  # benchmarks/_memory.py
 
 RECORD_MB = 5
 N_RUN = 20_000
@@ -127,16 +128,6 @@ def interleaved(iterators: dict, seconds: float, rounds: int, bases_per_batch: i
 # memory, in a fresh process
 
 
-def _status() -> dict:
-    out = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
-
-
 def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -> None:
     import tensorflow as tf  # noqa: F401  (imported first so that the baseline includes it)
 
@@ -147,7 +138,7 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
     # that the peak measured is the one of reading and streaming the genome.
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
-    base = _status()
+    base = proc_status()
     if mode == "memory":
         from genorm.genome import read_genome
 
@@ -156,13 +147,13 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
         from genorm.cache import cached_genome
 
         genome = cached_genome(fasta, cache_dir=cache_dir)
-    after_load = _status()
+    after_load = proc_status()
     splits = make_splits(genome, window=L)
     cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5)
     it = iter(make_dataset(genome, splits.train, cfg, seed=0))
     for _ in range(batches):
         next(it)
-    end = _status()
+    end = proc_status()
     print(json.dumps({
         "mode": mode, "bases": genome.total_length, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "base_rss": base["VmRSS"], "peak_rss": end["VmHWM"], "rss_anon": max(after_load["RssAnon"], end["RssAnon"]), "rss_file": end["RssFile"],
