@@ -757,7 +757,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the genorm command line; returns the exit status."""
+    """Run the genorm command line; returns the exit status.
+
+    Run as the ``genorm`` program (``argv`` None), a command that imported TensorFlow ends
+    the process with ``os._exit`` once its output is flushed: everything it writes is complete
+    by then (atomic renames), and TensorFlow's input-pipeline threads can otherwise hang
+    interpreter shutdown, which was seen after a Ctrl-C. Called with a list (tests, other
+    Python code), it simply returns.
+    """
+    code = _run(argv)
+    if argv is None and "tensorflow" in sys.modules:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
