@@ -309,12 +309,19 @@ def test_ctrl_c_in_a_real_process_then_resume(sample_data, tmp_path):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state = out / "backup" / "state.json"
-    deadline = time.monotonic() + 60
-    while not state.exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    if not state.exists():
+        proc.kill()
+        pytest.fail(f"no epoch completed within 120 s: {proc.communicate()[1][-2000:]}")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"genorm train did not exit within 60 s of SIGINT: {proc.communicate()[1][-2000:]}")
     assert proc.returncode == 130
     assert "--resume" in err and not (out / LOCK).exists()
     done = json.loads(state.read_text())["state"]["epochs_done"]
