@@ -26,6 +26,7 @@ from genorm.encoding import (  # noqa: E402
 from genorm.errors import GenormError  # noqa: E402
 from genorm.fasta import Record, read_fasta  # noqa: E402
 from genorm.genome import Genome, read_genome  # noqa: E402
+from genorm.cache import cached_genome  # noqa: E402
 
 class _CallableModule(types.ModuleType):
     """The class of ``genorm.train`` and ``genorm.evaluate``: submodules named like their main
@@ -77,6 +78,7 @@ __all__ = [
     "StreamConfig",
     "TrainConfig",
     "build_model",
+    "cached_genome",
     "codes_to_onehot",
     "codes_to_string",
     "evaluate",
