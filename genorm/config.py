@@ -15,11 +15,11 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from genorm.errors import ConfigError
+from genorm.validate import check_positive_int, invalid  # noqa: F401  (check_positive_int re-exported)
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -32,17 +32,6 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 MAX_BASES_PER_EPOCH = 10**12
 """Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
-
-
-def _invalid(name: str, expected: str, got: Any) -> ConfigError:
-    return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int if it is a positive integer, else a :class:`ConfigError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise _invalid(name, "a positive integer", value)
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -69,12 +58,12 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
-            raise _invalid("cell", "one of " + ", ".join(CELLS), self.cell)
+            raise invalid("cell", "one of " + ", ".join(CELLS), self.cell)
         object.__setattr__(self, "units", check_positive_int("units", self.units))
         object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
                 or not 0.0 <= float(self.dropout) < 1.0:
-            raise _invalid("dropout", "a number in [0, 1)", self.dropout)
+            raise invalid("dropout", "a number in [0, 1)", self.dropout)
         object.__setattr__(self, "dropout", float(self.dropout))
 
     def to_dict(self) -> dict:
@@ -201,7 +190,7 @@ class TrainConfig:
         if self.bases_per_epoch is not None:
             object.__setattr__(self, "bases_per_epoch", check_positive_int("bases_per_epoch", self.bases_per_epoch))
             if self.bases_per_epoch > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
-                raise _invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
+                raise invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
                                "with more epochs)", self.bases_per_epoch)
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"Received an invalid value for `seed`, expected an integer in [0, 2**32), "
@@ -224,7 +213,7 @@ class TrainConfig:
             raise ConfigError(f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}.")
         for name in ("u_as_t", "rc_augment", "tensorboard", "baselines"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise _invalid(name, "true or false", getattr(self, name))
+                raise invalid(name, "true or false", getattr(self, name))
             object.__setattr__(self, name, bool(getattr(self, name)))
         for name in ("val_records", "test_records", "records"):
             v = getattr(self, name)
@@ -232,14 +221,14 @@ class TrainConfig:
                 if isinstance(v, str):
                     v = [v]
                 if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-                    raise _invalid(name, "a list of record names", v)
+                    raise invalid(name, "a list of record names", v)
                 v = tuple(str(x) for x in v)
                 if not v:
                     raise ConfigError(f"Received an empty list for `{name}`: name at least one record, or leave it "
                                       "unset.")
                 object.__setattr__(self, name, v)
         if self.strategy not in STRATEGIES:
-            raise _invalid("strategy", "one of " + ", ".join(STRATEGIES), self.strategy)
+            raise invalid("strategy", "one of " + ", ".join(STRATEGIES), self.strategy)
         parse_duration(self.max_time)
         if self.max_time is not None and not isinstance(self.max_time, str):
             object.__setattr__(self, "max_time", f"{float(self.max_time):g}s")
@@ -284,7 +273,7 @@ class TrainConfig:
         d = dict(d)
         model = d.pop("model", None) or {}
         if not isinstance(model, dict):
-            raise _invalid("model", "a JSON object of model options (cell, units, layers, dropout)", model)
+            raise invalid("model", "a JSON object of model options (cell, units, layers, dropout)", model)
         model = dict(model)
         for k in list(d):  # allow flat model keys ("cell": "lstm") in hand-written config files
             if k in model_keys and k not in known:

@@ -65,6 +65,7 @@ from genorm.atomic import atomic_write_text
 from genorm.baselines import Baselines, as_intervals
 from genorm.encoding import BASES, CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
+from genorm.validate import check_positive_int
 from genorm.metrics import Accumulator
 
 logger = logging.getLogger(__name__)
@@ -345,12 +346,6 @@ def _jsonable(v):
 # evaluate
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"Received an invalid value for `{name}`, expected a positive integer, got {value!r}.")
-    return int(value)
-
-
 def _check_intervals(genome, intervals) -> list[tuple[int, int, int]]:
     ivs = as_intervals(intervals)
     lengths = genome.lengths
@@ -398,17 +393,17 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
     Raises:
         ConfigError: bad intervals or options.
     """
-    batch_size = _positive_int("batch_size", batch_size)
-    chunk = _positive_int("chunk", chunk)
+    batch_size = check_positive_int("batch_size", batch_size)
+    chunk = check_positive_int("chunk", chunk)
     if warmup is not None and window is not None:
         raise ConfigError("Received both `warmup` and `window`: choose one (warm-up lanes over full context, "
                           "or context limited to the training window).")
     if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0):
         raise ConfigError(f"Received an invalid value for `warmup`, expected a non-negative integer, got {warmup!r}.")
     if window is not None:
-        window = _positive_int("window", window)
+        window = check_positive_int("window", window)
     if segment is not None:
-        segment = _positive_int("segment", segment)
+        segment = check_positive_int("segment", segment)
     from genorm.genome import Genome
 
     if not isinstance(genome, Genome):

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from genorm.atomic import atomic_write_text
 from genorm.errors import ConfigError, SplitError
+from genorm.validate import check_int
 
 if TYPE_CHECKING:
     from genorm.genome import Genome
@@ -213,15 +214,6 @@ class Splits:
                 f"short_records={len(self.short_records)})")
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
-        raise ConfigError(f"Received an invalid value for `{name}`, expected an integer >= {minimum}, got {value!r}.")
-    value = int(value)
-    if value < minimum:
-        raise ConfigError(f"Received an invalid value for `{name}`, expected an integer >= {minimum}, got {value}.")
-    return value
-
-
 def _check_fraction(name: str, value) -> float:
     try:
         f = float(value)
@@ -280,7 +272,7 @@ def make_splits(
         SplitError: a fraction outside [0, 1) or fractions summing to >= 1, a record named twice
             or not in the genome, or a requested split (or train) that ends up empty.
     """
-    window = _check_int("window", window, 1)
+    window = check_int("window", window, 1)
     vf = _check_fraction("val_fraction", val_fraction)
     tf = _check_fraction("test_fraction", test_fraction)
     if vf + tf >= 1.0:

@@ -56,6 +56,7 @@ import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError, SplitError
+from genorm.validate import check_int, check_number
 from genorm.splits import Interval
 
 if TYPE_CHECKING:
@@ -129,36 +130,24 @@ class StreamConfig:
     soft_mask_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_int("window", self.window, 2)
-        _check_int("batch_size", self.batch_size, 1)
+        check_int("window", self.window, 2)
+        check_int("batch_size", self.batch_size, 1)
         if self.bases_per_epoch is not None:
-            _check_int("bases_per_epoch", self.bases_per_epoch, 1)
+            check_int("bases_per_epoch", self.bases_per_epoch, 1)
         if self.stride is not None:
-            _check_int("stride", self.stride, 1)
+            check_int("stride", self.stride, 1)
         for name in ("shuffle", "rc_augment"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ConfigError(
                     f"Received an invalid value for `{name}`, expected True or False, got {getattr(self, name)!r}."
                 )
-        _check_float("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
-        _check_float("soft_mask_weight", self.soft_mask_weight, 0.0, math.inf)
+        check_number("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
+        check_number("soft_mask_weight", self.soft_mask_weight, 0.0, math.inf)
 
     @property
     def effective_stride(self) -> int:
         """``stride``, or ``window`` when it is None."""
         return int(self.stride or self.window)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"Received an invalid value for `{name}`, expected an integer >= {minimum}, got {value!r}.")
-
-
-def _check_float(name: str, value, lo: float, hi: float) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not lo <= float(value) <= hi:
-        bound = f"in [{lo:g}, {hi:g}]" if hi != math.inf else f">= {lo:g}"
-        raise ConfigError(f"Received an invalid value for `{name}`, expected a number {bound}, got {value!r}.")
 
 
 # ------------------------------------------------------------------------------------------
@@ -205,7 +194,7 @@ class WindowSampler:
     def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig):
             raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig, got {config!r}.")
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
         self.config = config
         self.seed = int(seed)
         L = config.window
@@ -280,7 +269,7 @@ class WindowSampler:
 
     def _strided_starts(self) -> tuple[np.ndarray, np.ndarray]:
         """Strided starts ``(W,) int64`` (flat) and their interval ends, mostly-N windows left out."""
-        L, S = self.config.window, self.config.effective_stride
+        S = self.config.effective_stride
         all_s, all_e = [], []
         for a, e, has_n in zip(self.iv_start.tolist(), self.iv_end.tolist(), self.iv_has_n.tolist()):
             s = np.arange(a, e - 1, S, dtype=np.int64)
