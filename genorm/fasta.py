@@ -417,10 +417,13 @@ class _Scanner:
         in_header = False
         seen_any = False
         started = False
+        at_eof = False
         while True:
-            data = self._read()
+            data = self._read() if not at_eof else b""
             if not data:
-                break
+                if not (in_header and seen_any) or at_eof:
+                    break
+                at_eof, data = True, b"\n"  # the last line is a header without a newline: end it
             seen_any = True
             buf = pending + data if pending else data
             pending = b""
@@ -474,15 +477,6 @@ class _Scanner:
                 pos = gt + 1
         if not seen_any:
             raise FastaFormatError(f"{self.o.label}: the file is empty. Give a FASTA file with at least one record.")
-        if in_header:  # last line is a header without a newline
-            title = pending.rstrip(b"\r\n")
-            header_line = self.line
-            name, desc = self._parse_title(title, header_line)
-            keep = self.wanted is None or name in self.wanted
-            out = out_factory()
-            start = len(out)
-            counts = np.zeros(256, dtype=np.int64)
-            started = True
         if not started:
             raise self._preamble_error(pending or b"")
         yield out, name, desc, header_line, start, len(out), counts
