@@ -66,6 +66,11 @@ logger = logging.getLogger(__name__)
 
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
+# Cache path: the stream maps the genome's file itself and, after a read, unmaps (MADV_DONTNEED)
+# what it has read once that may exceed _MAP_BUDGET bytes, counting _FOLIO bytes (the largest
+# page cache folio a page fault maps on x86-64 Linux) per window.
+_MAP_BUDGET = 256 << 20
+_FOLIO = 2 << 20
 
 # Interpreter exit while a tf.data thread is inside (or entering) tf.numpy_function can hang
 # the process. Every stream's NumPy calls are counted here, and an atexit handler waits until
@@ -176,13 +181,13 @@ class WindowSampler:
         config: a :class:`StreamConfig`.
         seed: integer seed.
 
-    Memory: when ``genome.packed`` is a memory map of a file (the cache), windows are read with
-    ``os.preadv`` into the batch instead of through the mapping. Reading through the mapping
-    maps every page cache folio a window touches into the process (on recent Linux kernels a
-    whole large folio per fault, about 0.8 MB per random window), so random windows over a
-    genome would add up to the genome's size in resident memory (file-backed, but counted in
-    RSS). With ``preadv`` the genome stays in the page cache, outside the process, and the RSS
-    does not grow with the genome.
+    Memory: when ``genome.packed`` is a memory map of a file (the cache), the sampler maps the
+    file itself (:class:`_MappedGenome`, advised ``MADV_RANDOM`` for random windows and
+    ``MADV_SEQUENTIAL`` for a strided pass) and gathers windows from that mapping exactly as
+    from memory, with one fancy index per batch; the pages it maps are released
+    (``madvise(MADV_DONTNEED)``) whenever they may exceed a budget of 256 MB, so the resident set
+    does not grow with the genome and a genome larger than memory is streamed with bounded
+    memory. Same seed, same batches as from memory.
 
     Attributes:
         steps: batches per epoch.
@@ -198,9 +203,9 @@ class WindowSampler:
         self.config = config
         self.seed = int(seed)
         L = config.window
-        self.packed = genome.packed
         self.size = int(genome.packed.shape[0])
-        self._file, self._file_offset = _open_mapped_file(genome.packed)
+        self._mapped = _MappedGenome.of(genome.packed, random=config.shuffle)
+        self.packed = genome.packed if self._mapped is None else self._mapped.packed
         starts, ends, has_n = self._flat_intervals(genome, intervals)
         lengths = ends - starts
         unusable = lengths < 2
@@ -294,6 +299,8 @@ class WindowSampler:
             s = starts[i:i + per]
             lo, hi = int(s[0]), min(int(s[-1]) + L + 1, end)
             is_n = (np.bitwise_and(self.packed[lo:hi], CODE_BITS) == N)
+            if self._mapped is not None:
+                self._mapped.read(hi - lo + _FOLIO)
             cs = np.concatenate([[0], np.cumsum(is_n, dtype=np.int64)])
             stop = np.minimum(s + L + 1, end)
             n = cs[stop - lo] - cs[s - lo]
@@ -308,33 +315,25 @@ class WindowSampler:
         before = np.where(j > 0, self._cum[j - 1], 0)
         return self.iv_start[j] + (u - before), self.iv_end[j]
 
-    def _read(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """:meth:`_gather` from the file behind a memory-mapped genome, one ``preadv`` per window."""
-        L = self.config.window
-        out = np.empty((starts.size, L + 1), dtype=np.uint8)
-        fd, offset = self._file.fileno(), self._file_offset
-        for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-            n = min(L + 1, e - s)
-            if os.preadv(fd, [memoryview(out[i, :n])], offset + s) != n:
-                raise OSError(f"short read from {self._file.name} at base {s}: was the genome cache changed?")
-            if n < L + 1:
-                out[i, n:] = N
-        return out
-
     def _gather(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Windows ``(n, L + 1) uint8`` packed codes at ``starts``; positions at or past ``ends`` are N."""
-        if self._file is not None:
-            return self._read(starts, ends)
+        """Windows ``(n, L + 1) uint8`` packed codes at ``starts``; positions at or past ``ends`` are N.
+
+        One fancy index into a sliding-window view of ``packed`` (the genome in memory, or the
+        stream's own mapping of the cache file, whose pages are then released by budget).
+        """
         L = self.config.window
         short = starts + L + 1 > ends
         if not short.any():
-            return self._view[starts]
-        out = np.empty((starts.size, L + 1), dtype=np.uint8)
-        if (~short).any():
-            out[~short] = self._view[starts[~short]]
-        pos = starts[short, None] + self._arange
-        valid = pos < ends[short, None]
-        out[short] = np.where(valid, self.packed[np.minimum(pos, self.size - 1)], np.uint8(N))
+            out = self._view[starts]
+        else:
+            out = np.empty((starts.size, L + 1), dtype=np.uint8)
+            if (~short).any():
+                out[~short] = self._view[starts[~short]]
+            pos = starts[short, None] + self._arange
+            valid = pos < ends[short, None]
+            out[short] = np.where(valid, self.packed[np.minimum(pos, self.size - 1)], np.uint8(N))
+        if self._mapped is not None:
+            self._mapped.read(starts.size * (_FOLIO + L + 1))
         return out
 
     def _mostly_n(self, windows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -382,21 +381,71 @@ class WindowSampler:
         return windows
 
 
-def _open_mapped_file(packed: np.ndarray):
-    """``(file, byte offset of packed[0])`` when ``packed`` is a contiguous memory map of a file, else ``(None, 0)``."""
-    mapping = getattr(packed, "_mmap", None)
-    name = getattr(packed, "filename", None)
-    if mapping is None or not name or not hasattr(os, "preadv") or packed.dtype != np.uint8 \
-            or packed.ndim != 1 or (packed.size > 1 and packed.strides[0] != 1):
-        return None, 0
-    try:
-        base = np.frombuffer(mapping, dtype=np.uint8)
-        start = int(packed.offset) - int(packed.offset) % mmap.ALLOCATIONGRANULARITY
-        offset = start + packed.ctypes.data - base.ctypes.data
-        del base
-        return open(name, "rb", buffering=0), offset
-    except (OSError, ValueError, TypeError):
-        return None, 0
+class _MappedGenome:
+    """The stream's own read-only mapping of the genome cache file, and the release of its pages.
+
+    Reading windows through a mapping is one vectorised gather, but each page fault maps a whole
+    page cache folio (up to 2 MB on recent Linux kernels) into the process, so the resident set
+    would grow towards the genome's size. After each read, :meth:`read` counts (an upper bound
+    of) what has been mapped since the last release and, past ``_MAP_BUDGET``, unmaps it all
+    with ``madvise(MADV_DONTNEED)``: the pages stay in the page cache (the kernel drops them when
+    it needs the memory), between batches the process holds at most the budget of the genome
+    mapped (during one, the budget plus that batch's folios), and its anonymous memory does not
+    grow with the genome. A genome no larger than the budget is
+    never released (its mapping is the bound). Thread-safe: tf.data calls batches in parallel.
+
+    Attributes:
+        packed: ``(G,) uint8`` read-only view of the genome's bases in the mapping.
+        releases: how many times the pages were released.
+    """
+
+    def __init__(self, name: str, offset: int, size: int, random: bool):
+        with open(name, "rb") as fh:
+            self.mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.packed = np.frombuffer(self.mapping, dtype=np.uint8, count=size, offset=offset)
+        self.size = size
+        self.releases = 0
+        self._since = 0
+        self._lock = threading.Lock()
+        self._advise(getattr(mmap, "MADV_RANDOM" if random else "MADV_SEQUENTIAL", None))
+
+    @classmethod
+    def of(cls, packed: np.ndarray, random: bool) -> _MappedGenome | None:
+        """A mapping of the file behind ``packed`` when it is a contiguous ``uint8`` view of a
+        ``np.memmap`` (the cache), else None.
+
+        Public attributes only: the ``np.memmap`` at the root of ``packed.base`` knows its file
+        (``filename``) and where its data start in it (``offset``).
+        """
+        root = packed
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        name = getattr(root, "filename", None)
+        if not isinstance(root, np.memmap) or not name or packed.dtype != np.uint8 or packed.ndim != 1 \
+                or packed.size == 0 or (packed.size > 1 and packed.strides[0] != 1):
+            return None
+        try:
+            offset = int(root.offset) + packed.ctypes.data - root.ctypes.data
+            return cls(name, offset, int(packed.size), random)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _advise(self, advice: int | None, *, count: bool = False) -> None:
+        if advice is None or not hasattr(self.mapping, "madvise"):
+            return
+        try:
+            self.mapping.madvise(advice)
+            self.releases += count
+        except OSError:
+            pass
+
+    def read(self, nbytes: int) -> None:
+        """Count ``nbytes`` (an upper bound of what a read has mapped); past the budget, release the pages."""
+        with self._lock:
+            self._since = min(self._since + int(nbytes), self.size)
+            if self._since > _MAP_BUDGET:
+                self._advise(getattr(mmap, "MADV_DONTNEED", None), count=True)
+                self._since = 0
 
 
 def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -442,7 +491,7 @@ def _to_batch(windows, soft_mask_weight: float):
 
 
 def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0,
-                 repeat: bool = True):
+                 repeat: bool = True, threads: int | None = None):
     """A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` batches from ``intervals`` of ``genome``.
 
     Args:
@@ -452,6 +501,9 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
         seed: integer seed; batch ``k`` depends only on ``(seed, k)``.
         repeat: True (default): endless, ``steps_per_epoch`` batches make an epoch (random starts
             drawn afresh every epoch). False: exactly ``steps_per_epoch`` batches, then the end.
+        threads: the most batches made at once, and the size of the dataset's own thread pool
+            (``tf.data`` private thread pool). Default None: all cores (``tf.data.AUTOTUNE``).
+            The batches do not depend on it.
 
     Returns:
         A dataset whose elements are ``inputs (B, L) int32``, ``targets (B, L) int32`` and
@@ -459,11 +511,13 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
         finite, deterministic pass (validation).
 
     Raises:
-        ConfigError: an invalid config or seed.
+        ConfigError: an invalid config, seed or thread count.
         SplitError: no intervals, or intervals that do not fit the genome.
     """
     import tensorflow as tf
 
+    if threads is not None:
+        check_int("threads", threads, 1)
     sampler = WindowSampler(genome, intervals, config, seed)
     L, B = config.window, config.batch_size
     fixed = config.shuffle or bool(config.bases_per_epoch)
@@ -479,8 +533,13 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
         _EXIT_HANDLER["registered"] = True
     with tf.device("/CPU:0"):
         ds = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(sampler.steps)
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE if threads is None else int(threads),
+                    deterministic=True)
         ds = ds.prefetch(tf.data.AUTOTUNE)
+        if threads is not None:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = int(threads)
+            ds = ds.with_options(options)
     logger.info("stream: %d interval(s), %s bases, %d steps/epoch of %d x %d (%s)", sampler.iv_start.size,
                 f"{sampler.total_bases:,}", sampler.steps, B, L, "random" if config.shuffle else "strided")
     return ds

@@ -297,17 +297,82 @@ def test_strided_with_bases_per_epoch_cycles_in_full_batches():
     np.testing.assert_array_equal(got, np.stack([codes[s:s + 10] for s in starts]))
 
 
-def test_memory_mapped_genome_is_read_not_mapped(tmp_path):
-    """A memory-mapped genome gives the same windows, read from its file (RSS does not grow with it)."""
+def _cached(genome, tmp_path):
     from genorm.cache import load_genome, save_genome
 
+    return load_genome(save_genome(genome, tmp_path / "cache"), mmap=True)
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_memory_mapped_genome_gives_the_same_batches(tmp_path, monkeypatch, budget):
+    """From the cache (the stream's own mapping, pages released or not): the same windows as from memory."""
+    import genorm.stream
+
+    if budget is not None:
+        monkeypatch.setattr(genorm.stream, "_MAP_BUDGET", budget)  # release after every read
     rng = np.random.default_rng(4)
-    g = Genome.from_strings({"a": "".join(rng.choice(list("ACGT"), 50_000)), "b": "ACGTN" * 2000, "c": "ACGTA"})
-    mapped = load_genome(save_genome(g, tmp_path / "cache"), mmap=True)
-    ivs = [Interval(0, 0, 50_000), Interval(1, 0, 10_000), Interval(2, 0, 5)]
+    g = Genome.from_strings({"a": "".join(rng.choice(list("ACGTacgt"), 50_000)), "b": "ACGTN" * 1000 + "N" * 3000,
+                             "c": "ACGTA", "d": "".join(rng.choice(list("ACGTN"), 3000))})
+    mapped = _cached(g, tmp_path)
+    ivs = [Interval(0, 0, 50_000), Interval(1, 0, 8000), Interval(2, 0, 5), Interval(3, 100, 2900)]
     for cfg in (StreamConfig(window=50, batch_size=16), StreamConfig(window=50, batch_size=16, shuffle=False),
-                StreamConfig(window=50, batch_size=16, rc_augment=True)):
+                StreamConfig(window=50, batch_size=16, rc_augment=True, max_n_fraction=0.2),
+                StreamConfig(window=7, batch_size=300, shuffle=False, stride=3, max_n_fraction=0.3)):
         in_memory, on_disk = WindowSampler(g, ivs, cfg, seed=1), WindowSampler(mapped, ivs, cfg, seed=1)
-        assert on_disk._file is not None and in_memory._file is None
+        assert on_disk._mapped is not None and in_memory._mapped is None
+        assert on_disk.skipped_windows == in_memory.skipped_windows and on_disk.steps == in_memory.steps
         for k in range(30):
             np.testing.assert_array_equal(in_memory.batch(k), on_disk.batch(k))
+        assert (on_disk._mapped.releases > 0) is (budget == 0)
+    cfg = StreamConfig(window=50, batch_size=16, rc_augment=True, soft_mask_weight=0.5)
+    for a, b in zip(take(make_dataset(g, ivs, cfg, seed=3), 5), take(make_dataset(mapped, ivs, cfg, seed=3), 5)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_mapping_of_a_memmap_slice_starts_at_the_slice(tmp_path):
+    from genorm.stream import _MappedGenome
+
+    mapped = _cached(Genome.from_strings({"a": "ACGTNacgtn" * 100}), tmp_path)
+    view = mapped.packed[13:507]
+    m = _MappedGenome.of(view, random=True)
+    np.testing.assert_array_equal(m.packed, view)
+    assert _MappedGenome.of(np.asarray(view).copy(), random=True) is None
+    assert _MappedGenome.of(mapped.packed[::2], random=True) is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RssFile from /proc (Linux)")
+def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
+    """Pages mapped by reading windows are unmapped past the budget: the resident set does not keep them."""
+    import genorm.stream
+
+    def rss_file():
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("RssFile:"))
+
+    rng = np.random.default_rng(0)
+    g = Genome(packed=rng.integers(0, 4, 16_000_000, dtype=np.uint8), offsets=np.array([0, 16_000_000]),
+               names=["big"], stats=[])
+    mapped = _cached(g, tmp_path)
+    cfg = StreamConfig(window=100, batch_size=64)
+    WindowSampler(g, whole(g), cfg, seed=0).batch(0)  # code paths loaded before measuring
+    grown = {}
+    for budget in (1 << 40, 1 << 20):
+        monkeypatch.setattr(genorm.stream, "_MAP_BUDGET", budget)
+        sampler = WindowSampler(mapped, whole(g), cfg, seed=budget % 7)
+        before = rss_file()
+        for k in range(20):
+            sampler.batch(k)
+        grown[budget] = rss_file() - before
+        del sampler
+    assert grown[1 << 20] < 2 << 20 < grown[1 << 40], grown
+
+
+def test_threads_bounds_the_pipeline_not_the_batches():
+    g = random_genome([3000], seed=5)
+    cfg = StreamConfig(window=20, batch_size=8, rc_augment=True)
+    one, auto = take(make_dataset(g, whole(g), cfg, seed=2, threads=1), 4), take(make_dataset(g, whole(g), cfg, seed=2), 4)
+    assert all((a == b).all() for ga, gb in zip(one, auto) for a, b in zip(ga, gb))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match=r"Received an invalid value for `threads`, expected an integer >= 1"):
+            make_dataset(g, whole(g), cfg, threads=bad)
