@@ -396,6 +396,7 @@ class _MappedGenome:
 
     Attributes:
         packed: ``(G,) uint8`` read-only view of the genome's bases in the mapping.
+        budget: bytes that may stay mapped (``_MAP_BUDGET`` when the mapping was made).
         releases: how many times the pages were released.
     """
 
@@ -404,6 +405,7 @@ class _MappedGenome:
             self.mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         self.packed = np.frombuffer(self.mapping, dtype=np.uint8, count=size, offset=offset)
         self.size = size
+        self.budget = _MAP_BUDGET
         self.releases = 0
         self._since = 0
         self._lock = threading.Lock()
@@ -443,7 +445,7 @@ class _MappedGenome:
         """Count ``nbytes`` (an upper bound of what a read has mapped); past the budget, release the pages."""
         with self._lock:
             self._since = min(self._since + int(nbytes), self.size)
-            if self._since > _MAP_BUDGET:
+            if self._since > self.budget:
                 self._advise(getattr(mmap, "MADV_DONTNEED", None), count=True)
                 self._since = 0
 
