@@ -226,6 +226,34 @@ def measure(mode: str, fasta: Path, cache_dir: Path, L: int, B: int, batches: in
 # ------------------------------------------------------------------------------------------
 
 
+def memory_table(fastas: dict, sizes: list, work: Path, L: int, B: int) -> None:
+    """Peak memory of each mode at each size, each in a fresh process; then the slopes."""
+    print(f"\n== peak memory, fresh process each (TensorFlow imported, 50 batches streamed) ==", flush=True)
+    modes = ("memory", "memmap", "released")
+    rows = {}
+    for mb in sizes:
+        cache = work / f"synthetic_{mb}Mb.cache"
+        subprocess.run([sys.executable, "-m", "genorm.cli", "index", str(fastas[mb]), "--cache-dir", str(cache)],
+                       check=True, capture_output=True)
+        for mode in modes:
+            r = measure(mode, fastas[mb], cache, L, B, 50)
+            rows[(mode, mb)] = r
+            print(f"{mode:8s} {mb:4d} Mb: peak RSS {r['peak_rss'] / 1e6:8.1f} MB (after import {r['base_rss'] / 1e6:.1f} MB, "
+                  f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), peak RssAnon {r['rss_anon'] / 1e6:8.1f} MB "
+                  f"(after import {r['base_anon'] / 1e6:.1f} MB), RssFile at the end {r['rss_file'] / 1e6:8.1f} MB",
+                  flush=True)
+    print("memory: read_genome; memmap: cached_genome (pages kept within the 256 MB map budget); "
+          "released: cached_genome, pages released after every read")
+    if len(sizes) == 2:
+        lo, hi = sizes
+        for mode in modes:
+            a, b = rows[(mode, lo)], rows[(mode, hi)]
+            db = b["bases"] - a["bases"]
+            print(f"{mode:8s} {lo}->{hi} Mb: peak RssAnon {a['rss_anon'] / 1e6:.1f} -> {b['rss_anon'] / 1e6:.1f} MB "
+                  f"({(b['rss_anon'] - a['rss_anon']) / db:5.2f} bytes/base), peak RSS "
+                  f"{(b['peak_rss'] - a['peak_rss']) / db:5.2f} bytes/base")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         mode, fasta, cache_dir, L, B, batches = sys.argv[2:8]
@@ -283,30 +311,7 @@ def main() -> None:
     if args.skip_memory:
         return
 
-    print(f"\n== peak memory, fresh process each (TensorFlow imported, 50 batches streamed) ==", flush=True)
-    modes = ("memory", "memmap", "released")
-    rows = {}
-    for mb in sizes:
-        cache = work / f"synthetic_{mb}Mb.cache"
-        subprocess.run([sys.executable, "-m", "genorm.cli", "index", str(fastas[mb]), "--cache-dir", str(cache)],
-                       check=True, capture_output=True)
-        for mode in modes:
-            r = measure(mode, fastas[mb], cache, L, B, 50)
-            rows[(mode, mb)] = r
-            print(f"{mode:8s} {mb:4d} Mb: peak RSS {r['peak_rss'] / 1e6:8.1f} MB (after import {r['base_rss'] / 1e6:.1f} MB, "
-                  f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), peak RssAnon {r['rss_anon'] / 1e6:8.1f} MB "
-                  f"(after import {r['base_anon'] / 1e6:.1f} MB), RssFile at the end {r['rss_file'] / 1e6:8.1f} MB",
-                  flush=True)
-    print("memory: read_genome; memmap: cached_genome (pages kept within the 256 MB map budget); "
-          "released: cached_genome, pages released after every read")
-    if len(sizes) == 2:
-        lo, hi = sizes
-        for mode in modes:
-            a, b = rows[(mode, lo)], rows[(mode, hi)]
-            db = b["bases"] - a["bases"]
-            print(f"{mode:8s} {lo}->{hi} Mb: peak RssAnon {a['rss_anon'] / 1e6:.1f} -> {b['rss_anon'] / 1e6:.1f} MB "
-                  f"({(b['rss_anon'] - a['rss_anon']) / db:5.2f} bytes/base), peak RSS "
-                  f"{(b['peak_rss'] - a['peak_rss']) / db:5.2f} bytes/base")
+    memory_table(fastas, sizes, work, L, B)
 
 
 if __name__ == "__main__":

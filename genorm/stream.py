@@ -16,8 +16,10 @@ weights      ``(B, L) float``  float32: 0 where the target or the input is N (or
 How a batch is made: ``B`` window starts are drawn at once in NumPy (uniform over every start
 whose ``L + 1`` bases fit in one interval, seeded by ``(seed, batch number)``; or taken in order
 with a stride), gathered with one vectorised index into a sliding-window view of the flat
-``genome.packed`` array (no copy of the genome, so a memory-mapped genome stays on disk), and
-turned into inputs, targets and weights by a few TensorFlow ops. One-hot is left to the model.
+``genome.packed`` array (no copy of the genome; a memory-mapped genome is read through the
+stream's own mapping of the cache file, whose pages are released as training moves on, see
+:class:`WindowSampler`), and turned into inputs, targets and weights by a few TensorFlow ops.
+One-hot is left to the model.
 
 * Windows never cross an interval (hence never a record) boundary.
 * An interval shorter than ``L + 1`` bases still gives one window, padded with N (weight 0);
