@@ -242,7 +242,9 @@ def memory_table(fastas: dict, sizes: list, work: Path, L: int, B: int) -> None:
                   f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), peak RssAnon {r['rss_anon'] / 1e6:8.1f} MB "
                   f"(after import {r['base_anon'] / 1e6:.1f} MB), RssFile at the end {r['rss_file'] / 1e6:8.1f} MB",
                   flush=True)
-    print("memory: read_genome; memmap: cached_genome (pages kept within the 256 MB map budget); "
+    from genorm.stream import _MAP_BUDGET
+
+    print(f"memory: read_genome; memmap: cached_genome (pages kept within the {_MAP_BUDGET >> 20} MB map budget); "
           "released: cached_genome, pages released after every read")
     if len(sizes) == 2:
         lo, hi = sizes
