@@ -717,8 +717,9 @@ def _add_explain(sub) -> None:
     )
     p.add_argument("text", help="a short text: DNA (A C G T N) or any letters, e.g. hello")
     p.add_argument("--example", action="store_true",
-                   help="use the weights of the classic 'hello' worked example (vocabulary h, e, l, o)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights")
+                   help="use the network of the classic 'hello' worked example (vocabulary h, e, l, o; its W_xh, "
+                        "W_hy, W_hh = 0.427043·I, b_h = 0.567001)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights (without --example)")
     p.add_argument("--hidden", type=_positive_int, default=3, help="hidden units")
     p.add_argument("--learning-rate", type=float, default=0.1, help="step size of the gradient-descent update shown")
     p.set_defaults(func=_cmd_explain)
