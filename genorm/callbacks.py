@@ -312,7 +312,8 @@ class CostEstimate(keras.callbacks.Callback):
     """Logs :func:`cost_message` once, after the first batches.
 
     The first ``skip`` batches (graph tracing, warm-up) are not timed; the rate is measured over
-    the next batches until ``measure_batches`` of them or ``measure_seconds`` have passed.
+    the next batches until ``measure_batches`` of them or ``measure_seconds`` have passed, or
+    the first epoch ends (validation time is not counted).
 
     Args:
         state: the run's :class:`TrainingState` (bases already done, on resume).
@@ -331,22 +332,33 @@ class CostEstimate(keras.callbacks.Callback):
         self.skip, self.measure_batches, self.measure_seconds = skip, measure_batches, measure_seconds
         self._seen = 0
         self._t0: float | None = None
+        self._timed, self._elapsed = 0, 0.0
         self.rate: float | None = None
 
     def on_train_batch_end(self, batch, logs=None):
         if self.rate is not None:
             return
         self._seen += 1
+        now = self.clock()
         if self._seen == self.skip:
-            self._t0 = self.clock()
+            self._t0 = now
             return
         if self._t0 is None:
             return
-        timed, elapsed = self._seen - self.skip, self.clock() - self._t0
-        if (timed >= self.measure_batches or elapsed >= self.measure_seconds) and elapsed > 0:
-            self.rate = timed * self.bases_per_batch / elapsed
-            left = max(self.budget_bases - self.state.bases_done, 0)
-            progress_logger.info("training: %s", cost_message(self.rate, left, self.max_seconds, self.max_time))
+        self._timed, self._elapsed = self._seen - self.skip, now - self._t0
+        if self._timed >= self.measure_batches or self._elapsed >= self.measure_seconds:
+            self._report()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rate is None:  # a short first epoch: report what its batches measured
+            self._report()
+
+    def _report(self) -> None:
+        if self._timed < 1 or self._elapsed <= 0:
+            return
+        self.rate = self._timed * self.bases_per_batch / self._elapsed
+        left = max(self.budget_bases - self.state.bases_done, 0)
+        progress_logger.info("training: %s", cost_message(self.rate, left, self.max_seconds, self.max_time))
 
 
 class EpochLog(keras.callbacks.Callback):
