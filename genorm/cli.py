@@ -290,6 +290,8 @@ def _output_format(path: str, flag: str | None) -> str:
     low = path.lower()
     if low.endswith((".bedgraph", ".bg", ".bedgraph.gz")):
         return "bedgraph"
+    if low.endswith((".bw", ".bigwig")):
+        return "bigwig"
     return "tsv"
 
 
@@ -300,12 +302,15 @@ def _add_predict(sub) -> None:
         description="Row i is P(base i | the bases before it in its record); position 0 is predicted from an "
                     "empty context. TSV: record, position (0-based), base, p_a, p_c, p_g, p_t, p_true, "
                     "surprisal_bits. bedGraph: record, start, end (0-based, half-open), surprisal in bits, for "
-                    "genome browsers (N bases are left out). Written to a temporary file and renamed when complete.",
+                    "genome browsers (N bases are left out), sorted by record name in byte order (LC_COLLATE=C) then "
+                    "start, as bedGraphToBigWig requires. bigWig: the same values, chromosome sizes from the input "
+                    "(needs pip install genorm[tracks]). Written to a temporary file and renamed when complete.",
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s) to predict; '-' reads standard input")
-    p.add_argument("-o", "--output", required=True, help="output file (.tsv, or .bedgraph/.bg for bedGraph)")
-    p.add_argument("--format", choices=["tsv", "bedgraph"], default=None,
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.tsv; .bedgraph/.bg for bedGraph; .bw/.bigwig for bigWig)")
+    p.add_argument("--format", choices=["tsv", "bedgraph", "bigwig"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_predict)
@@ -316,12 +321,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.predict import write_predictions
 
     check_output(args.output, inputs=args.fasta)  # before any work
+    fmt = _output_format(args.output, args.format)
+    if fmt == "bigwig":
+        from genorm.predict import require_pybigtools
+
+        require_pybigtools()
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
-    fmt = _output_format(args.output, args.format)
-    with progress_bar("Mb", every=10) as bar, atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
-        n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
-                              progress=lambda name, done, total: bar(done, total, name))
+    with progress_bar("Mb", every=10) as bar:
+        show = lambda name, done, total: bar(done, total, name)  # noqa: E731
+        if fmt == "bigwig":
+            from genorm.predict import write_bigwig
+
+            n = write_bigwig(predictor, args.fasta, args.output, records=records_from_args(args), progress=show)
+        else:
+            with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+                n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
+                                      progress=show)
     print(f"wrote {fmt} predictions for {n:,} bases to {args.output}")
     return 0
 
