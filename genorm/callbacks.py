@@ -277,7 +277,7 @@ def _amount(x: float) -> str:
 def _duration(seconds: float) -> str:
     """45 s, 38 min, 2.5 h."""
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"{max(seconds, 1):.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
@@ -333,7 +333,11 @@ class CostEstimate(keras.callbacks.Callback):
         self._seen = 0
         self._t0: float | None = None
         self._timed, self._elapsed = 0, 0.0
+        self._done_at_start = state.bases_done
         self.rate: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self._done_at_start = self.state.bases_done  # a resumed run: only what is left counts
 
     def on_train_batch_end(self, batch, logs=None):
         if self.rate is not None:
@@ -357,7 +361,7 @@ class CostEstimate(keras.callbacks.Callback):
         if self._timed < 1 or self._elapsed <= 0:
             return
         self.rate = self._timed * self.bases_per_batch / self._elapsed
-        left = max(self.budget_bases - self.state.bases_done, 0)
+        left = max(self.budget_bases - self._done_at_start, 0)
         progress_logger.info("training: %s", cost_message(self.rate, left, self.max_seconds, self.max_time))
 
 
