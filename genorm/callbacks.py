@@ -324,7 +324,8 @@ class CostEstimate(keras.callbacks.Callback):
     """
 
     def __init__(self, state: TrainingState, bases_per_batch: int, budget_bases: int,
-                 max_seconds: float | None = None, max_time: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 max_seconds: float | None = None, max_time: str | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  skip: int = 2, measure_batches: int = 50, measure_seconds: float = 20.0):
         super().__init__()
         self.state, self.bases_per_batch, self.budget_bases = state, bases_per_batch, budget_bases

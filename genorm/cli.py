@@ -118,7 +118,8 @@ class ProgressBar:
         frac = min(done / total, 1.0) if total else None
         if self.mode == "lines":
             of = f" of {total / 1e6:.1f} {self.unit} ({frac:.1%})" if frac is not None else ""
-            sys.stderr.write(f"{os.path.basename(str(label))}: {amount:.1f} {self.unit}{of}, {rate:.1f} {self.unit}/s\n")
+            sys.stderr.write(f"{os.path.basename(str(label))}: {amount:.1f} {self.unit}{of}, "
+                             f"{rate:.1f} {self.unit}/s\n")
         elif frac is not None:
             sys.stderr.write(f"\r{name} [{'#' * int(frac * 30):30s}] {frac:6.1%} {counts}")
             self._drawn = True

@@ -406,7 +406,8 @@ def _explain_step(t: int, seq: str, vocab: str, xs: np.ndarray, fwd: ForwardPass
            f"    p_t = softmax    = {_vec(p, 4)}  " + " ".join(f"{ch}:{q:.1%}" for ch, q in zip(vocab, p))]
     if scored:
         verdict = "right" if guess == seq[t + 1] else "wrong"
-        out.append(f"    most probable {guess!r} ({verdict}); loss = -ln p[{seq[t + 1]!r}] = {float(fwd.losses[t]):.6f}")
+        loss = float(fwd.losses[t])
+        out.append(f"    most probable {guess!r} ({verdict}); loss = -ln p[{seq[t + 1]!r}] = {loss:.6f}")
     else:
         out.append("    target is N: not scored (weight 0), as in genorm's training")
     return out
