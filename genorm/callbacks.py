@@ -12,6 +12,13 @@ In the order :func:`genorm.train.train` installs them:
   disk) whenever validation improves.
 * :class:`Backup` – after each epoch, appends the history row and writes the resumable state
   (weights, optimizer, :class:`TrainingState`) through ``save_backup``.
+* :class:`CostEstimate` – after the first batches, logs the measured bases per second and what
+  the configured budget will cost on this machine (:func:`cost_message`).
+* :class:`EpochLog` – one line per epoch (with ``verbose=2``), instead of Keras' printout.
+
+Progress lines (the cost estimate, one line per epoch) go to the ``genorm.progress`` logger
+(:data:`progress_logger`), which the command line shows by default and hides with ``--quiet``;
+details go to the module loggers, shown with ``--verbose``.
 
 Everything a resumed run needs to continue exactly as an uninterrupted one is in
 :class:`TrainingState` (plain numbers, JSON) plus the model and optimizer variables.
@@ -30,6 +37,8 @@ import keras
 import numpy as np
 
 logger = logging.getLogger(__name__)
+progress_logger = logging.getLogger("genorm.progress")
+"""Lines a user wants to see while a long command runs (shown by default on the command line)."""
 
 MONITOR = "val_bits"
 """The quantity every decision is made on: validation bits per base (lower is better)."""
@@ -250,3 +259,125 @@ class Backup(keras.callbacks.Callback):
         s.history.append(row)
         s.train_seconds += seconds
         self.save_backup(self.model)
+
+
+# ------------------------------------------------------------------------------------------
+# What training costs, and one line per epoch
+
+
+def _amount(x: float) -> str:
+    """60 M, 7.8 M, 850 k, 120: a count of bases, short."""
+    for div, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if x >= div:
+            v = x / div
+            return f"{v:.2g}{suffix}" if v < 10 else f"{v:.0f}{suffix}"
+    return f"{x:.0f}"
+
+
+def _duration(seconds: float) -> str:
+    """45 s, 38 min, 2.5 h."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cost_message(rate: float, budget_bases: int, max_seconds: float | None = None,
+                 max_time: str | None = None) -> str:
+    """What the configured training budget costs at ``rate`` bases per second.
+
+    Args:
+        rate: measured training bases per second (validation not included).
+        budget_bases: training bases still to go (epochs x bases per epoch, less those done).
+        max_seconds: the wall-clock budget in seconds, or None.
+        max_time: how the user wrote it (e.g. "5m"), for the message.
+
+    >>> cost_message(26_000, 60_000_000)
+    'about 38 min for 60 M bases at 26 k bases/s on this machine; use --max-time to bound it'
+    >>> cost_message(26_000, 60_000_000, 300, "5m")
+    'about 38 min for 60 M bases at 26 k bases/s on this machine; --max-time 5m stops it after about 7.8 M bases'
+    """
+    text = (f"about {_duration(budget_bases / rate)} for {_amount(budget_bases)} bases at {_amount(rate)} bases/s "
+            f"on this machine")
+    if max_seconds is None:
+        return text + "; use --max-time to bound it"
+    if max_seconds * rate < budget_bases:
+        return text + f"; --max-time {max_time or _duration(max_seconds)} stops it after about " \
+                      f"{_amount(max_seconds * rate)} bases"
+    return text + f", within --max-time {max_time or _duration(max_seconds)}"
+
+
+class CostEstimate(keras.callbacks.Callback):
+    """Logs :func:`cost_message` once, after the first batches.
+
+    The first ``skip`` batches (graph tracing, warm-up) are not timed; the rate is measured over
+    the next batches until ``measure_batches`` of them or ``measure_seconds`` have passed, or
+    the first epoch ends (validation time is not counted).
+
+    Args:
+        state: the run's :class:`TrainingState` (bases already done, on resume).
+        bases_per_batch: input bases per training batch.
+        budget_bases: the configured budget in bases (epochs x bases per epoch).
+        max_seconds, max_time: the wall-clock budget (seconds, as written), or None.
+        clock: a monotonic clock in seconds (tests pass a fake one).
+    """
+
+    def __init__(self, state: TrainingState, bases_per_batch: int, budget_bases: int,
+                 max_seconds: float | None = None, max_time: str | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 skip: int = 2, measure_batches: int = 50, measure_seconds: float = 20.0):
+        super().__init__()
+        self.state, self.bases_per_batch, self.budget_bases = state, bases_per_batch, budget_bases
+        self.max_seconds, self.max_time, self.clock = max_seconds, max_time, clock
+        self.skip, self.measure_batches, self.measure_seconds = skip, measure_batches, measure_seconds
+        self._seen = 0
+        self._t0: float | None = None
+        self._timed, self._elapsed = 0, 0.0
+        self._done_at_start = state.bases_done
+        self.rate: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self._done_at_start = self.state.bases_done  # a resumed run: only what is left counts
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.rate is not None:
+            return
+        self._seen += 1
+        now = self.clock()
+        if self._seen == self.skip:
+            self._t0 = now
+            return
+        if self._t0 is None:
+            return
+        self._timed, self._elapsed = self._seen - self.skip, now - self._t0
+        if self._timed >= self.measure_batches or self._elapsed >= self.measure_seconds:
+            self._report()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rate is None:  # a short first epoch: report what its batches measured
+            self._report()
+
+    def _report(self) -> None:
+        if self._timed < 1 or self._elapsed <= 0:
+            return
+        self.rate = self._timed * self.bases_per_batch / self._elapsed
+        left = max(self.budget_bases - self._done_at_start, 0)
+        progress_logger.info("training: %s", cost_message(self.rate, left, self.max_seconds, self.max_time))
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch on :data:`progress_logger`, from the history row :class:`Backup` wrote
+    (install it after :class:`Backup`)."""
+
+    def __init__(self, state: TrainingState, epochs: int, bases_per_batch: int):
+        super().__init__()
+        self.state, self.epochs, self.bases_per_batch = state, epochs, bases_per_batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = self.state.history[-1] if self.state.history else {}
+        seconds = row.get("seconds", 0.0)
+        rate = row.get("steps", 0) * self.bases_per_batch / seconds if seconds > 0 else 0.0
+        parts = [f"{key} {row[key]:.4f}" for key in ("bits", "accuracy", "val_bits", "val_accuracy") if key in row]
+        progress_logger.info("epoch %d/%d: %s; %s bases trained; %s (%s bases/s)", epoch + 1, self.epochs,
+                             ", ".join(parts), _amount(row.get("bases", 0)), _duration(seconds), _amount(rate))

@@ -11,10 +11,12 @@ that runs it and returns the exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 
 from genorm import __version__
 from genorm.errors import GenormError
@@ -73,50 +75,94 @@ def records_from_args(args: argparse.Namespace) -> list[str] | None:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, shown only when stderr is a terminal.
+    """Progress of a long step on stderr: a redrawn bar on a terminal, plain lines in a log.
 
     Called as ``bar(done, total_or_None, label)``; ``unit`` names what is counted: "MB" (bytes
-    read) or "Mb" (bases). The rate restarts when the label changes.
+    read) or "Mb" (bases). ``mode`` is "bar" (carriage-return redraws, for a terminal), "lines"
+    (one line each time another ``every`` units are done, for a log file or a pipeline) or "off";
+    the default follows :func:`progress_mode`. The rate restarts when the label changes.
     """
 
-    def __init__(self, enabled: bool | None = None, min_interval: float = 0.2, unit: str = "MB"):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+    def __init__(self, mode: str | None = None, min_interval: float = 0.2, unit: str = "MB",
+                 every: float = 100.0):
+        self.mode = progress_mode() if mode is None else mode
         self.min_interval = min_interval
         self.unit = unit
+        self.every = every
         self._last = 0.0
+        self._next = every
         self._start = time.monotonic()
         self._label: str | None = None
         self._drawn = False
 
     def __call__(self, done: int, total: int | None, label: str) -> None:
-        if not self.enabled:
+        if self.mode == "off":
             return
         now = time.monotonic()
         if label != self._label:
-            self._label, self._start = label, now
+            self._label, self._start, self._next = label, now, self.every
             if self._drawn:
                 sys.stderr.write("\n")
-        if now - self._last < self.min_interval:
+                self._drawn = False
+        amount = done / 1e6
+        if self.mode == "lines":
+            if amount < self._next:
+                return
+            self._next = (amount // self.every + 1) * self.every
+        elif now - self._last < self.min_interval:
             return
         self._last = now
-        amount = done / 1e6
         rate = amount / max(now - self._start, 1e-9)
         name = f"{os.path.basename(str(label))[:30]:30s}"
         counts = f"{amount:8.1f} {self.unit} {rate:6.1f} {self.unit}/s"
-        if total:
-            frac = min(done / total, 1.0)
-            line = f"\r{name} [{'#' * int(frac * 30):30s}] {frac:6.1%} {counts}"
+        frac = min(done / total, 1.0) if total else None
+        if self.mode == "lines":
+            of = f" of {total / 1e6:.1f} {self.unit} ({frac:.1%})" if frac is not None else ""
+            sys.stderr.write(f"{os.path.basename(str(label))}: {amount:.1f} {self.unit}{of}, "
+                             f"{rate:.1f} {self.unit}/s\n")
+        elif frac is not None:
+            sys.stderr.write(f"\r{name} [{'#' * int(frac * 30):30s}] {frac:6.1%} {counts}")
+            self._drawn = True
         else:
-            line = f"\r{name} {counts}"
-        sys.stderr.write(line)
+            sys.stderr.write(f"\r{name} {counts}")
+            self._drawn = True
         sys.stderr.flush()
-        self._drawn = True
 
     def close(self) -> None:
         if self._drawn:
             sys.stderr.write("\n")
             sys.stderr.flush()
             self._drawn = False
+
+
+_QUIET = False
+"""Set by ``-q/--quiet``: errors only, no progress."""
+
+
+def note(text: str) -> None:
+    """A diagnostic line on stderr (``note: ...``), hidden by --quiet."""
+    if not _QUIET:
+        sys.stderr.write(f"note: {text}\n")
+
+
+def progress_mode() -> str:
+    """"off" with --quiet, "bar" when stderr is a terminal, else "lines" (no carriage returns in logs)."""
+    if _QUIET:
+        return "off"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+@contextlib.contextmanager
+def progress_bar(unit: str = "MB", every: float = 100.0) -> Iterator[ProgressBar]:
+    """A :class:`ProgressBar` for the duration of a ``with`` block, closed however the block ends.
+
+    ``every``: units between two lines in a log (100 MB read; pass 10 for Mb of bases).
+    """
+    bar = ProgressBar(unit=unit, every=every)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def import_tensorflow_quietly() -> None:
@@ -169,11 +215,8 @@ def _add_info(sub) -> None:
 def _cmd_info(args: argparse.Namespace) -> int:
     from genorm.genome import read_genome
 
-    bar = ProgressBar()
-    try:
+    with progress_bar() as bar:
         genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar)
-    finally:
-        bar.close()
     df = genome.summary()
     if args.tsv:
         sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
@@ -216,12 +259,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     if "-" in args.fasta:
         raise CacheError("Standard input cannot be indexed: genorm index needs FASTA files on disk.")
-    bar = ProgressBar()
-    try:
+    with progress_bar() as bar:
         result = index_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
                               cache_dir=args.cache_dir, progress=bar, force=args.force)
-    finally:
-        bar.close()
     genome = result.genome
     if result.path is None:
         raise CacheError("The cache could not be written beside the FASTA; pass --cache-dir DIR "
@@ -251,6 +291,8 @@ def _output_format(path: str, flag: str | None) -> str:
     low = path.lower()
     if low.endswith((".bedgraph", ".bg", ".bedgraph.gz")):
         return "bedgraph"
+    if low.endswith((".bw", ".bigwig")):
+        return "bigwig"
     return "tsv"
 
 
@@ -261,12 +303,15 @@ def _add_predict(sub) -> None:
         description="Row i is P(base i | the bases before it in its record); position 0 is predicted from an "
                     "empty context. TSV: record, position (0-based), base, p_a, p_c, p_g, p_t, p_true, "
                     "surprisal_bits. bedGraph: record, start, end (0-based, half-open), surprisal in bits, for "
-                    "genome browsers (N bases are left out). Written to a temporary file and renamed when complete.",
+                    "genome browsers (N bases are left out), sorted by record name in byte order (LC_COLLATE=C) then "
+                    "start, as bedGraphToBigWig requires. bigWig: the same values, chromosome sizes from the input "
+                    "(needs pip install genorm[tracks]). Written to a temporary file and renamed when complete.",
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s) to predict; '-' reads standard input")
-    p.add_argument("-o", "--output", required=True, help="output file (.tsv, or .bedgraph/.bg for bedGraph)")
-    p.add_argument("--format", choices=["tsv", "bedgraph"], default=None,
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.tsv; .bedgraph/.bg for bedGraph; .bw/.bigwig for bigWig)")
+    p.add_argument("--format", choices=["tsv", "bedgraph", "bigwig"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_predict)
@@ -277,16 +322,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.predict import write_predictions
 
     check_output(args.output, inputs=args.fasta)  # before any work
+    fmt = _output_format(args.output, args.format)
+    if fmt == "bigwig":
+        from genorm.predict import require_pybigtools
+
+        require_pybigtools()
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
-    fmt = _output_format(args.output, args.format)
-    bar = ProgressBar()
-    try:
-        with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
-            n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
-                                  progress=lambda name, done, total: bar(done, total, name))
-    finally:
-        bar.close()
+    with progress_bar("Mb", every=10) as bar:
+        show = lambda name, done, total: bar(done, total, name)  # noqa: E731
+        if fmt == "bigwig":
+            from genorm.predict import write_bigwig
+
+            n = write_bigwig(predictor, args.fasta, args.output, records=records_from_args(args), progress=show)
+        else:
+            with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+                n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
+                                      progress=show)
     print(f"wrote {fmt} predictions for {n:,} bases to {args.output}")
     return 0
 
@@ -441,8 +493,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.warmup is not None and args.context == "window":
         raise ConfigError("--warmup and --context window exclude each other: choose one.")
     run = load(args.run_dir)
-    bar = ProgressBar()
-    try:
+    with progress_bar() as bar:
         if args.fasta:
             from genorm.genome import read_genome
 
@@ -465,16 +516,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if path.is_file():
             baselines = Baselines.load(path)
         else:
-            print(f"note: {path} is missing; fitting the baselines on the run's training split", file=sys.stderr)
+            note(f"{path} is missing; fitting the baselines on the run's training split")
             baselines = fit_baselines(run.genome, run.splits)
         window = run.config.window if args.context == "window" else None
-        bar.close()
-        bar = ProgressBar(unit="Mb")
+    with progress_bar("Mb", every=10) as bar:
         report = evaluate(run.stepper(), genome, intervals, baselines=baselines, warmup=args.warmup,
                           segment=args.segment, window=window, batch_size=args.batch_size, chunk=args.chunk,
                           progress=bar)
-    finally:
-        bar.close()
     _print_report(report, what)
     if kind == "json":
         report.to_json(args.output)
@@ -658,18 +706,18 @@ def _default_out(fasta: str) -> str:
 def _cmd_train(args: argparse.Namespace) -> int:
     import shlex
 
-    from genorm.train import train
+    from genorm.train import compare_with_markov, train
 
     out = args.out or _default_out(args.fasta[0])
     args.out = out
     config = _train_config_from_args(args)
     resume_cmd = "genorm train " + " ".join(shlex.quote(f) for f in args.fasta) + f" --out {shlex.quote(out)} --resume"
-    bar = ProgressBar()
+    verbose = {"off": 0, "bar": 1, "lines": 2}[progress_mode()]  # 2: one line per epoch, no carriage returns
     try:
-        run = train(args.fasta, config, out, resume=args.resume, force=args.force,
-                    verbose=1 if sys.stdout.isatty() else 2, progress=bar)
+        with progress_bar() as bar, contextlib.redirect_stdout(sys.stderr):  # Keras' bar prints to stdout
+            run = train(args.fasta, config, out, resume=args.resume, force=args.force, verbose=verbose,
+                        progress=bar, threads=args.threads)
     except KeyboardInterrupt:
-        bar.close()
         if os.path.isfile(os.path.join(out, "backup", "state.json")):
             sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
                              f"continue it with: {resume_cmd}\n")
@@ -677,8 +725,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "
                              f"{out}; run the same command again to start over.\n")
         return EXIT_INTERRUPTED
-    finally:
-        bar.close()
     s = run.summary
     if not s.get("is_chief", True):
         print(f"\nworker done ({s['epochs']} epochs, {s['bases_trained']:,} bases in all); the chief wrote the run "
@@ -690,6 +736,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print()
     print(f"validation: accuracy {100 * s['val_accuracy']:.2f} %, {s['val_bits']:.4f} bits/base "
           f"(best epoch {s['best_epoch']} of {s['epochs']})")
+    print(f"validation: {compare_with_markov(s)}")
     wall = s["wall_seconds"]
     wall = f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.1f} min"
     print(f"trained on {s['bases_trained']:,} bases at {s['bases_per_second']:,.0f} bases/s; "
@@ -717,8 +764,9 @@ def _add_explain(sub) -> None:
     )
     p.add_argument("text", help="a short text: DNA (A C G T N) or any letters, e.g. hello")
     p.add_argument("--example", action="store_true",
-                   help="use the weights of the classic 'hello' worked example (vocabulary h, e, l, o)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights")
+                   help="use the network of the classic 'hello' worked example (vocabulary h, e, l, o; its W_xh, "
+                        "W_hy, W_hh = 0.427043·I, b_h = 0.567001)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights (without --example)")
     p.add_argument("--hidden", type=_positive_int, default=3, help="hidden units")
     p.add_argument("--learning-rate", type=float, default=0.1, help="step size of the gradient-descent update shown")
     p.set_defaults(func=_cmd_explain)
@@ -749,11 +797,68 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent next-nucleotide models of genomes: read, encode, train, evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"genorm {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    add_log_options(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(sub)
+    for name, p in sub.choices.items():
+        add_log_options(p, default=argparse.SUPPRESS)  # also accepted after the command
+        if name not in _NO_TENSORFLOW:
+            add_threads_option(p)
     return parser
+
+
+def add_log_options(p: argparse.ArgumentParser, default) -> None:
+    """-q/--quiet and -v/--verbose. Results always go to stdout, diagnostics to stderr."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="errors only on stderr: no progress, no notes, no warnings (default: off)")
+    g.add_argument("-v", "--verbose", action="store_true", default=default,
+                   help="also log details (cache, splits, stream, learning-rate cuts) to stderr (default: off)")
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """--threads N: the CPU threads of TensorFlow, tf.data and BLAS (see genorm.threads)."""
+    from genorm.threads import available_cores
+
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads to use: TensorFlow's thread pools, tf.data, BLAS/OpenMP; give a pipeline's "
+                        f"threads/cpus here (default: all {available_cores()} cores this process may use)")
+
+
+class _LogFormatter(logging.Formatter):
+    """Progress and INFO lines as they are; others prefixed with their level (``warning: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (which tests and redirections may replace)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Diagnostics on stderr: errors only (quiet), warnings and progress (default), or details (verbose)."""
+    global _QUIET
+    _QUIET = quiet
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_LogFormatter())
+        root.addHandler(handler)
+    root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("genorm.progress").setLevel(logging.ERROR if quiet else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -787,11 +892,14 @@ def _run(argv: list[str] | None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    configure_logging(quiet=args.quiet, verbose=args.verbose)
     try:
         if args.command not in _NO_TENSORFLOW:
+            from genorm.threads import limit_threads, resolve_threads, set_thread_variables
+
+            set_thread_variables(resolve_threads(args.threads))  # before TensorFlow (and its OpenMP) load
             import_tensorflow_quietly()
+            limit_threads(args.threads)
         return int(args.func(args) or 0)
     except GenormError as exc:
         sys.stderr.write(f"error: {exc}\n")

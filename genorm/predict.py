@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -235,35 +236,115 @@ def frame_of(start: int, packed: np.ndarray, proba: np.ndarray) -> "pandas.DataF
     })
 
 
+TRACK_FORMATS = ("bedgraph", "bigwig")
+"""Per-base surprisal tracks; both list records in byte order of their names (``LC_COLLATE=C``)."""
+
+_SPOOL = np.dtype([("start", "<i8"), ("value", "<f4")])
+"""One track value on disk while a track is being sorted: 12 bytes per non-N base."""
+
+
 def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt: str = "tsv",
                       records=None, progress: Callable[[str, int, int], None] | None = None) -> int:
-    """Stream per-base predictions of every record to ``handle``; returns bases written.
+    """Stream per-base predictions of every record to ``handle``; returns bases predicted.
 
     ``fmt="tsv"``: a header, then ``record position base p_a p_c p_g p_t p_true surprisal_bits``
-    per base (0-based position). ``fmt="bedgraph"``: ``record start end surprisal`` per non-N base
-    in genome coordinates (0-based, half-open), for genome browsers.
+    per base (0-based position), records in input order. ``fmt="bedgraph"``: a track line, then
+    ``record start end surprisal`` per non-N base in genome coordinates (0-based, half-open),
+    sorted the way ``bedGraphToBigWig`` requires: by record name in byte order (what
+    ``LC_COLLATE=C sort -k1,1 -k2,2n`` gives: ``chr10`` before ``chr2``, upper case before lower
+    case), then by start. Sorting keeps 12 bytes per base in a temporary file (in ``$TMPDIR``).
     """
     from genorm.fasta import read_fasta
 
     if fmt not in ("tsv", "bedgraph"):
         raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
-    if fmt == "tsv":
-        handle.write("record\tposition\tbase\tp_a\tp_c\tp_g\tp_t\tp_true\tsurprisal_bits\n")
-    else:
-        handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
+    if fmt == "bedgraph":
+        with tempfile.TemporaryFile() as spool:
+            index = _spool_surprisal(predictor, sources, records, progress, spool)
+            handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
+            for name, _, block in _sorted_track(index, spool):
+                handle.write("".join(f"{name}\t{s}\t{s + 1}\t{v:.6g}\n" for s, v in zip(block["start"].tolist(),
+                                                                                     block["value"].tolist())))
+        return sum(length for _, length, _, _ in index)
+    handle.write("record\tposition\tbase\tp_a\tp_c\tp_g\tp_t\tp_true\tsurprisal_bits\n")
     total = 0
     for rec in read_fasta(sources, policy=predictor.policy, records=records):
         for start, packed, proba in predictor.iter_proba(rec.packed):
             df = frame_of(start, packed, proba)
-            if fmt == "tsv":
-                df.insert(0, "record", rec.name)
-                df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
-            else:
-                df = df[df["base"] != "N"]
-                bg = np.column_stack([df["position"], df["position"] + 1])
-                lines = [f"{rec.name}\t{s}\t{e}\t{v:.6g}\n" for (s, e), v in zip(bg, df["surprisal_bits"])]
-                handle.write("".join(lines))
+            df.insert(0, "record", rec.name)
+            df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
             total += packed.size
             if progress is not None:
                 progress(rec.name, start + packed.size, len(rec))
     return total
+
+
+def _spool_surprisal(predictor: Predictor, sources, records, progress, spool) -> list[tuple[str, int, int, int]]:
+    """Write ``(start, surprisal)`` of every non-N base to ``spool``, record after record.
+
+    Returns one ``(name, length, offset in spool, values)`` per record, in input order.
+    """
+    from genorm.fasta import read_fasta
+
+    index = []
+    for rec in read_fasta(sources, policy=predictor.policy, records=records):
+        offset, count = spool.tell(), 0
+        for start, packed, proba in predictor.iter_proba(rec.packed):
+            lp = true_base_log2(packed, proba)
+            ok = ~np.isnan(lp)
+            block = np.empty(int(ok.sum()), dtype=_SPOOL)
+            block["start"] = np.arange(start, start + packed.size, dtype=np.int64)[ok]
+            block["value"] = -lp[ok]
+            spool.write(block.tobytes())
+            count += block.size
+            if progress is not None:
+                progress(rec.name, start + packed.size, len(rec))
+        index.append((rec.name, len(rec), offset, count))
+    return index
+
+
+def _sorted_track(index: list[tuple[str, int, int, int]], spool, block: int = 1 << 20):
+    """Yields ``(name, length, values)`` blocks from the spool, records in byte order of their names."""
+    for name, length, offset, count in sorted(index, key=lambda item: item[0].encode()):
+        spool.seek(offset)
+        for done in range(0, count, block):
+            n = min(block, count - done)
+            yield name, length, np.frombuffer(spool.read(n * _SPOOL.itemsize), dtype=_SPOOL)
+
+
+def require_pybigtools():
+    """The ``pybigtools`` module, or a :class:`ConfigError` that says how to install it."""
+    try:
+        import pybigtools
+    except ImportError:
+        raise ConfigError("bigWig output needs the optional pybigtools package: pip install genorm[tracks] (or pip "
+                          "install pybigtools); or write a bedGraph (-o FILE.bedgraph).") from None
+    return pybigtools
+
+
+def write_bigwig(predictor: Predictor, sources, path, records=None,
+                 progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Write the per-base surprisal of every record as a bigWig file; returns bases predicted.
+
+    The same values as the bedGraph of :func:`write_predictions` (N bases have no value), with
+    chromosome sizes from the records' lengths. Needs the optional ``pybigtools`` package
+    (``pip install genorm[tracks]``). Written to a temporary file and renamed when complete.
+
+    Raises:
+        ConfigError: ``pybigtools`` is not installed, or no record has a non-N base.
+    """
+    pybigtools = require_pybigtools()
+    from genorm.atomic import atomic_path, check_output
+
+    check_output(path)
+    with tempfile.TemporaryFile() as spool:
+        index = _spool_surprisal(predictor, sources, records, progress, spool)
+        if not any(count for *_, count in index):
+            raise ConfigError(f"Nothing to write to {path}: every base of the input is N (a bigWig needs at least "
+                              "one value).")
+        chroms = {name: length for name, length, _, _ in sorted(index, key=lambda item: item[0].encode())}
+        values = ((name, s, s + 1, v) for name, _, block in _sorted_track(index, spool)
+                  for s, v in zip(block["start"].tolist(), block["value"].tolist()))
+        with atomic_path(path, suffix=".bw") as tmp:
+            pybigtools.open(str(tmp), "w").write(chroms, values)
+    return sum(length for _, length, _, _ in index)

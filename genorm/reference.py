@@ -59,8 +59,17 @@ EXAMPLE_W_HY = np.array([[0.37168, 0.974829459, 0.830034886],
                          [0.39141, 0.282585823, 0.659835709],
                          [0.64985, 0.09821557, 0.334287084],
                          [0.91266, 0.32581642, 0.144630018]])
+EXAMPLE_W_HH = 0.427043
+"""The example's recurrent weight: one value for every hidden unit, so ``W_hh = 0.427043 * I``."""
+EXAMPLE_B_H = 0.567001
+"""The example's hidden bias, the same for every unit."""
+EXAMPLE_H_H = np.array([0.693168, 0.899554, 0.802119])
+"""The hidden state after 'h' (``h_1``) that the example's weights give."""
 EXAMPLE_H_E = np.array([0.936534, 0.949104, 0.762341])
-"""The hidden state the example shows at the step for 'e'."""
+"""The hidden state the example shows at the step for 'e' (``h_2``)."""
+EXAMPLE_Y_E = np.array([1.90607732, 1.13779113, 0.95666016, 1.27422602])
+"""The output the example prints at the step for 'e', computed from its rounded ``h_2``; the
+unrounded forward pass gives (1.906075, 1.137792, 0.956664, 1.274228)."""
 
 
 @dataclass
@@ -101,12 +110,18 @@ class RNNParams:
                    W_hy=u(vocab_size, hidden_size), b_y=np.zeros(vocab_size))
 
     @classmethod
-    def example(cls, W_hh: np.ndarray | None = None) -> RNNParams:
-        """The worked example's ``W_xh`` and ``W_hy`` (the example does not give ``W_hh``: zeros
-        unless passed) with zero biases."""
+    def example(cls) -> RNNParams:
+        """The worked example's network: its ``W_xh`` and ``W_hy``, ``W_hh = 0.427043 * I`` and
+        ``b_h = 0.567001`` for every unit (one recurrent weight and one bias shared by the three
+        units), and no output bias.
+
+        >>> fwd = forward(RNNParams.example(), encode_text("he", EXAMPLE_VOCAB))
+        >>> _vec(fwd.hidden[2])
+        '(0.936534, 0.949104, 0.762341)'
+        """
         H = EXAMPLE_W_XH.shape[0]
-        return cls(W_xh=EXAMPLE_W_XH.copy(), W_hh=np.zeros((H, H)) if W_hh is None else np.asarray(W_hh, float),
-                   b_h=np.zeros(H), W_hy=EXAMPLE_W_HY.copy(), b_y=np.zeros(EXAMPLE_W_HY.shape[0]))
+        return cls(W_xh=EXAMPLE_W_XH.copy(), W_hh=EXAMPLE_W_HH * np.eye(H), b_h=np.full(H, EXAMPLE_B_H),
+                   W_hy=EXAMPLE_W_HY.copy(), b_y=np.zeros(EXAMPLE_W_HY.shape[0]))
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in PARAM_NAMES}
@@ -350,40 +365,71 @@ MAX_EXPLAIN_HIDDEN = 64
 """Largest hidden size :func:`explain` prints."""
 
 
+def _explain_network(text: str, hidden_size: int, seed: int, example: bool) -> tuple[str, RNNParams, str, bool]:
+    """``(vocab, params, where the numbers come from, is_dna)`` for :func:`explain`."""
+    dna = set(text.upper()) <= set("ACGTN")
+    if example:
+        if set(text) - set(EXAMPLE_VOCAB):
+            raise ConfigError(f"--example uses the worked example's vocabulary h, e, l, o; {text!r} has other "
+                              "letters. Drop --example to use random weights.")
+        source = (f"the worked example's weights: W_xh and W_hy as it prints them, W_hh = {EXAMPLE_W_HH}·I "
+                  f"(its one recurrent weight, applied to every unit), b_h = {EXAMPLE_B_H} for every unit, "
+                  "no output bias")
+        return EXAMPLE_VOCAB, RNNParams.example(), source, False
+    vocab = DNA_VOCAB if dna else vocab_of(text)
+    if not 0 < hidden_size <= MAX_EXPLAIN_HIDDEN:  # every matrix is printed: a teaching size
+        raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer up to "
+                          f"{MAX_EXPLAIN_HIDDEN} (every matrix is printed), got {hidden_size}.")
+    params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
+    return vocab, params, f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases", dna
+
+
+def _example_notes(t: int) -> list[str]:
+    """What the worked example itself shows at step ``t`` (0-based), beside genorm's numbers."""
+    if t == 0:
+        return ["    (h_0 = 0, so the sum is W_xh x_1 + b_h: the example's h_1)"]
+    if t == 1:
+        return [f"    (the example's hidden state for 'e' is h_2 = {_vec(EXAMPLE_H_E)}; it prints "
+                f"y_2 = {_vec(EXAMPLE_Y_E, 8)}, computed from that rounded h_2)"]
+    return []
+
+
+def _explain_step(t: int, seq: str, vocab: str, xs: np.ndarray, fwd: ForwardPass, scored: bool) -> list[str]:
+    p = fwd.probs[t]
+    guess = vocab[int(p.argmax())]
+    out = [f"step {t + 1}: input {seq[t]!r} -> predict the letter after it (target {seq[t + 1]!r})",
+           f"    x_t              = {_vec(xs[t], 0)}",
+           f"    W_xh x_t         = {_vec(fwd.input_part[t])}",
+           f"    W_hh h_(t-1) + b = {_vec(fwd.recurrent_part[t])}",
+           f"    h_t = tanh(sum)  = {_vec(fwd.hidden[t + 1])}",
+           f"    y_t = W_hy h_t   = {_vec(fwd.logits[t])}",
+           f"    p_t = softmax    = {_vec(p, 4)}  " + " ".join(f"{ch}:{q:.1%}" for ch, q in zip(vocab, p))]
+    if scored:
+        verdict = "right" if guess == seq[t + 1] else "wrong"
+        loss = float(fwd.losses[t])
+        out.append(f"    most probable {guess!r} ({verdict}); loss = -ln p[{seq[t + 1]!r}] = {loss:.6f}")
+    else:
+        out.append("    target is N: not scored (weight 0), as in genorm's training")
+    return out
+
+
 def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = False,
             learning_rate: float = 0.1) -> list[str]:
     """The forward pass over ``text[:-1]`` predicting ``text[1:]``, then one BPTT step, as lines of text.
 
     DNA (only A/C/G/T/N) uses the vocabulary ``ACGT`` with N as the zero vector, as genorm's
     model does; any other text uses its own letters in order of appearance ("hello" → h, e, l, o).
-    ``example=True`` uses the worked example's ``W_xh`` and ``W_hy`` (text over h, e, l, o; the
-    example gives no ``W_hh``, so it is drawn with ``seed``).
+    ``example=True`` uses the worked example's network (:meth:`RNNParams.example`; text over
+    h, e, l, o); otherwise the weights are drawn with ``seed``.
 
     >>> lines = explain("hello", example=True)
-    >>> [line for line in lines if "W_xh x_t  " in line][0].strip()
-    'W_xh x_t         = (0.287027, 0.902874, 0.537524)'
+    >>> [line for line in lines if "h_t = tanh(sum)" in line][1].strip()
+    'h_t = tanh(sum)  = (0.936534, 0.949104, 0.762341)'
     """
     if len(text) < 2:
         raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
-    upper = text.upper()
-    dna = set(upper) <= set("ACGTN")
-    if example:
-        vocab = EXAMPLE_VOCAB
-        if set(text) - set(vocab):
-            raise ConfigError(f"--example uses the worked example's vocabulary h, e, l, o; {text!r} has other "
-                              "letters. Drop --example to use random weights.")
-        rng_params = RNNParams.initialize(len(vocab), 3, seed=seed)
-        params = RNNParams.example(W_hh=rng_params.W_hh)
-        source = "the worked example's W_xh and W_hy; W_hh drawn with seed %d (the example does not give it); " \
-                 "zero biases" % seed
-    else:
-        vocab = DNA_VOCAB if dna else vocab_of(text)
-        if not 0 < hidden_size <= MAX_EXPLAIN_HIDDEN:  # every matrix is printed: a teaching size
-            raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer up to "
-                              f"{MAX_EXPLAIN_HIDDEN} (every matrix is printed), got {hidden_size}.")
-        params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
-        source = f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases"
-    seq = upper if dna and not example else text
+    vocab, params, source, dna = _explain_network(text, hidden_size, seed, example)
+    seq = text.upper() if dna else text
     index = {ch: i for i, ch in enumerate(vocab)}
     codes = [index.get(ch, len(vocab)) for ch in seq]  # N -> out of range -> zero vector
     xs = one_hot(codes[:-1], len(vocab))
@@ -393,39 +439,27 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
         raise ConfigError(f"{text!r} has no letter to predict (every target is N).")
     fwd = forward(params, xs, [t if ok else 0 for t, ok in zip(targets, scored)], weights=[float(s) for s in scored])
 
-    H = params.hidden_size
     out = [f"The textbook recurrent network on {text!r}: inputs {seq[:-1]!r}, targets {seq[1:]!r}",
-           f"vocabulary {', '.join(vocab)} (one-hot columns{'; N is the zero vector' if dna and not example else ''}),"
-           f" hidden size {H}; {source}.", "",
+           f"vocabulary {', '.join(vocab)} (one-hot columns{'; N is the zero vector' if dna else ''}),"
+           f" hidden size {params.hidden_size}; {source}.", "",
            "  h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)    y_t = W_hy h_t + b_y    p_t = softmax(y_t)    "
            "loss_t = -ln p_t[target]", ""]
     out += _matrix("W_xh", params.W_xh, cols=vocab) + _matrix("W_hh", params.W_hh) + \
-        _matrix("W_hy", params.W_hy, rows=vocab) + [""]
-    total = 0.0
+        [f"  b_h = {_vec(params.b_h)}"] + _matrix("W_hy", params.W_hy, rows=vocab) + [""]
     for t in range(len(seq) - 1):
-        p = fwd.probs[t]
-        guess = vocab[int(p.argmax())]
-        out.append(f"step {t + 1}: input {seq[t]!r} -> predict the letter after it (target {seq[t + 1]!r})")
-        out.append(f"    x_t              = {_vec(xs[t], 0)}")
-        out.append(f"    W_xh x_t         = {_vec(fwd.input_part[t])}")
-        out.append(f"    W_hh h_(t-1) + b = {_vec(fwd.recurrent_part[t])}")
-        out.append(f"    h_t = tanh(sum)  = {_vec(fwd.hidden[t + 1])}")
-        out.append(f"    y_t = W_hy h_t   = {_vec(fwd.logits[t])}")
-        out.append(f"    p_t = softmax    = {_vec(p, 4)}  " +
-                   " ".join(f"{ch}:{q:.1%}" for ch, q in zip(vocab, p)))
-        if scored[t]:
-            loss = float(fwd.losses[t])
-            total += loss
-            verdict = "right" if guess == seq[t + 1] else "wrong"
-            out.append(f"    most probable {guess!r} ({verdict}); loss = -ln p[{seq[t + 1]!r}] = {loss:.6f}")
-        else:
-            out.append("    target is N: not scored (weight 0), as in genorm's training")
-        out.append("")
+        out += _explain_step(t, seq, vocab, xs, fwd, scored[t])
+        out += (_example_notes(t) if example else []) + [""]
+    total = float(sum(fwd.losses[t] for t in range(len(scored)) if scored[t]))
     out.append(f"total loss E = {total:.6f} nats = {total / np.log(2):.6f} bits "
                f"({total / np.log(2) / sum(scored):.4f} bits per letter)")
-    out.append("")
+    return out + [""] + _explain_update(params, fwd, xs, vocab, total, learning_rate)
+
+
+def _explain_update(params: RNNParams, fwd: ForwardPass, xs: np.ndarray, vocab: str, total: float,
+                    learning_rate: float) -> list[str]:
+    """The gradients of one BPTT step and the loss after one gradient-descent update."""
     grads = backward(params, fwd)
-    out.append("back-propagation through time (gradients summed over the steps, the weights are shared):")
+    out = ["back-propagation through time (gradients summed over the steps, the weights are shared):"]
     out += _matrix("dE/dW_hy", grads.W_hy, rows=vocab) + _matrix("dE/dW_hh", grads.W_hh) + \
         _matrix("dE/dW_xh", grads.W_xh, cols=vocab)
     out.append(f"  dE/db_h = {_vec(grads.b_h)}")

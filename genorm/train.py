@@ -35,7 +35,16 @@ import keras
 from genorm import _CallableModule
 from genorm import distribute
 from genorm import run as rundir
-from genorm.callbacks import Backup, BestCheckpoint, NanGuard, PlateauStopping, TimeBudget, TrainingState
+from genorm.callbacks import (
+    Backup,
+    BestCheckpoint,
+    CostEstimate,
+    EpochLog,
+    NanGuard,
+    PlateauStopping,
+    TimeBudget,
+    TrainingState,
+)
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, RunDirError
 from genorm.model import build_model
@@ -153,7 +162,7 @@ def _val_dataset(genome, splits, config: TrainConfig):
 def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: TrainConfig | None = None,
           out_dir: str | os.PathLike = "genorm_run", resume: bool = False, force: bool = False,
           verbose: int | str = 0, callbacks: Sequence[keras.callbacks.Callback] = (),
-          progress: Callable | None = None) -> Run:
+          progress: Callable | None = None, threads: int | None = None) -> Run:
     """Train a model on ``fasta_paths`` and write the run directory ``out_dir``.
 
     Args:
@@ -163,9 +172,13 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         out_dir: the run directory; must be new or empty unless ``force`` or ``resume``.
         resume: continue the run in ``out_dir`` from its last completed epoch.
         force: overwrite a previous run in ``out_dir``.
-        verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
+        verbose: 0 silent, 1 Keras' progress bar (on standard output), 2 one line per epoch on the
+            ``genorm.progress`` logger (for logs: no carriage returns). The cost estimate after
+            the first batches is logged there whatever ``verbose`` is.
         callbacks: extra Keras callbacks, run after genorm's own.
         progress: ``progress(bytes, total, label)`` while FASTA is read.
+        threads: use at most this many CPU threads (:func:`genorm.threads.limit_threads`; must
+            be set before TensorFlow's first operation); None leaves TensorFlow's setting alone.
 
     Returns:
         A :class:`Run`.
@@ -199,18 +212,24 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     from genorm.resources import check_training
 
     check_training(config.model, config.batch_size, config.window)  # absurd sizes: an error, not an OOM crash
+    if threads is not None:
+        from genorm.threads import limit_threads
+
+        threads = limit_threads(threads)  # before any TensorFlow operation
     dist = distribute.make_distribution(config.strategy)  # before any other TensorFlow operation
     if not dist.is_chief:  # only the chief writes the run directory; this worker writes a deleted scratch copy
         with distribute.worker_scratch(out_dir, resume) as scratch:
             out = rundir.prepare(scratch, resume=resume)
-            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
+            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist,
+                                 threads)
     existed = Path(out_dir).exists()
     out = rundir.prepare(out_dir, force=force, resume=resume)
     locked = False
     try:
         with rundir.lock(out):
             locked = True
-            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist)
+            return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist,
+                                 threads)
     except BaseException:
         if locked and not resume:  # a fresh start that failed before its first backup leaves nothing behind
             rundir.discard_unfinished(out, remove_dir=not existed)
@@ -233,7 +252,8 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
     return prov
 
 
-def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist) -> Run:
+def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
+                  threads=None) -> Run:
     from genorm.splits import make_splits
     from genorm.stream import make_dataset
 
@@ -284,6 +304,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                     f"{state.bases_done:,}")
 
     stream_cfg = config.stream_config()
+    # `threads` (None or the number limit_threads applied) is the tf.data thread pool size for make_dataset.
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(genome, splits.train, config.stream_config(batch_size=batch), seed=seed,
                                          repeat=True),
@@ -309,7 +330,12 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     checkpoint = BestCheckpoint(state, save_best)
     cbs = [NanGuard(state), time_budget,
            PlateauStopping(state, config.patience, config.lr_patience, config.lr_factor, config.min_learning_rate),
-           checkpoint, Backup(state, bases_per_batch, save_backup, fit_start)]
+           checkpoint, Backup(state, bases_per_batch, save_backup, fit_start),
+           CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
+                        config.max_time)]
+    if verbose == 2:  # genorm's own line per epoch, on the progress logger, instead of Keras' on stdout
+        cbs.append(EpochLog(state, config.epochs, bases_per_batch))
+        verbose = 0
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs")))
     if dist.cluster.num_workers > 1:
@@ -363,6 +389,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         "strategy": dist.name,
         "replicas": dist.replicas,
         "is_chief": dist.is_chief,
+        **_markov_on_validation(out),
     }
     prov.update(status="interrupted" if interrupted else "complete",
                 finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -373,6 +400,51 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     import pandas as pd
 
     return Run(run_dir=out, config=config, model=model, history=pd.DataFrame(state.history), summary=summary)
+
+
+def _markov_on_validation(out: Path) -> dict:
+    """``markov_order`` and ``markov_val_bits`` of the run's fitted baselines (empty if there are none)."""
+    path = out / rundir.BASELINES
+    if not path.is_file():
+        return {}
+    from genorm.baselines import Baselines
+    from genorm.errors import GenormError
+
+    try:
+        b = Baselines.load(path)
+    except GenormError as exc:
+        logger.warning("Could not read %s: %s", path, exc)
+        return {}
+    chosen = [s for s in b.selection if s["order"] == b.order]
+    return {"markov_order": b.order, "markov_val_bits": chosen[0]["bits_per_base"]} if chosen else {}
+
+
+def compare_with_markov(summary: dict) -> str:
+    """The result of a run beside its order-k Markov baseline, with what to do about it.
+
+    Both are bits per base on the validation split (the Markov order is chosen on it too, from
+    a sample of up to 2 M bases).
+
+    >>> compare_with_markov({"val_bits": 1.925, "markov_val_bits": 1.9347, "markov_order": 6, "stopped": "time_budget"})
+    '1.925 bits/base, 0.5 % better than order-6 Markov (1.935): train longer for a better model'
+    >>> compare_with_markov({"val_bits": 1.95, "markov_val_bits": 1.93, "markov_order": 6, "stopped": "epochs"})
+    '1.950 bits/base, 1.0 % worse than order-6 Markov (1.930): it predicts no better than counting 6-base contexts yet; train longer'
+    """
+    bits, markov = summary.get("val_bits", math.nan), summary.get("markov_val_bits")
+    text = f"{bits:.3f} bits/base"
+    if markov is None or not math.isfinite(bits) or not markov > 0:
+        return text + " (no Markov baseline to compare with)"
+    k = summary.get("markov_order")
+    change = 100 * (markov - bits) / markov
+    than = f"than order-{k} Markov ({markov:.3f})"
+    if change < 0:
+        return (f"{text}, {-change:.1f} % worse {than}: it predicts no better than counting {k}-base contexts "
+                "yet; train longer")
+    advice = ""
+    if change < 2:
+        advice = (": a larger model (--units, --layers) may do better" if summary.get("stopped") == "early_stopping"
+                  else ": train longer for a better model")
+    return f"{text}, {change:.1f} % better {than}{advice}"
 
 
 def _fit_baselines(genome, splits, out: Path) -> None:

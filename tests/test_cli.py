@@ -69,3 +69,65 @@ def test_missing_file_exit_status_from_a_real_process(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {tmp_path / 'nope.fa'}: no such file. Check the path."
     assert "Traceback" not in out.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# logs: progress off a terminal, --quiet, --verbose
+
+
+def test_progress_in_a_log_is_one_line_per_step_without_carriage_returns(capsys):
+    from genorm.cli import ProgressBar
+
+    bar = ProgressBar(mode="lines", unit="Mb", every=10)
+    for done in range(0, 35_000_001, 1_000_000):
+        bar(done, 35_000_000, "evaluate")
+    bar.close()
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "evaluate: 10.0 Mb of 35.0 Mb (28.6%)", "evaluate: 20.0 Mb of 35.0 Mb (57.1%)",
+        "evaluate: 30.0 Mb of 35.0 Mb (85.7%)"]
+
+
+def test_progress_bar_on_a_terminal_and_off(capsys):
+    from genorm.cli import ProgressBar
+
+    bar = ProgressBar(mode="bar", min_interval=0)
+    bar(5_000_000, 10_000_000, "x.fa")
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.startswith("\rx.fa") and "50.0%" in err and err.endswith("\n")
+    bar = ProgressBar(mode="off")
+    bar(5_000_000, 10_000_000, "x.fa")
+    bar.close()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("flags", [["-q"], ["--quiet"]])
+def test_quiet_before_or_after_the_command(capsys, sample_data, flags):
+    fasta = str(sample_data / "phiX174_NC_001422.fa")
+    for argv in ([*flags, "info", "--tsv", fasta], ["info", "--tsv", fasta, *flags]):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("record\tlength") and err == ""
+    assert main(["-q", "info", str(sample_data / "nope.fa")]) == 2  # errors still show
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys, sample_data):
+    with pytest.raises(SystemExit) as exc:
+        main(["info", str(sample_data / "phiX174_NC_001422.fa"), "-q", "-v"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_verbose_logs_details_on_stderr_only(capsys, sample_data, tmp_path):
+    import shutil
+
+    fasta = tmp_path / "phix.fa"
+    shutil.copy(sample_data / "phiX174_NC_001422.fa", fasta)
+    assert main(["index", str(fasta), "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote genome cache" in err and "wrote genome cache" not in out
+    assert out.startswith("cache: ")

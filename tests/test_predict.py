@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -225,3 +226,63 @@ def test_cli_errors(tiny_run, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(message, err), err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# tracks: sorted bedGraph, bigWig
+
+
+def test_bedgraph_is_sorted_by_record_name_in_byte_order_then_start(predictor):
+    fasta = io.BytesIO(b">chr2\nACGT\n>chr10\nGGNA\n>Chr1\nTT\n>chr1\nCA\n")
+    out = io.StringIO()
+    assert write_predictions(predictor, fasta, out, fmt="bedgraph") == 12
+    rows = [line.split("\t") for line in out.getvalue().splitlines()[1:]]
+    keys = [(r[0], int(r[1])) for r in rows]
+    # LC_COLLATE=C sort -k1,1 -k2,2n: upper case first, then 'chr1' < 'chr10' < 'chr2'
+    assert keys == [("Chr1", 0), ("Chr1", 1), ("chr1", 0), ("chr1", 1), ("chr10", 0), ("chr10", 1), ("chr10", 3),
+                    ("chr2", 0), ("chr2", 1), ("chr2", 2), ("chr2", 3)]
+    assert keys == sorted(keys, key=lambda k: (k[0].encode(), k[1]))
+    np.testing.assert_allclose([float(r[3]) for r in rows if r[0] == "chr2"], -predictor.log2_probs("ACGT"), rtol=1e-5)
+
+
+def test_bigwig_reads_back_with_the_same_library(predictor, tmp_path):
+    pybigtools = pytest.importorskip("pybigtools")
+    from genorm.predict import write_bigwig
+
+    path = tmp_path / "s.bw"
+    assert write_bigwig(predictor, io.BytesIO(b">chr2\nACGTAC\n>chr10\nGGNA\n"), path) == 10
+    bw = pybigtools.open(str(path))
+    assert bw.chroms() == {"chr10": 4, "chr2": 6}  # sizes from the records
+    got = list(bw.records("chr10"))
+    assert [(s, e) for s, e, _ in got] == [(0, 1), (1, 2), (3, 4)]  # the N has no value
+    expected = -predictor.log2_probs("GGNA")
+    np.testing.assert_allclose([v for _, _, v in got], expected[[0, 1, 3]], rtol=1e-5)
+    np.testing.assert_allclose([v for _, _, v in bw.records("chr2")], -predictor.log2_probs("ACGTAC"), rtol=1e-5)
+    assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_bigwig_errors(predictor, tmp_path, monkeypatch):
+    pytest.importorskip("pybigtools")
+    from genorm.predict import write_bigwig
+
+    with pytest.raises(ConfigError, match=r"every base of the input is N \(a bigWig needs at least one value\)"):
+        write_bigwig(predictor, io.BytesIO(b">a\nNNNN\n"), tmp_path / "n.bw")
+    assert not (tmp_path / "n.bw").exists()
+    monkeypatch.setitem(sys.modules, "pybigtools", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"needs the optional pybigtools package: pip install genorm\[tracks\]"):
+        write_bigwig(predictor, io.BytesIO(b">a\nACGT\n"), tmp_path / "x.bw")
+
+
+def test_cli_predict_bigwig(tiny_run, tmp_path, capsys, monkeypatch):
+    pybigtools = pytest.importorskip("pybigtools")
+    from genorm.cli import main
+
+    fa = tmp_path / "q.fa"
+    fa.write_text(">q2\nGGT\n>q1\nACGTNNAC\n")
+    out = tmp_path / "q.bw"
+    assert main(["predict", str(tiny_run), str(fa), "-o", str(out)]) == 0
+    assert "wrote bigwig predictions for 11 bases" in capsys.readouterr().out
+    assert pybigtools.open(str(out)).chroms() == {"q1": 8, "q2": 3}
+    monkeypatch.setitem(sys.modules, "pybigtools", None)
+    assert main(["predict", str(tiny_run), str(fa), "-o", str(tmp_path / "y.bigwig")]) == 2
+    assert "pip install genorm[tracks]" in capsys.readouterr().err

@@ -41,11 +41,24 @@ def test_worked_example_output_and_wrong_prediction():
     assert EXAMPLE_VOCAB[int(softmax(y).argmax())] == "h"  # the untrained network is wrong
 
 
-def test_forward_first_step_is_tanh_of_input_projection():
+def test_forward_first_step_is_tanh_of_input_projection_plus_bias():
     params = RNNParams.example()
     fwd = forward(params, encode_text("h", EXAMPLE_VOCAB))
-    np.testing.assert_allclose(fwd.hidden[1], np.tanh([0.287027, 0.902874, 0.537524]), atol=1e-12)
+    np.testing.assert_allclose(fwd.hidden[1], np.tanh(np.array([0.287027, 0.902874, 0.537524]) + 0.567001),
+                               atol=1e-12)
     np.testing.assert_allclose(fwd.probs.sum(axis=-1), 1.0, atol=1e-12)
+
+
+def test_worked_example_forward_pass_is_the_lecture_number_for_number():
+    params = RNNParams.example()
+    np.testing.assert_array_equal(params.W_hh, 0.427043 * np.eye(3))
+    np.testing.assert_array_equal(params.b_h, [0.567001] * 3)
+    fwd = forward(params, encode_text("hell", EXAMPLE_VOCAB))
+    np.testing.assert_allclose(fwd.hidden[1], [0.693168, 0.899554, 0.802119], atol=1e-5)
+    np.testing.assert_allclose(fwd.hidden[2], [0.936534, 0.949104, 0.762341], atol=1e-5)
+    np.testing.assert_allclose(fwd.hidden[2], EXAMPLE_H_E, atol=1e-5)
+    np.testing.assert_allclose(fwd.logits[1], [1.906075, 1.137792, 0.956664, 1.274228], atol=1e-5)
+    assert EXAMPLE_VOCAB[int(fwd.probs[1].argmax())] == "h"  # as the example says
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -137,6 +150,12 @@ def test_weighted_bptt_matches_finite_differences():
 def test_explain_example_prints_the_worked_numbers():
     text = "\n".join(explain("hello", example=True))
     assert "W_xh x_t         = (0.287027, 0.902874, 0.537524)" in text
+    assert "h_t = tanh(sum)  = (0.693168, 0.899554, 0.802119)" in text
+    assert "h_t = tanh(sum)  = (0.936534, 0.949104, 0.762341)" in text
+    assert "y_t = W_hy h_t   = (1.906075, 1.137792, 0.956664, 1.274228)" in text
+    assert "W_hh = 0.427043·I" in text and "b_h = 0.567001 for every unit" in text
+    assert "it prints y_2 = (1.90607732, 1.13779113, 0.95666016, 1.27422602)" in text
+    assert explain("hello", example=True, seed=5) == explain("hello", example=True)  # no random part
     assert "most probable 'h' (wrong)" in text
     assert "dE/dW_hh" in text and "one gradient-descent step" in text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -76,6 +77,25 @@ def test_tiny_model_learns_periodic_sequence(trained):
     assert trained.summary["val_bits"] < 0.7  # the first bases of a cold window are ambiguous
     assert trained.summary["epochs"] == 6 and trained.summary["stopped"] == "epochs"
     assert trained.summary["bases_trained"] == 6 * TINY.bases_per_epoch
+    assert trained.summary["markov_order"] >= 0 and 0 < trained.summary["markov_val_bits"] <= 2.1
+
+
+@pytest.mark.parametrize("summary, expected", [
+    ({"val_bits": 1.925, "markov_val_bits": 1.9347, "markov_order": 6, "stopped": "time_budget"},
+     "1.925 bits/base, 0.5 % better than order-6 Markov (1.935): train longer for a better model"),
+    ({"val_bits": 1.925, "markov_val_bits": 1.9347, "markov_order": 6, "stopped": "early_stopping"},
+     "1.925 bits/base, 0.5 % better than order-6 Markov (1.935): a larger model (--units, --layers) may do better"),
+    ({"val_bits": 1.80, "markov_val_bits": 1.93, "markov_order": 6, "stopped": "epochs"},
+     "1.800 bits/base, 6.7 % better than order-6 Markov (1.930)"),
+    ({"val_bits": 1.987, "markov_val_bits": 1.974, "markov_order": 2, "stopped": "epochs"},
+     "1.987 bits/base, 0.7 % worse than order-2 Markov (1.974): it predicts no better than counting 2-base "
+     "contexts yet; train longer"),
+    ({"val_bits": 1.9, "stopped": "epochs"}, "1.900 bits/base (no Markov baseline to compare with)"),
+])
+def test_compare_with_markov(summary, expected):
+    from genorm.train import compare_with_markov
+
+    assert compare_with_markov(summary) == expected
 
 
 def test_run_directory_contents(trained):
@@ -218,14 +238,21 @@ def test_cli_train_end_to_end(sample_data, tmp_path, capsys):
     fasta = str(sample_data / "phiX174_NC_001422.fa")
     argv = ["train", fasta, "--out", str(out), "--config", str(cfg), "--epochs", "2", "--bases-per-epoch", "3000"]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    printed, log = capsys.readouterr()
     assert "validation: accuracy" in printed and "bits/base" in printed
+    assert re.search(r"^validation: \d\.\d{3} bits/base, \d+\.\d % (better|worse) than order-\d+ Markov", printed, re.M)
+    # stderr is not a terminal here: plain lines, one per epoch, after the cost estimate; no carriage returns
+    assert "\r" not in log and "\r" not in printed
+    assert re.search(r"^training: about .* bases at .* bases/s on this machine; use --max-time to bound it$", log, re.M)
+    assert [line.split(":")[0] for line in log.splitlines() if line.startswith("epoch")] == ["epoch 1/2", "epoch 2/2"]
     assert f"run written to {out}" in printed and f"genorm evaluate {out}" in printed
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["epochs"] == 2 and saved["model"]["units"] == 8 and saved["window"] == 40  # flags > file
     assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["train", fasta, "--out", str(out), "--resume", "--epochs", "3"]) == 0  # run config reused
+    assert main(["train", fasta, "--out", str(out), "--resume", "--epochs", "3", "-q"]) == 0  # run config reused
+    printed, log = capsys.readouterr()
+    assert log == "" and "validation: accuracy" in printed  # --quiet: errors only on stderr, results on stdout
     assert pd.read_csv(out / "history.csv").epoch.tolist() == [1, 2, 3]
     assert main(["train", fasta, "--out", str(tmp_path / "x"), "--window", "1"]) == 2
     assert "`window`, expected an integer >= 2, got 1" in capsys.readouterr().err
