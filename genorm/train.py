@@ -304,10 +304,9 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                     f"{state.bases_done:,}")
 
     stream_cfg = config.stream_config()
-    # `threads` (None or the number limit_threads applied) is the tf.data thread pool size for make_dataset.
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(genome, splits.train, config.stream_config(batch_size=batch), seed=seed,
-                                         repeat=True),
+                                         repeat=True, threads=threads),
         config.batch_size, config.seed, skip=state.batches_done)
     val_ds = dist.eval_dataset(val_plain)
     from genorm.stream import steps_per_epoch
