@@ -54,6 +54,8 @@ BED_FORMAT = "genorm-splits-v2"
 BED_FORMATS = ("genorm-splits-v1", "genorm-splits-v2")
 """Versions :meth:`Splits.from_bed` reads. Both have a one-line preamble and then only interval lines
 (v1 files were written the same way; v2 says so in its name)."""
+INTERVALS_FORMAT = "genorm-intervals-v1"
+"""A user's BED file may start with ``# genorm-intervals-v1``: then every later line is an interval."""
 HEADER_WORDS = ("track", "browser", "#")
 
 
@@ -212,7 +214,7 @@ def _read_text(path: Path) -> str:
 def _genorm_header(line: str) -> dict[str, str] | None:
     """The ``key=value`` fields of a genorm preamble line, or None if ``line`` is not one."""
     words = line[1:].split() if line.startswith("#") else []
-    if not words or words[0] not in BED_FORMATS:
+    if not words or words[0] not in (*BED_FORMATS, INTERVALS_FORMAT):
         return None
     return dict(tok.split("=", 1) for tok in words[1:] if "=" in tok)
 
@@ -220,8 +222,8 @@ def _genorm_header(line: str) -> dict[str, str] | None:
 def read_bed(path: str | os.PathLike, genome: Genome, columns: int = 3):
     """The header fields and the interval lines of a BED file, checked against ``genome``.
 
-    Layout rules: a genorm file (line 1 a ``# genorm-splits-v1/v2`` preamble) has that one
-    header line and every later line is an interval. Any other BED file may start with header
+    Layout rules: a genorm file (line 1 a ``# genorm-splits-v1/v2`` or ``# genorm-intervals-v1``
+    preamble) has that one header line and every later line is an interval. Any other BED file may start with header
     lines (``track``, ``browser``, ``#``); the first line that is not one starts the intervals,
     and every line after it is an interval too. A leading line that could be either (``track_1
     0 100`` where ``track_1`` is a record) is an error, never silently dropped.
@@ -247,8 +249,8 @@ def read_bed(path: str | os.PathLike, genome: Genome, columns: int = 3):
         if in_header and line.startswith(HEADER_WORDS):
             if _parse_row(line, genome, columns, where, quiet=True) is not None:
                 raise SplitError(f"{where}: {line[:60]!r} could be a BED header line or an interval of record "
-                                 f"{line.split()[0]!r}; BED cannot tell them apart. Put an interval of another "
-                                 "record first (every line after the first interval is read as an interval).")
+                                 f"{line.split()[0]!r}; BED cannot tell them apart. Make line 1 of the file "
+                                 f"'# {INTERVALS_FORMAT}': every line after it is then read as an interval.")
             continue
         in_header = False
         rows.append(_parse_row(line, genome, columns, where))
