@@ -415,9 +415,11 @@ class LoadedRun:
 
 def _check_config_policy(run_dir: Path, config, provenance: dict) -> None:
     recorded = provenance.get("encoding_policy")
-    if isinstance(recorded, dict) and recorded and config.policy().to_dict() != recorded:
+    current = config.policy().to_dict()
+    # only the keys the provenance has: a policy option added by a later genorm is not a difference
+    if isinstance(recorded, dict) and any(current.get(k) != v for k, v in recorded.items()):
         raise RunDirError(f"{run_dir / CONFIG} does not describe the run: its encoding policy "
-                          f"{config.policy().to_dict()} differs from the one the run was trained with ({recorded}, "
+                          f"{current} differs from the one the run was trained with ({recorded}, "
                           f"in {PROVENANCE}): config.json was edited. Restore it (train again if it is lost).")
 
 
@@ -438,7 +440,7 @@ def _check_records(run_dir: Path, genome, provenance: dict) -> None:
 def _load_splits(run_dir: Path, genome, config, provenance: dict):
     """``splits.bed`` read and compared with ``provenance.json``'s ``split_sha256``; the message says
     which file was edited (a ``config.json`` window that differs is not blamed on ``splits.bed``)."""
-    from genorm.splits import Splits, read_bed
+    from genorm.splits import Splits, bed_header
 
     path = run_dir / SPLITS
     if not path.is_file():
@@ -447,7 +449,7 @@ def _load_splits(run_dir: Path, genome, config, provenance: dict):
     if not isinstance(want, str):
         raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: it records no split_sha256, so {path} cannot be "
                           "verified. Train the run again.")
-    header, _ = read_bed(path, genome, columns=4)
+    header = bed_header(path)
     window = int(header["window"]) if str(header.get("window", "")).isdigit() else config.window
     splits = Splits.from_bed(path, genome, window=window)
     if splits.sha256() != want:

@@ -219,6 +219,16 @@ def _genorm_header(line: str) -> dict[str, str] | None:
     return dict(tok.split("=", 1) for tok in words[1:] if "=" in tok)
 
 
+def bed_header(path: str | os.PathLike) -> dict[str, str]:
+    """The ``key=value`` fields of a genorm BED preamble (line 1), or ``{}`` without one."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return {}  # read_bed says what is wrong
+    return _genorm_header(first.rstrip("\r\n")) or {}
+
+
 def read_bed(path: str | os.PathLike, genome: Genome, columns: int = 3):
     """The header fields and the interval lines of a BED file, checked against ``genome``.
 
