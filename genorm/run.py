@@ -433,8 +433,9 @@ def _check_records(run_dir: Path, genome, provenance: dict) -> None:
     if got != want:
         shown = lambda pairs: ", ".join(str(n) for n, _ in pairs[:5]) + (" ..." if len(pairs) > 5 else "")  # noqa: E731
         raise RunDirError(f"{run_dir / CONFIG} does not describe the run: with its records option the inputs give "
-                          f"{len(got)} record(s) ({shown(got)}), but the run was trained on {len(want)} ({shown(want)}; "
-                          f"{PROVENANCE}); the input files are unchanged, so config.json was edited. Restore it.")
+                          f"{len(got)} record(s) ({shown(got)}), but the run was trained on {len(want)} "
+                          f"({shown(want)}; {PROVENANCE}); the input files are unchanged, so config.json was edited. "
+                          "Restore it.")
 
 
 def _load_splits(run_dir: Path, genome, config, provenance: dict):

@@ -118,8 +118,8 @@ def test_foreign_bed_header_line_that_is_also_an_interval_is_an_error(tmp_path):
     path = tmp_path / "mine.bed"
     path.write_text("track_1\t0\t50\n")
     with pytest.raises(SplitError, match=r"mine.bed, line 1: 'track_1\\t0\\t50' could be a BED header line or an "
-                                         r"interval of record 'track_1'; BED cannot tell them apart. Make line 1 of the file "
-                                         r"'# genorm-intervals-v1'"):
+                                         r"interval of record 'track_1'; BED cannot tell them apart. Make line 1 "
+                                         r"of the file '# genorm-intervals-v1'"):
         read_intervals(path, g)
     path.write_text("# genorm-intervals-v1\ntrack_1\t0\t50\n#1\t0\t5\n")
     with pytest.raises(SplitError, match=r"line 3: record '#1' is not in the genome"):
