@@ -8,8 +8,12 @@ A cache is a directory (by default ``<first FASTA>.genorm/`` beside the file)::
 
 ``genome.json`` is written last, and the directory is built under a temporary name and renamed
 into place, so a cache is either complete or absent. The *fingerprint* (each FASTA's absolute
-path, size and ``mtime_ns``, the encoding policy, the selected records) decides whether a cache
-is current; when the FASTA changes, the cache is rebuilt.
+path, size and SHA-256, the encoding policy, the selected records) decides whether a cache is
+current; when the FASTA's content changes, the cache is rebuilt. The key is the content, not
+the modification time: an edit that keeps the size and restores the ``mtime`` is still seen.
+The SHA-256 is the one a run's provenance records, remembered by :mod:`genorm.hashing` so an
+unchanged file is not hashed again on every command. A ``genome.json`` that is not what genorm
+writes (corrupt, or valid JSON of another shape) makes the cache stale: it is rebuilt.
 
 Loaded with ``mmap=True`` the genome's bases stay in the page cache, not in the process's
 anonymous memory, so a genome larger than memory can be streamed.
@@ -57,16 +61,18 @@ def _paths(fasta_paths) -> list:
 
 
 def fingerprint(fasta_paths, policy: EncodingPolicy | None = None, records: Iterable[str] | None = None) -> dict:
-    """What a cache must match to be current: each file's absolute path, size and ``mtime_ns``,
-    the policy and the selected records.
+    """What a cache must match to be current: each file's absolute path, size and SHA-256
+    (:func:`genorm.hashing.sha256_of`), the policy and the selected records.
 
     Raises:
-        OSError: a file cannot be stat'ed.
+        OSError: a file cannot be stat'ed or read.
     """
+    from genorm.hashing import sha256_of
+
     files = []
     for p in _paths(fasta_paths):
         st = os.stat(p)
-        files.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        files.append({"path": str(Path(p).resolve()), "size": st.st_size, "sha256": sha256_of(p)})
     return {
         "version": CACHE_VERSION,
         "files": files,
@@ -152,9 +158,12 @@ def _read_meta(cache_dir: Path) -> dict:
     except FileNotFoundError:
         raise CacheError(f"{cache_dir} is not a genorm genome cache (no {META_FILE}). "
                          "Build one with `genorm index GENOME.fa`.") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise CacheError(f"The genome cache {cache_dir} is unreadable ({exc}); delete it and run "
                          "`genorm index` again.") from None
+    if not isinstance(meta, dict):
+        raise CacheError(f"The genome cache {cache_dir} is corrupt ({META_FILE} holds a JSON "
+                         f"{type(meta).__name__}, not an object); delete it and run `genorm index` again.")
     if meta.get("format") != CACHE_FORMAT or meta.get("version") != CACHE_VERSION:
         raise CacheError(f"The genome cache {cache_dir} has format {meta.get('format')!r} version "
                          f"{meta.get('version')!r}, expected {CACHE_FORMAT!r} version {CACHE_VERSION}; "
@@ -184,14 +193,29 @@ def load_genome(cache_dir: str | os.PathLike, mmap: bool = True) -> Genome:
     except (OSError, ValueError) as exc:
         raise CacheError(f"The genome cache {cache_dir} is damaged ({exc}); delete it and run "
                          "`genorm index` again.") from None
-    names = meta["names"]
+    names, stats, policy = _check_meta(cache_dir, meta)
     if (packed.dtype != np.uint8 or packed.ndim != 1 or offsets.shape != (len(names) + 1,)
             or int(offsets[-1]) != packed.shape[0] or packed.shape[0] != meta["total_length"]):
         raise CacheError(f"The genome cache {cache_dir} is inconsistent ({packed.shape[0]:,} bases stored, "
                          f"{meta['total_length']:,} expected); delete it and run `genorm index` again.")
-    return Genome(packed=packed, offsets=offsets, names=names,
-                  stats=[RecordStats.from_dict(s) for s in meta["stats"]], sources=meta["sources"],
-                  policy=EncodingPolicy(**meta["policy"]))
+    return Genome(packed=packed, offsets=offsets, names=names, stats=stats, sources=meta["sources"], policy=policy)
+
+
+def _check_meta(cache_dir: Path, meta: dict) -> tuple[list[str], list[RecordStats], EncodingPolicy]:
+    """The names, stats and policy of ``genome.json``; anything of another shape is a :class:`CacheError`."""
+    names, stats, total = meta.get("names"), meta.get("stats"), meta.get("total_length")
+    ok = (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(stats, list)
+          and len(stats) == len(names) and all(isinstance(s, dict) for s in stats)
+          and isinstance(total, int) and not isinstance(total, bool) and isinstance(meta.get("policy"), dict)
+          and isinstance(meta.get("sources"), list))
+    try:
+        if ok:
+            return names, [RecordStats.from_dict(s) for s in stats], EncodingPolicy(**meta["policy"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        pass
+    raise CacheError(f"The genome cache {cache_dir} is corrupt ({META_FILE} is not what genorm writes: names, "
+                     "stats, total_length, sources or policy missing or of the wrong type); delete it and run "
+                     "`genorm index` again.")
 
 
 @dataclass
@@ -231,8 +255,9 @@ def index_genome(
         try:
             meta = _read_meta(path)
             if meta.get("fingerprint") == want:
+                genome = load_genome(path, mmap=True)  # a damaged cache: CacheError, rebuilt below
                 logger.info("using genome cache %s", path)
-                return CacheResult(load_genome(path, mmap=True), path, False)
+                return CacheResult(genome, path, False)
             logger.info("genome cache %s is out of date (the FASTA, policy or records changed): rebuilding", path)
         except CacheError as exc:
             logger.warning("%s Rebuilding it.", exc)

@@ -443,6 +443,11 @@ def _add_evaluate(sub) -> None:
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="*", help="FASTA file(s) to evaluate whole (default: the run's own split)")
     p.add_argument("--split", choices=["test", "val"], default="test", help="the run's split to evaluate (no FASTA given)")
+    p.add_argument("--intervals", default=None, metavar="BED",
+                   help="evaluate these intervals of the run's genome instead (record, start, end; reported as custom "
+                        "intervals, not the run's split; refused where they overlap the training split)")
+    p.add_argument("--allow-train-overlap", action="store_true",
+                   help="with --intervals: score intervals that overlap the training split anyway (not held out)")
     p.add_argument("-o", "--output", default=None, help="write the report: .json (every table) or .tsv (tidy long table)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="write a figure: accuracy per nucleotide vs baselines, confusion, bits along each record")
@@ -474,8 +479,8 @@ def _report_kind(path: str | None) -> str | None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.baselines import Baselines, fit_baselines
-    from genorm.errors import ConfigError, SplitError
-    from genorm.evaluate import evaluate
+    from genorm.errors import ConfigError
+    from genorm.evaluate import evaluate, run_targets
     from genorm.run import BASELINES, load
 
     from genorm.atomic import check_output
@@ -483,7 +488,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     kind = _report_kind(args.output)
     for path in (args.output, args.plot):
         if path:
-            check_output(path, inputs=args.fasta)  # before minutes of evaluation
+            check_output(path, inputs=[*args.fasta, *([args.intervals] if args.intervals else [])])
     if args.plot:
         from genorm.plots import plot_format
 
@@ -494,24 +499,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--warmup and --context window exclude each other: choose one.")
     run = load(args.run_dir)
     with progress_bar() as bar:
-        if args.fasta:
-            from genorm.genome import read_genome
-
-            genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
-                                 progress=bar)
-            intervals = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
-            what = f"{len(genome)} record(s) of {', '.join(args.fasta)}"
-        else:
-            genome = run.genome
-            intervals = run.splits.intervals(args.split)
-            wanted = records_from_args(args)
-            if wanted:
-                keep = {genome.index(name) for name in wanted}  # unknown names: RecordSelectionError
-                intervals = [iv for iv in intervals if iv.record in keep]
-            if not intervals:
-                raise SplitError(f"The run's {args.split} split is empty: nothing to evaluate. Pass FASTA files, or "
-                                  f"use --split {'val' if args.split == 'test' else 'test'}.")
-            what = f"the {args.split} split of {args.run_dir}"
+        targets = run_targets(run, args.fasta or None, split=args.split, intervals=args.intervals,
+                              allow_train_overlap=args.allow_train_overlap, records=records_from_args(args),
+                              policy=policy_from_args(args) if args.fasta else None, progress=bar)
+        genome, intervals, what = targets.genome, targets.intervals, targets.description
         path = run.run_dir / BASELINES
         if path.is_file():
             baselines = Baselines.load(path)
@@ -522,7 +513,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     with progress_bar("Mb", every=10) as bar:
         report = evaluate(run.stepper(), genome, intervals, baselines=baselines, warmup=args.warmup,
                           segment=args.segment, window=window, batch_size=args.batch_size, chunk=args.chunk,
-                          progress=bar)
+                          progress=bar, targets=targets)
     _print_report(report, what)
     if kind == "json":
         report.to_json(args.output)

@@ -57,6 +57,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -363,19 +364,139 @@ def _check_intervals(genome, intervals) -> list[tuple[int, int, int]]:
     return ivs
 
 
-def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
+@dataclass
+class Targets:
+    """What an evaluation of a run scores, and how the report labels it.
+
+    Attributes:
+        genome: the :class:`~genorm.genome.Genome` the intervals refer to.
+        intervals: ``(record, start, end)`` / ``Interval`` s, non-overlapping.
+        kind: ``"split"`` (the run's own held-out split), ``"intervals"`` (custom intervals of the
+            run's genome) or ``"files"`` (whole records of explicit FASTA files).
+        description: one line for the report, e.g. "the test split of runs/x (the run's held-out split)".
+        train_overlap_bases: bases of custom intervals inside the run's training split (0 otherwise).
+    """
+
+    genome: Any
+    intervals: list
+    kind: str
+    description: str
+    train_overlap_bases: int = 0
+
+    @property
+    def is_run_split(self) -> bool:
+        """True only for the run's own validation / test split."""
+        return self.kind == "split"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "run_split": self.is_run_split, "description": self.description,
+                "train_overlap_bases": self.train_overlap_bases}
+
+
+def _files_label(fasta) -> str:
+    if isinstance(fasta, (str, os.PathLike)):
+        return str(fasta)
+    if isinstance(fasta, (list, tuple)):
+        return ", ".join(map(str, fasta))
+    return "a genome given by the caller"
+
+
+def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
+                records: Sequence[str] | None = None, policy=None, progress=None) -> Targets:
+    """Choose what to evaluate for a loaded run (:func:`genorm.run.load`), and label it honestly.
+
+    Args:
+        run: a :class:`~genorm.run.LoadedRun`.
+        fasta: None (the run's genome), or FASTA path(s) / a Genome to evaluate whole: explicit
+            files, reported as *not* the run's split.
+        split: ``"test"`` (default) or ``"val"``: the run's split when neither ``fasta`` nor
+            ``intervals`` is given.
+        intervals: custom intervals of the run's genome: a BED path (record, start, end) or
+            ``(record, start, end)`` tuples. Reported as custom intervals, not the run's split.
+        allow_train_overlap: accept custom intervals with bases in the run's training split
+            (their scores are not held out; the report says how many bases).
+        records: keep only intervals / records with these names.
+        policy: the encoding policy for ``fasta`` (default: the run's).
+
+    Raises:
+        ConfigError: ``fasta`` and ``intervals`` together; custom intervals overlapping the
+            training split without ``allow_train_overlap``; a bad ``split``.
+        SplitError: an empty split or a bad BED file.
+        RunDirError: the run's inputs or split changed since training.
+    """
+    from genorm.errors import SplitError
+    from genorm.genome import Genome
+
+    if fasta is not None and intervals is not None:
+        raise ConfigError("Received both FASTA files and `intervals`: custom intervals refer to the run's own "
+                          "genome; evaluate explicit FASTA files whole, or intervals of the run's genome.")
+    if fasta is not None:
+        genome = fasta if isinstance(fasta, Genome) else _read_files(fasta, run, records, policy, progress)
+        ivs = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
+        return Targets(genome, ivs, "files", f"{len(genome)} record(s) of {_files_label(fasta)} (explicit files, "
+                       "NOT the run's split)")
+    genome = run.genome
+    if intervals is None:
+        ivs = _keep_records(genome, run.splits.intervals(split), records)
+        if not ivs:
+            raise SplitError(f"The run's {split} split is empty: nothing to evaluate. Pass FASTA files, or use "
+                             f"--split {'val' if split == 'test' else 'test'}.")
+        return Targets(genome, ivs, "split", f"the {split} split of {run.run_dir} (the run's held-out split)")
+    return _custom_targets(run, genome, intervals, allow_train_overlap, records)
+
+
+def _read_files(fasta, run, records, policy, progress):
+    from genorm.genome import read_genome
+
+    return read_genome(fasta, policy=policy or run.config.policy(), records=records, progress=progress)
+
+
+def _keep_records(genome, intervals, records) -> list:
+    if not records:
+        return list(intervals)
+    keep = {genome.index(name) for name in records}  # unknown names: RecordSelectionError
+    return [iv for iv in intervals if (iv.record if hasattr(iv, "record") else iv[0]) in keep]
+
+
+def _custom_targets(run, genome, intervals, allow_train_overlap: bool, records) -> Targets:
+    from genorm.splits import overlap_bases, read_intervals
+
+    source = str(intervals) if isinstance(intervals, (str, os.PathLike)) else "intervals given by the caller"
+    ivs = read_intervals(intervals, genome) if isinstance(intervals, (str, os.PathLike)) else intervals
+    ivs = _keep_records(genome, _check_intervals(genome, ivs), records)
+    total = sum(e - s for r, s, e in as_intervals(ivs))
+    overlap = overlap_bases(as_intervals(ivs), run.splits.train)
+    if overlap and not allow_train_overlap:
+        raise ConfigError(f"{overlap:,} of the {total:,} bases of the custom intervals ({source}) lie in the "
+                          f"training split of {run.run_dir}: the model and the baselines were fitted on them, so "
+                          "their scores would not be held out. Remove those intervals (splits.bed lists the train "
+                          "intervals), or pass --allow-train-overlap (allow_train_overlap=True) to score them "
+                          "anyway; the report then says how many bases overlap.")
+    note = f"; {overlap:,} of its bases in the training split" if overlap else ""
+    return Targets(genome, ivs, "intervals", f"custom intervals ({source}) of the run's genome (NOT the run's "
+                   f"split{note})", train_overlap_bases=overlap)
+
+
+def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
              segment: int | None = None, window: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              chunk: int = DEFAULT_CHUNK, bins_per_record: int = 200,
-             progress: Callable[[int, int | None, str], None] | None = None) -> Report:
+             progress: Callable[[int, int | None, str], None] | None = None,
+             allow_train_overlap: bool = False, targets: Targets | None = None) -> Report:
     """Score every base of ``intervals`` with the model and the baselines.
 
     Args:
         model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run
             (:func:`genorm.run.load`), or a Keras model from :func:`genorm.model.build_model`.
         genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
-            (read with the default encoding policy).
+            (read with the default encoding policy). None (only when ``model`` is a loaded run):
+            the run's genome, checked against its provenance, as :func:`run_targets` chooses:
+            the run's test split, or custom ``intervals`` (a BED path or tuples) refused where
+            they overlap training unless ``allow_train_overlap``.
         intervals: ``Interval`` objects or ``(record, start, end)`` tuples, non-overlapping;
             e.g. ``splits.test``. Default: every record whole.
+        allow_train_overlap: see ``genome=None``.
+        targets: a :class:`Targets` from :func:`run_targets` (its label goes into
+            ``report.meta["targets"]``).
         baselines: fitted :class:`~genorm.baselines.Baselines`. Default: a loaded run's
             ``baselines.npz`` when ``model`` is a run that has one; otherwise only the uniform
             baseline is shown.
@@ -406,6 +527,12 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
         segment = check_positive_int("segment", segment)
     from genorm.genome import Genome
 
+    if genome is None:
+        if not hasattr(model, "splits"):
+            raise ConfigError("Received no `genome`: pass the Genome or FASTA path(s) to evaluate, or a loaded run "
+                              "(genorm.load) as `model` to evaluate its test split.")
+        targets = run_targets(model, intervals=intervals, allow_train_overlap=allow_train_overlap)
+        genome, intervals = targets.genome, targets.intervals
     if not isinstance(genome, Genome):
         from genorm.genome import read_genome
 
@@ -462,14 +589,17 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
             "chunk": chunk, "lanes": len(lanes), "intervals": len([iv for iv in ivs if iv[2] > iv[1]]),
             "markov_order": baselines.order if baselines is not None else None,
             "baselines": [labels[n] for n in labels if n != MODEL_ROW],
-            "metrics": "see genorm.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)"}
+            "metrics": "see genorm.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
+            "targets": (targets.to_dict() if targets is not None else
+                        {"kind": "given", "run_split": False, "description": "intervals given by the caller",
+                         "train_overlap_bases": None})}
     if mode == "warmup" and lanes:
         meta["segment"] = max(lane.end - lane.start for lane in lanes)
     logger.info("evaluated %d bases in %d lanes (%s)", int(frames[0]["bases"].iloc[0]), len(lanes), mode)
     return Report(*frames, meta=meta)
 
 
-__all__ = ["Lane", "Report", "evaluate", "plan_lanes", "stream_logits"]
+__all__ = ["Lane", "Report", "Targets", "evaluate", "plan_lanes", "run_targets", "stream_logits"]
 
 
 sys.modules[__name__].__class__ = _CallableModule  # genorm.evaluate(...) works even when bound to this module

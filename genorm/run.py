@@ -103,9 +103,39 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 
 def file_info(path: str | os.PathLike) -> dict:
-    """``{"path": absolute path, "size": bytes, "sha256": hex}`` of an input file."""
+    """``{"path": absolute path, "size": bytes, "sha256": hex}`` of an input file (the hash is
+    remembered while the file is unchanged: :func:`genorm.hashing.sha256_of`)."""
+    from genorm.hashing import sha256_of
+
     p = Path(path)
-    return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": sha256_file(p)}
+    return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": sha256_of(p)}
+
+
+def verify_inputs(run_dir: Path, provenance: dict) -> None:
+    """Check that every input of ``provenance`` still exists with its recorded size and SHA-256.
+
+    Raises:
+        RunDirError: a file is missing or has changed (naming the file, both hashes and what to do),
+            or the provenance records no size / SHA-256 for it.
+    """
+    inputs = provenance.get("inputs") or []
+    missing = [i["path"] for i in inputs if not Path(i["path"]).is_file()]
+    if missing:
+        raise RunDirError(f"The run's input file(s) {', '.join(missing)} no longer exist; the genome "
+                          "(and its splits) cannot be re-read.")
+    for item in inputs:
+        path, want, want_size = item["path"], item.get("sha256"), item.get("size")
+        if not isinstance(want, str) or not isinstance(want_size, int):
+            raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: it records no size and SHA-256 for {path}, so "
+                              "the run's genome cannot be verified. Train the run again.")
+        info = file_info(path)
+        got_size, got = info["size"], info["sha256"]
+        if (got_size, got) != (want_size, want):
+            raise RunDirError(
+                f"{path} has changed since the run {run_dir} was trained on it: its SHA-256 is now {got} "
+                f"({got_size:,} bytes), but {PROVENANCE} records {want} ({want_size:,} bytes). The run's split, "
+                "baselines and model describe the old file. Restore the file the run was trained on, or evaluate "
+                f"explicit FASTA files (genorm evaluate {run_dir} FILE.fa), which are reported as not the run's split.")
 
 
 def versions() -> dict:
@@ -315,27 +345,31 @@ class LoadedRun:
 
     @property
     def genome(self):
-        """The training genome, re-read from ``fasta_paths`` (through the cache when available)."""
+        """The training genome, re-read from ``fasta_paths`` (through the cache when available).
+
+        Every input is first checked against the size and SHA-256 in ``provenance.json``, and the
+        records read are checked against the ones it lists.
+
+        Raises:
+            RunDirError: an input is missing or changed, or ``config.json`` no longer describes the
+                records the run was trained on (it was edited).
+        """
         if self._genome is None:
             from genorm.train import load_genome
 
-            missing = [p for p in self.fasta_paths if not Path(p).is_file()]
-            if missing:
-                raise RunDirError(f"The run's input file(s) {', '.join(missing)} no longer exist; the genome "
-                                  "(and its splits) cannot be re-read.")
-            self._genome = load_genome(self.fasta_paths, self.config)
+            verify_inputs(self.run_dir, self.provenance)
+            _check_config_policy(self.run_dir, self.config, self.provenance)
+            genome = load_genome(self.fasta_paths, self.config)
+            _check_records(self.run_dir, genome, self.provenance)
+            self._genome = genome
         return self._genome
 
     @property
     def splits(self):
-        """The run's :class:`~genorm.splits.Splits`, read from ``splits.bed`` (needs the genome)."""
+        """The run's :class:`~genorm.splits.Splits`, read from ``splits.bed`` (needs the genome) and
+        checked against the split hash in ``provenance.json``."""
         if self._splits is None:
-            from genorm.splits import Splits
-
-            path = self.run_dir / SPLITS
-            if not path.is_file():
-                raise RunDirError(f"{path} is missing: {self.run_dir} is not a complete genorm run directory.")
-            self._splits = Splits.from_bed(path, self.genome, window=self.config.window)
+            self._splits = _load_splits(self.run_dir, self.genome, self.config, self.provenance)
         return self._splits
 
     def stepper(self):
@@ -365,14 +399,71 @@ class LoadedRun:
         """A sequence of ``length`` bases drawn from the model after ``prime``."""
         return self.predictor().sample(length, prime=prime, temperature=temperature, seed=seed)
 
-    def evaluate(self, fasta=None, **kwargs):
-        """A :class:`~genorm.evaluate.Report`: on the run's test split by default, or on whole
-        records of ``fasta`` (path(s) or a Genome). ``kwargs`` go to :func:`genorm.evaluate.evaluate`."""
-        from genorm.evaluate import evaluate
+    def evaluate(self, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
+                 **kwargs):
+        """A :class:`~genorm.evaluate.Report` on the run's ``split`` (default ``"test"``), on custom
+        ``intervals`` of the run's genome (a BED path or ``(record, start, end)`` tuples; refused where
+        they overlap the training split unless ``allow_train_overlap``), or on whole records of
+        ``fasta`` (path(s) or a Genome: explicit files, not the run's split). ``report.meta["targets"]``
+        says which. Other ``kwargs`` go to :func:`genorm.evaluate.evaluate`."""
+        from genorm.evaluate import evaluate, run_targets
 
-        if fasta is None:
-            return evaluate(self, self.genome, self.splits.test, **kwargs)
-        return evaluate(self, fasta, **kwargs)
+        targets = run_targets(self, fasta, split=split, intervals=intervals,
+                              allow_train_overlap=allow_train_overlap)
+        return evaluate(self, targets.genome, targets.intervals, targets=targets, **kwargs)
+
+
+def _check_config_policy(run_dir: Path, config, provenance: dict) -> None:
+    recorded = provenance.get("encoding_policy")
+    current = config.policy().to_dict()
+    # only the keys the provenance has: a policy option added by a later genorm is not a difference
+    if isinstance(recorded, dict) and any(current.get(k) != v for k, v in recorded.items()):
+        raise RunDirError(f"{run_dir / CONFIG} does not describe the run: its encoding policy "
+                          f"{current} differs from the one the run was trained with ({recorded}, "
+                          f"in {PROVENANCE}): config.json was edited. Restore it (train again if it is lost).")
+
+
+def _check_records(run_dir: Path, genome, provenance: dict) -> None:
+    """The records read with the run's configuration must be those ``provenance.json`` lists."""
+    recorded = provenance.get("records")
+    if not isinstance(recorded, list):
+        return  # very old runs; the split check still guards the records used
+    want = [(r.get("name"), r.get("length")) for r in recorded if isinstance(r, dict)]
+    got = list(zip(genome.names, (int(n) for n in genome.lengths)))
+    if got != want:
+        shown = lambda pairs: ", ".join(str(n) for n, _ in pairs[:5]) + (" ..." if len(pairs) > 5 else "")  # noqa: E731
+        raise RunDirError(f"{run_dir / CONFIG} does not describe the run: with its records option the inputs give "
+                          f"{len(got)} record(s) ({shown(got)}), but the run was trained on {len(want)} "
+                          f"({shown(want)}; {PROVENANCE}); the input files are unchanged, so config.json was edited. "
+                          "Restore it.")
+
+
+def _load_splits(run_dir: Path, genome, config, provenance: dict):
+    """``splits.bed`` read and compared with ``provenance.json``'s ``split_sha256``; the message says
+    which file was edited (a ``config.json`` window that differs is not blamed on ``splits.bed``)."""
+    from genorm.splits import Splits, bed_header
+
+    path = run_dir / SPLITS
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing: {run_dir} is not a complete genorm run directory.")
+    want = provenance.get("split_sha256")
+    if not isinstance(want, str):
+        raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: it records no split_sha256, so {path} cannot be "
+                          "verified. Train the run again.")
+    header = bed_header(path)
+    window = int(header["window"]) if str(header.get("window", "")).isdigit() else config.window
+    splits = Splits.from_bed(path, genome, window=window)
+    if splits.sha256() != want:
+        raise RunDirError(
+            f"{path} is not the split the run was trained with (its SHA-256 {splits.sha256()[:16]}... differs "
+            f"from {want[:16]}... in {PROVENANCE}): the file was edited or replaced. Restore it (train again if "
+            f"it is lost); to evaluate other intervals use genorm evaluate {run_dir} --intervals FILE.bed, which "
+            "reports them as custom intervals, not the run's split.")
+    if splits.window != config.window:
+        raise RunDirError(f"{run_dir / CONFIG} says window {config.window}, but the run was trained with window "
+                          f"{splits.window} ({path} and the split hash in {PROVENANCE} agree): config.json was "
+                          f"edited. Restore \"window\": {splits.window} in it.")
+    return splits
 
 
 def read_config(run_dir: str | os.PathLike):

@@ -50,7 +50,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "val", "test")
-BED_FORMAT = "genorm-splits-v1"
+BED_FORMAT = "genorm-splits-v2"
+BED_FORMATS = ("genorm-splits-v1", "genorm-splits-v2")
+"""Versions :meth:`Splits.from_bed` reads. Both have a one-line preamble and then only interval lines
+(v1 files were written the same way; v2 says so in its name)."""
+INTERVALS_FORMAT = "genorm-intervals-v1"
+"""A user's BED file may start with ``# genorm-intervals-v1``: then every later line is an interval."""
+HEADER_WORDS = ("track", "browser", "#")
 
 
 @dataclass(frozen=True, order=True)
@@ -120,8 +126,10 @@ class Splits:
     def to_bed(self, path: str | os.PathLike) -> None:
         """Write the split as a BED file (atomically: a temporary file, then ``os.replace``).
 
-        The first line is a header ``# genorm-splits-v1 window=L gap=G sha256=HEX``; then one
-        row per interval: record name, start, end, split (``train`` / ``val`` / ``test``).
+        The layout is fixed: line 1, and only line 1, is the preamble
+        ``# genorm-splits-v2 window=L gap=G sha256=HEX``; every later line is one interval: record
+        name, start, end, split (``train`` / ``val`` / ``test``), tab-separated. A record may be
+        called ``track_1``, ``#1`` or ``browser``: its lines are still intervals, never headers.
         """
         path = Path(path)
         lines = [f"# {BED_FORMAT} window={self.window} gap={self.gap} sha256={self.sha256()}\n"]
@@ -132,65 +140,44 @@ class Splits:
     def from_bed(cls, path: str | os.PathLike, genome: Genome, window: int | None = None) -> Splits:
         """Read a split written by :meth:`to_bed` (or any 4-column BED with split names).
 
+        A file that starts with a genorm preamble (v1 or v2) has exactly that one header line:
+        every later line is an interval, whatever it starts with. Any other BED may start with
+        header lines (``track``, ``browser``, ``#``); after its first interval every line is one
+        (see :func:`read_bed`).
+
         Args:
             path: the BED file.
             genome: the :class:`~genorm.genome.Genome` the split refers to (names are looked up).
-            window: the window length, needed only when the file has no genorm header.
+            window: the window length when the file has no genorm preamble; with one, it must be
+                None or equal the preamble's window.
 
         Raises:
             SplitError: unreadable rows, unknown records, intervals outside a record, splits
-                that overlap, or a header hash that does not match the rows (the file was edited).
+                that overlap, a window that differs from the preamble's, or a preamble hash that
+                does not match the rows (the file was edited).
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SplitError(f"Cannot read split file {str(path)!r}: {exc.strerror or exc}.") from None
-        except UnicodeDecodeError as exc:
-            raise SplitError(f"Split file {str(path)!r} is not a text BED file ({exc.reason} at byte {exc.start}); "
-                             "it is corrupt: re-create it (genorm train writes splits.bed).") from None
-        header: dict[str, str] = {}
+        header, rows = read_bed(path, genome, columns=4)
         parts: dict[str, list[Interval]] = {s: [] for s in SPLIT_NAMES}
-        lengths = genome.lengths
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.startswith(("track", "browser")):
-                continue
-            if line.startswith("#"):
-                if BED_FORMAT in line:
-                    header = dict(tok.split("=", 1) for tok in line[1:].split() if "=" in tok)
-                continue
-            cols = line.split("\t") if "\t" in line else line.split()
-            where = f"{path}, line {lineno}"
-            if len(cols) < 4:
-                raise SplitError(f"{where}: expected 4 columns (record, start, end, split), got {len(cols)}: {line!r}.")
-            name, a, b, split = cols[0], cols[1], cols[2], cols[3]
-            if split not in SPLIT_NAMES:
-                raise SplitError(f"{where}: split must be one of train, val, test; got {split!r}.")
-            try:
-                a, b = int(a), int(b)
-            except ValueError:
-                raise SplitError(f"{where}: start and end must be integers, got {cols[1]!r} and {cols[2]!r}.") from None
-            if name not in genome.names:
-                shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
-                raise SplitError(f"{where}: record {name!r} is not in the genome (records: {shown}).")
-            rec = genome.index(name)
-            if not 0 <= a < b <= int(lengths[rec]):
-                raise SplitError(
-                    f"{where}: interval {a}-{b} is not inside record {name!r} of length {int(lengths[rec])}."
-                )
-            parts[split].append(Interval(rec, a, b))
-        if window is None:
-            if "window" not in header:
-                raise SplitError(f"{path} has no genorm header with the window length: pass window=.")
+        for where, iv, cols in rows:
+            if cols[3] not in SPLIT_NAMES:
+                raise SplitError(f"{where}: split must be one of train, val, test; got {cols[3]!r}.")
+            parts[cols[3]].append(iv)
+        if "window" in header:
+            if window is not None and int(window) != int(header["window"]):
+                raise SplitError(f"{path} was made for window {header['window']}, but window {window} was given.")
             window = int(header["window"])
+        if window is None:
+            raise SplitError(f"{path} has no genorm header with the window length: pass window=.")
         splits = cls(train=sorted(parts["train"]), val=sorted(parts["val"]), test=sorted(parts["test"]),
                      window=int(window), names=list(genome.names), gap=int(header.get("gap", 0)))
         want = header.get("sha256")
         if want is not None and want != splits.sha256():
             raise SplitError(
                 f"{path}: the rows do not match the sha256 in its header ({want[:12]}... vs "
-                f"{splits.sha256()[:12]}...): the file was edited or truncated. Remove 'sha256=...' from the "
-                "header to accept the edit."
+                f"{splits.sha256()[:12]}...): the file was edited or truncated. Restore the file genorm train "
+                "wrote (or train again); to evaluate other intervals, pass them as custom intervals "
+                "(genorm evaluate RUN --intervals FILE.bed), which are reported as such."
             )
         splits.check()
         return splits
@@ -212,6 +199,128 @@ class Splits:
         return (f"Splits(window={self.window}, train={len(self.train)} intervals/{b['train']:,} bases, "
                 f"val={len(self.val)}/{b['val']:,}, test={len(self.test)}/{b['test']:,}, "
                 f"short_records={len(self.short_records)})")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SplitError(f"Cannot read split file {str(path)!r}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise SplitError(f"Split file {str(path)!r} is not a text BED file ({exc.reason} at byte {exc.start}); "
+                         "it is corrupt: re-create it (genorm train writes splits.bed).") from None
+
+
+def _genorm_header(line: str) -> dict[str, str] | None:
+    """The ``key=value`` fields of a genorm preamble line, or None if ``line`` is not one."""
+    words = line[1:].split() if line.startswith("#") else []
+    if not words or words[0] not in (*BED_FORMATS, INTERVALS_FORMAT):
+        return None
+    return dict(tok.split("=", 1) for tok in words[1:] if "=" in tok)
+
+
+def bed_header(path: str | os.PathLike) -> dict[str, str]:
+    """The ``key=value`` fields of a genorm BED preamble (line 1), or ``{}`` without one."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return {}  # read_bed says what is wrong
+    return _genorm_header(first.rstrip("\r\n")) or {}
+
+
+def read_bed(path: str | os.PathLike, genome: Genome, columns: int = 3):
+    """The header fields and the interval lines of a BED file, checked against ``genome``.
+
+    Layout rules: a genorm file (line 1 a ``# genorm-splits-v1/v2`` or ``# genorm-intervals-v1``
+    preamble) has that one header line and every later line is an interval. Any other BED file may start with header
+    lines (``track``, ``browser``, ``#``); the first line that is not one starts the intervals,
+    and every line after it is an interval too. A leading line that could be either (``track_1
+    0 100`` where ``track_1`` is a record) is an error, never silently dropped.
+
+    Returns:
+        ``(header, rows)``: ``header`` the preamble's ``key=value`` fields (empty without one);
+        ``rows`` a list of ``(where, Interval, cols)`` with ``where`` "FILE, line N".
+
+    Raises:
+        SplitError: unreadable file, too few columns, non-integer positions, unknown records,
+            intervals outside their record, ambiguous header lines.
+    """
+    path = Path(path)
+    lines = _read_text(path).split("\n")
+    header = _genorm_header(lines[0].rstrip("\r")) if lines else None
+    in_header = header is None  # a foreign BED: leading header lines are allowed
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        line = line.rstrip("\r")
+        if (lineno == 1 and header is not None) or not line:
+            continue
+        where = f"{path}, line {lineno}"
+        if in_header and line.startswith(HEADER_WORDS):
+            if _parse_row(line, genome, columns, where, quiet=True) is not None:
+                raise SplitError(f"{where}: {line[:60]!r} could be a BED header line or an interval of record "
+                                 f"{line.split()[0]!r}; BED cannot tell them apart. Make line 1 of the file "
+                                 f"'# {INTERVALS_FORMAT}': every line after it is then read as an interval.")
+            continue
+        in_header = False
+        rows.append(_parse_row(line, genome, columns, where))
+    return header or {}, rows
+
+
+def _parse_row(line: str, genome: Genome, columns: int, where: str, quiet: bool = False):
+    """``(where, Interval, cols)`` of one BED line; with ``quiet`` None instead of an error."""
+    cols = line.split("\t") if "\t" in line else line.split()
+    try:
+        if len(cols) < columns:
+            expected = "record, start, end, split" if columns == 4 else "record, start, end"
+            raise SplitError(f"{where}: expected {columns} columns ({expected}), got {len(cols)}: {line!r}.")
+        name = cols[0]
+        try:
+            a, b = int(cols[1]), int(cols[2])
+        except ValueError:
+            raise SplitError(f"{where}: start and end must be integers, got {cols[1]!r} and {cols[2]!r}.") from None
+        if name not in genome.names:
+            shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
+            raise SplitError(f"{where}: record {name!r} is not in the genome (records: {shown}).")
+        rec = genome.index(name)
+        n = int(genome.lengths[rec])
+        if not 0 <= a < b <= n:
+            raise SplitError(f"{where}: interval {a}-{b} is not inside record {name!r} of length {n}.")
+    except SplitError:
+        if quiet:
+            return None
+        raise
+    return where, Interval(rec, a, b), cols
+
+
+def read_intervals(path: str | os.PathLike, genome: Genome) -> list[Interval]:
+    """Custom intervals from a BED file (record, start, end; more columns ignored), sorted.
+
+    Raises:
+        SplitError: as :func:`read_bed`; no intervals at all; two intervals that overlap (each base
+            is scored once).
+    """
+    _, rows = read_bed(path, genome, columns=3)
+    if not rows:
+        raise SplitError(f"{path} holds no intervals: give lines 'record<TAB>start<TAB>end' (0-based, half-open).")
+    rows.sort(key=lambda row: row[1])
+    for (w0, a, _), (w1, b, _) in zip(rows, rows[1:]):
+        if a.record == b.record and b.start < a.end:
+            raise SplitError(f"{w0} and {w1.rsplit(', ', 1)[-1]}: intervals {a.start}-{a.end} and {b.start}-{b.end} "
+                             f"of record {genome.names[a.record]!r} overlap; each base must be scored once.")
+    return [iv for _, iv, _ in rows]
+
+
+def overlap_bases(intervals: Iterable, others: Iterable) -> int:
+    """Bases that lie in both ``intervals`` and ``others`` (each a list of ``(record, start, end)``,
+    non-overlapping within itself)."""
+    by_record: dict[int, list[tuple[int, int]]] = {}
+    for r, a, b in (tuple(iv) if not isinstance(iv, Interval) else (iv.record, iv.start, iv.end) for iv in others):
+        by_record.setdefault(r, []).append((a, b))
+    total = 0
+    for r, a, b in (tuple(iv) if not isinstance(iv, Interval) else (iv.record, iv.start, iv.end) for iv in intervals):
+        total += sum(max(0, min(b, d) - max(a, c)) for c, d in by_record.get(r, ()))
+    return total
 
 
 def _check_fraction(name: str, value) -> float:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# the file-hash cache (genorm.hashing) of the tests: never the user's ~/.cache
+os.environ["GENORM_CACHE"] = tempfile.mkdtemp(prefix="genorm-test-cache-")
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

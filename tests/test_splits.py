@@ -118,7 +118,7 @@ def test_bed_round_trip_and_hash(tmp_path):
     path = tmp_path / "splits.bed"
     s.to_bed(path)
     lines = path.read_text().splitlines()
-    assert lines[0] == f"# genorm-splits-v1 window=10 gap=10 sha256={s.sha256()}"
+    assert lines[0] == f"# genorm-splits-v2 window=10 gap=10 sha256={s.sha256()}"
     assert lines[1:4] == ["a\t0\t830\ttrain", "a\t840\t890\tval", "a\t900\t1000\ttest"]
     back = Splits.from_bed(path, g)
     assert (back.train, back.val, back.test, back.window, back.sha256()) == (s.train, s.val, s.test, 10, s.sha256())
