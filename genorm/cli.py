@@ -612,20 +612,14 @@ def _add_train(sub) -> None:
 
 
 def _train_config_from_args(args: argparse.Namespace):
-    import json
-
     from genorm.config import TrainConfig
     from genorm.errors import ConfigError
 
     config = TrainConfig()
-    if args.config:
-        try:
-            with open(args.config) as fh:
-                config = TrainConfig.from_dict(json.load(fh))
-        except OSError as exc:
-            raise ConfigError(f"Cannot read --config {args.config}: {exc.strerror or exc}.") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config {args.config} is not valid JSON: {exc}.") from None
+    if args.config is not None:
+        from genorm.jsonio import read_json_file
+
+        config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
         from genorm.run import CONFIG, read_config
 

@@ -113,15 +113,6 @@ def run_copy(base_run, tmp_path) -> Path:
     return dst
 
 
-@pytest.fixture
-def live_pid():
-    """A live process that is not this one (the holder of a lock)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
 # ------------------------------------------------------------------------------------------
 # options: every numeric option at 0, negative, absurdly large (and NaN where it is a float)
 
@@ -285,7 +276,7 @@ def test_all_n_genome_and_config_file_errors(tmp_path):
 # run directories
 
 
-def test_broken_run_directories(base_run, tmp_path, live_pid):
+def test_broken_run_directories(base_run, tmp_path, hold_lock):
     def copy(name: str) -> Path:
         dst = tmp_path / name
         shutil.copytree(base_run, dst)
@@ -307,7 +298,7 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
     (cfg_garbage / "config.json").write_text("\x00\x01 not json")
     first_epoch = tmp_path / "training"  # a run another process is still in its first epoch of
     first_epoch.mkdir()
-    (first_epoch / ".lock").write_text(f"{live_pid} host\n")
+    live_pid = hold_lock(first_epoch)
     missing = tmp_path / "missing"
     prev = tmp_path / "previous.tsv"
     prev.write_text("the previous output\n")
@@ -332,8 +323,8 @@ def test_broken_run_directories(base_run, tmp_path, live_pid):
     assert not [p for p in tmp_path.rglob(".previous.tsv.*")]  # and leaves no temporary file
 
 
-def test_locked_run_is_never_cleared_or_resumed_by_another_process(run_copy, live_pid):
-    (run_copy / ".lock").write_text(f"{live_pid} otherhost\n")
+def test_locked_run_is_never_cleared_or_resumed_by_another_process(run_copy, hold_lock):
+    live_pid = hold_lock(run_copy)
     before = sorted(p.name for p in run_copy.iterdir())
     results = cli_many([["train", str(LAMBDA), "--out", str(run_copy), *TINY, "--force"],
                         ["train", str(LAMBDA), "--out", str(run_copy), "--resume", "--epochs", "3"],
