@@ -12,6 +12,10 @@ The rules every output of genorm follows (``docs/robustness.md``, "Rules for -o 
   atomically (the temporary file is made beside the target, on the target's file system).
 * An existing device or FIFO (``/dev/null``, ``/dev/stdout``, a named pipe) is written
   directly: renaming over it would destroy it. Block devices are refused.
+* Text a user supplies that lands in a field of a text output (a record name in a TSV, bedGraph
+  or FASTA header; ``generate --name``) may not contain whitespace or control characters
+  (:func:`check_field`): refused, never silently changed. Free text (a FASTA description)
+  has its control characters escaped (:func:`escape_text`), so it stays on its line.
 * Nothing is written under ``/proc`` or ``/sys``, over a directory, below a regular file, over
   one of the command's inputs (same file however named: symlink, hard link, ``../``), or over a
   file of a run directory the command reads (see :func:`check_output`).
@@ -127,6 +131,23 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     return _check_parent(given, target)
 
 
+def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """``path`` as a Path if a directory of outputs can be made or written there; else an
+    :class:`OutputFileError` saying why (empty, under /proc or /sys, a file, below a file, read-only)."""
+    if os.fspath(path) == "" or is_stdout(path):
+        raise OutputFileError(f"{what} {os.fspath(path)!r} is not a directory name; give the directory to write.")
+    given = Path(path)
+    target = Path(os.path.realpath(given))
+    if any(target.is_relative_to(fs) for fs in _PSEUDO_FS):
+        raise OutputFileError(f"Cannot write {what} {given}: {target.parts[1]!r} is a kernel pseudo-filesystem, "
+                              "not a place for files. Choose another directory.")
+    if target.exists() and not target.is_dir():
+        raise OutputFileError(f"Cannot write {what} {given}: it exists and is not a directory. Choose another "
+                              "directory.")
+    _check_parent(given, target / "x")
+    return given
+
+
 def _check_parent(given: Path, target: Path) -> Path:
     parent = target.parent
     while not os.path.lexists(parent) and parent != parent.parent:  # the folders that would be created
@@ -138,6 +159,33 @@ def _check_parent(given: Path, target: Path) -> Path:
         raise OutputFileError(f"Cannot write {given}: permission denied in {parent} (or it is read-only). Choose "
                               "another output path.")
     return target
+
+
+def check_field(value: str, what: str) -> str:
+    """``value`` if it can be one field of a TSV / bedGraph line or a FASTA record name; else an error.
+
+    Whitespace (tab, newline, carriage return, space) and other control characters would split
+    the field or the line, so they are refused, naming ``what`` and the value.
+
+    >>> check_field("chr1", "record name")
+    'chr1'
+    """
+    bad = next((c for c in value if c.isspace() or not c.isprintable()), None) if value else ""
+    if bad is not None:
+        shown = "it is empty" if not value else f"it contains {bad!r}"
+        raise OutputFileError(f"The {what} {value!r} cannot be written: {shown}, which would break the output "
+                              "format (one field, one line). Use a name without whitespace or control characters.")
+    return value
+
+
+def escape_text(value: str) -> str:
+    """``value`` with control characters (newline, tab, CR, ...) written as escapes (``\\n``), so it stays
+    on one line of a text output.
+
+    >>> escape_text("run\nx")
+    'run\\nx'
+    """
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in value)
 
 
 def write_error(exc: BaseException) -> int | None:

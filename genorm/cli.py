@@ -143,6 +143,13 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def human_stream(output: str | None):
+    """Where the human-readable messages go: stderr when the data itself goes to standard output (``-o -``)."""
+    from genorm.atomic import is_stdout
+
+    return sys.stderr if is_stdout(output) else sys.stdout
+
+
 def print_table(df, out=None) -> None:
     """Print a DataFrame as an aligned plain-text table."""
     out = out or sys.stdout
@@ -162,21 +169,27 @@ def _add_info(sub) -> None:
     )
     p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip; '-' reads standard input")
     p.add_argument("--tsv", action="store_true", help="write tab-separated values (one row per record) for machines")
+    p.add_argument("-o", "--output", default=None, metavar="TSV",
+                   help="write the per-record table as tab-separated values to this file ('-': standard output)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_info)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from genorm.atomic import atomic_write_text, check_output
     from genorm.genome import read_genome
 
+    if args.output is not None:
+        check_output(args.output, inputs=args.fasta)
     bar = ProgressBar()
     try:
         genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar)
     finally:
         bar.close()
     df = genome.summary()
-    if args.tsv:
-        sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
+    if args.tsv or args.output is not None:
+        atomic_write_text(args.output if args.output is not None else "-",
+                          df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
         return 0
     shown = df.copy()
     for col in ("length", "n_count", "soft_masked"):
@@ -265,7 +278,8 @@ def _add_predict(sub) -> None:
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s) to predict; '-' reads standard input")
-    p.add_argument("-o", "--output", required=True, help="output file (.tsv, or .bedgraph/.bg for bedGraph)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.tsv, or .bedgraph/.bg for bedGraph); '-' writes to standard output")
     p.add_argument("--format", choices=["tsv", "bedgraph"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
     add_policy_options(p)
@@ -276,7 +290,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
     from genorm.predict import write_predictions
 
-    check_output(args.output, inputs=args.fasta)  # before any work
+    check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)  # before any work
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     fmt = _output_format(args.output, args.format)
@@ -287,7 +301,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                   progress=lambda name, done, total: bar(done, total, name))
     finally:
         bar.close()
-    print(f"wrote {fmt} predictions for {n:,} bases to {args.output}")
+    print(f"wrote {fmt} predictions for {n:,} bases to {args.output}", file=human_stream(args.output))
     return 0
 
 
@@ -300,7 +314,8 @@ def _add_score(sub) -> None:
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s); '-' reads standard input")
-    p.add_argument("-o", "--output", default=None, help="also write the table as TSV to this file")
+    p.add_argument("-o", "--output", default=None,
+                   help="also write the table as TSV to this file ('-': standard output, the table then goes to stderr)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_score)
 
@@ -308,15 +323,15 @@ def _add_score(sub) -> None:
 def _cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
 
-    if args.output:
-        check_output(args.output, inputs=args.fasta)
+    if args.output is not None:
+        check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args))
-    if args.output:
+    print_table(df, out=human_stream(args.output))
+    if args.output is not None:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
             df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
-    print_table(df)
     return 0
 
 
@@ -352,26 +367,26 @@ def _add_generate(sub) -> None:
     p.add_argument("--prime", default="", help="sequence the model reads before sampling")
     p.add_argument("--temperature", type=float, default=1.0, help="> 1 flatter, < 1 sharper, 0 = always the most probable base")
     p.add_argument("--seed", type=_seed, default=None, help="random seed, for a reproducible sample")
-    p.add_argument("--name", default="genorm_sample", help="FASTA record name")
-    p.add_argument("-o", "--output", default=None, help="FASTA file to write (default: standard output)")
+    p.add_argument("--name", default="genorm_sample", help="FASTA record name (no whitespace or control characters)")
+    p.add_argument("-o", "--output", default=None, help="FASTA file to write (default, or '-': standard output)")
     p.set_defaults(func=_cmd_generate)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from genorm.atomic import atomic_open, check_output
+    from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
 
-    if args.output:
-        check_output(args.output)
+    output = args.output if args.output is not None else "-"
+    check_output(output, run_dir=args.run_dir)
+    check_field(args.name, "FASTA record name (--name)")
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
-    desc = f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} run={args.run_dir}"
+    desc = escape_text(f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} "
+                       f"run={args.run_dir}")
     text = f">{args.name} {desc}\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n"
-    if args.output:
-        with atomic_open(args.output, "w", encoding="ascii") as handle:
-            handle.write(text)
-        print(f"wrote {len(seq):,} bases to {args.output}")
-    else:
-        sys.stdout.write(text)
+    with atomic_open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    if not is_stdout(output):
+        print(f"wrote {len(seq):,} bases to {output}")
     return 0
 
 
@@ -391,7 +406,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="*", help="FASTA file(s) to evaluate whole (default: the run's own split)")
     p.add_argument("--split", choices=["test", "val"], default="test", help="the run's split to evaluate (no FASTA given)")
-    p.add_argument("-o", "--output", default=None, help="write the report: .json (every table) or .tsv (tidy long table)")
+    p.add_argument("-o", "--output", default=None,
+                   help="write the report: .json (every table) or .tsv (tidy long table); '-': JSON to standard "
+                        "output (the printed report then goes to stderr)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="write a figure: accuracy per nucleotide vs baselines, confusion, bits along each record")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="lanes evaluated in parallel")
@@ -411,6 +428,8 @@ def _add_evaluate(sub) -> None:
 def _report_kind(path: str | None) -> str | None:
     if path is None:
         return None
+    if path == "-":
+        return "json"
     low = path.lower()
     for kind in ("json", "tsv"):
         if low.endswith("." + kind):
@@ -429,10 +448,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.atomic import check_output
 
     kind = _report_kind(args.output)
-    for path in (args.output, args.plot):
-        if path:
-            check_output(path, inputs=args.fasta)  # before minutes of evaluation
-    if args.plot:
+    for path, text in ((args.output, True), (args.plot, False)):
+        if path is not None:  # before minutes of evaluation
+            check_output(path, inputs=args.fasta, run_dir=args.run_dir, stdout=text)
+    if args.plot is not None:
         from genorm.plots import plot_format
 
         plot_format(args.plot)
@@ -475,14 +494,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                           progress=bar)
     finally:
         bar.close()
-    _print_report(report, what)
+    import contextlib
+
+    with contextlib.redirect_stdout(human_stream(args.output)):
+        _print_report(report, what)
     if kind == "json":
         report.to_json(args.output)
     elif kind == "tsv":
         report.to_tsv(args.output)
-    if args.output:
-        print(f"wrote the report to {args.output}")
-    if args.plot:
+    if args.output is not None:
+        print(f"wrote the report to {args.output}", file=human_stream(args.output))
+    if args.plot is not None:
         from genorm.plots import plot_report
 
         plot_report(report, args.plot, title=what)
@@ -654,7 +676,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from genorm.train import train
 
-    out = args.out or _default_out(args.fasta[0])
+    out = args.out if args.out is not None else _default_out(args.fasta[0])
     args.out = out
     config = _train_config_from_args(args)
     resume_cmd = "genorm train " + " ".join(shlex.quote(f) for f in args.fasta) + f" --out {shlex.quote(out)} --resume"
@@ -664,9 +686,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     verbose=1 if sys.stdout.isatty() else 2, progress=bar)
     except KeyboardInterrupt:
         bar.close()
-        if os.path.isfile(os.path.join(out, "backup", "state.json")):
-            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
-                             f"continue it with: {resume_cmd}\n")
+        from genorm.run import backup_epochs
+
+        saved = backup_epochs(out)
+        if saved:
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to epoch {saved}, its last complete "
+                             f"backup.\ncontinue it with: {resume_cmd}\n")
         else:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "
                              f"{out}; run the same command again to start over.\n")

@@ -252,7 +252,10 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     else:
         handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
     total = 0
+    from genorm.atomic import check_field
+
     for rec in read_fasta(sources, policy=predictor.policy, records=records):
+        check_field(rec.name, "record name")  # a tab or newline in it would break every line's columns
         for start, packed, proba in predictor.iter_proba(rec.packed):
             df = frame_of(start, packed, proba)
             if fmt == "tsv":

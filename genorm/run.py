@@ -139,7 +139,9 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         RunDirError: the directory exists and is not empty (without ``force``), holds files that
             are not genorm's (with ``force``), or (``resume``) holds no run to resume.
     """
-    out = Path(out_dir)
+    from genorm.atomic import check_output_dir
+
+    out = check_output_dir(out_dir)
     if resume:
         if not (out / BACKUP / "state.json").is_file():
             raise RunDirError(f"Nothing to resume in {out}: it has no {BACKUP}/state.json. Start a new run "
@@ -168,7 +170,11 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
             else:
                 p.unlink(missing_ok=True)
         shutil.rmtree(out / BACKUP, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"Cannot create the run directory {out}: {exc.strerror or exc}. Choose another "
+                          "--out.") from None
     return out
 
 
@@ -502,6 +508,16 @@ def save_backup(run_dir: Path, model, state: dict, tag: str = "") -> None:
     for p in backup.iterdir():
         if p.name not in (weights, opt_name, "state.json") and not p.name.startswith("."):
             p.unlink(missing_ok=True)
+
+
+def backup_epochs(run_dir: str | os.PathLike) -> int:
+    """Epochs completed in the resumable backup of ``run_dir`` (0 when there is none or it is unreadable)."""
+    path = Path(run_dir) / BACKUP / "state.json"
+    try:
+        n = read_json(path, "the state to resume from").get("state", {}).get("epochs_done", 0)
+    except (RunDirError, AttributeError):
+        return 0
+    return n if isinstance(n, int) and not isinstance(n, bool) else 0
 
 
 def _file_name(name: Any, source: Path) -> str:
