@@ -27,6 +27,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -182,8 +183,8 @@ def escape_text(value: str) -> str:
     """``value`` with control characters (newline, tab, CR, ...) written as escapes (``\\n``), so it stays
     on one line of a text output.
 
-    >>> escape_text("run\nx")
-    'run\\nx'
+    >>> escape_text("run\\nx")
+    'run\\\\nx'
     """
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in value)
 
@@ -210,6 +211,70 @@ def _cannot_write(path: Path, code: int) -> OutputFileError:
                            "some space; nothing was written under that name.")
 
 
+def temp_prefix(name: str) -> str:
+    """The start of a temporary name for ``name``: ``.NAME.PID.`` (then mkstemp's 8 characters and ``.tmp``).
+
+    The pid lets a later run tell a temporary left by a killed process (SIGKILL, power loss) from
+    one being written now: see :func:`remove_stale_temporaries`.
+    """
+    return f".{name}.{os.getpid()}."
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from /proc; None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, name: str) -> list[Path]:
+    """Remove the temporaries of ``name`` in ``directory`` that no live process is writing; returns them.
+
+    A temporary (``.NAME.PID.xxxxxxxx.tmp...`` or ``....old``, see :func:`temp_prefix`) is stale
+    when process PID is gone, or is older than process PID (the pid was reused). Temporaries of
+    live writers are left alone. Only for this machine: a directory shared between hosts can
+    hold another host's live temporaries, which are left alone only if the pid happens to exist here.
+    """
+    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)\.[A-Za-z0-9_]{8}\.(tmp.*|old)")
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if not found or int(found.group(1)) == os.getpid():
+            continue
+        pid = int(found.group(1))
+        if pid_alive(pid):
+            started = _process_start(pid)
+            with contextlib.suppress(OSError):
+                if started is None or entry.stat(follow_symlinks=False).st_mtime >= started - 1:
+                    continue  # its writer may be alive
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a temporary path in the target's directory; renamed over ``path`` on success.
@@ -232,7 +297,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+        remove_stale_temporaries(target.parent, target.name)  # left by a killed writer of the same file
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=f".tmp{suffix}", dir=target.parent)
     except OSError as exc:
         raise _cannot_write(Path(path), exc.errno or errno.EIO) from None
     os.close(fd)

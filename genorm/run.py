@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from genorm.atomic import atomic_path, atomic_write_text
+from genorm.atomic import atomic_path, atomic_write_text, pid_alive
 from genorm.errors import RunDirError
 
 logger = logging.getLogger(__name__)
@@ -178,16 +178,6 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def lock_holder(run_dir: str | os.PathLike) -> int | None:
     """The pid of the process holding ``run_dir/.lock`` (not this one), or None.
 
@@ -207,7 +197,7 @@ def lock_holder(run_dir: str | os.PathLike) -> int | None:
             return None if pid == os.getpid() else (pid if pid > 0 else -1)
         except OSError:  # a file system without flock: trust the pid
             pid = _lock_pid(fd)
-            return pid if pid > 0 and pid != os.getpid() and _pid_alive(pid) else None
+            return pid if pid > 0 and pid != os.getpid() and pid_alive(pid) else None
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
