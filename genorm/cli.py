@@ -447,10 +447,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from genorm.atomic import check_output
 
-    kind = _report_kind(args.output)
     for path, text in ((args.output, True), (args.plot, False)):
         if path is not None:  # before minutes of evaluation
             check_output(path, inputs=args.fasta, run_dir=args.run_dir, stdout=text)
+    kind = _report_kind(args.output)
     if args.plot is not None:
         from genorm.plots import plot_format
 
