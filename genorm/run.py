@@ -153,7 +153,7 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         holder = lock_holder(out)
         if holder is not None:  # checked before --force deletes anything of a run still being written
             raise RunDirError(f"{out} is being written by process {holder} (lock file {out / LOCK}). Wait for it "
-                              "to finish, choose another --out, or remove the lock file if that process is gone.")
+                              "to finish, or choose another --out.")
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")

@@ -223,7 +223,7 @@ def test_analysis_option_table(base_run, tmp_path):
         (["explain", "ACGT", "--seed", "-1"], "argument --seed: expected a seed in [0, 4294967295], got -1"),
         (["train", fa, "--out", str(tmp_path / "x"), "--bogus", "1"], "unrecognized arguments: --bogus 1"),
         (["predict", r, fa, "-o", str(base_run)], f"Cannot write {base_run}: it is a directory"),
-        (["evaluate", r, "--plot", str(LAMBDA / "x.png")], f"Cannot write {LAMBDA / 'x.png'}: {LAMBDA} is not a dir"),
+        (["evaluate", r, "--plot", str(LAMBDA / "x.png")], f"Cannot write {LAMBDA / 'x.png'}: {LAMBDA} is a file, not a dir"),
         (["generate", r, "--length", "5", "-o", str(base_run)], "it is a directory"),
         (["score", r, fa, "-o", str(base_run)], "it is a directory"),
         (["predict", r, fa, "-o", fa], f"Cannot write {fa}: it is an input of this command"),
@@ -411,10 +411,10 @@ def test_sigkill_during_training_then_resume(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "training ended before the kill: make the epochs longer"
     done = json.loads(state.read_text())["state"]["epochs_done"]
     assert 1 <= done < 5
-    assert (out / ".lock").exists()  # left by the killed process; the next run takes it over
+    assert (out / ".lock").exists()  # left by the killed process, but not locked: the kernel released its flock
     res = genorm(*args[:4], "--resume", timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "Traceback" not in res.stderr and "Removing a stale lock file" in res.stderr
+    assert "Traceback" not in res.stderr
     history = pd.read_csv(out / "history.csv")
     assert history.epoch.tolist() == [1, 2, 3, 4, 5]  # the same epoch count as an uninterrupted run, no repeats
     assert history.bases.is_monotonic_increasing and history.bases.iloc[-1] == 5 * history.bases.iloc[0]
