@@ -688,10 +688,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         bar.close()
         from genorm.run import backup_epochs
 
-        saved = backup_epochs(out)
-        if saved:
-            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to epoch {saved}, its last complete "
-                             f"backup.\ncontinue it with: {resume_cmd}\n")
+        if os.path.isfile(os.path.join(out, "backup", "state.json")):
+            saved = backup_epochs(out)
+            upto = f"epoch {saved}, its last complete backup" if saved else "its last completed epoch"
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to {upto}.\n"
+                             f"continue it with: {resume_cmd}\n")
         else:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "
                              f"{out}; run the same command again to start over.\n")
