@@ -204,12 +204,17 @@ def lock_holder(run_dir: str | os.PathLike) -> int | None:
         os.close(fd)
 
 
-def _lock_pid(fd: int) -> int:
-    """The pid written in an open lock file (-1 if unreadable: being written)."""
-    try:
-        return int(os.pread(fd, 64, 0).split()[0])
-    except (OSError, ValueError, IndexError):
-        return -1
+def _lock_pid(fd: int, tries: int = 20) -> int:
+    """The pid written in an open lock file; its holder writes it just after locking, so an empty
+    file is read again for up to 0.2 s (-1 if it stays unreadable)."""
+    import time
+
+    for _ in range(tries):
+        try:
+            return int(os.pread(fd, 64, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.01)
+    return -1
 
 
 def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> None:
