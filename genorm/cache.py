@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genorm.atomic import remove_stale_temporaries, temp_prefix
 from genorm.encoding import EncodingPolicy
 from genorm.errors import CacheError
 from genorm.fasta import RecordStats
@@ -120,7 +121,9 @@ def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict 
     }
     try:
         cache_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".tmp", dir=cache_dir.parent))
+        for stale in remove_stale_temporaries(cache_dir.parent, cache_dir.name):  # left by a killed `genorm index`
+            logger.warning("Removed %s, a temporary cache left by a process that no longer runs.", stale)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(cache_dir.name), suffix=".tmp", dir=cache_dir.parent))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a cache is as readable as its FASTA
     except OSError as exc:
         raise CacheError(f"Cannot create the genome cache in {cache_dir.parent}: {exc.strerror or exc}. "
@@ -137,7 +140,7 @@ def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict 
             fh.flush()
             os.fsync(fh.fileno())
         if cache_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".old", dir=cache_dir.parent))
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(cache_dir.name), suffix=".old", dir=cache_dir.parent))
             os.replace(cache_dir, old / "cache")
         os.replace(tmp, cache_dir)
     except OSError as exc:

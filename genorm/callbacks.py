@@ -224,17 +224,38 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 
 class Backup(keras.callbacks.Callback):
-    """Records each epoch in the history and saves the resumable state through ``save_backup``."""
+    """Records each epoch in the history and saves the resumable state through ``save_backup``.
+
+    ``saved_epochs()`` reads back how many epochs the backup on disk holds. :meth:`rollback`
+    puts the shared :class:`TrainingState` back to what that backup holds, so that after an
+    interrupt or a failed write (even one inside ``save_backup``) the messages, ``history.csv``
+    and provenance describe what ``--resume`` will actually continue from.
+    """
 
     def __init__(self, state: TrainingState, bases_per_batch: int, save_backup: Callable[[keras.Model], None],
-                 clock_start: float):
+                 clock_start: float, saved_epochs: Callable[[], int] | None = None):
         super().__init__()
         self.state = state
         self.bases_per_batch = bases_per_batch
         self.save_backup = save_backup
+        self.saved_epochs = saved_epochs
         self._clock_start = clock_start
         self._epoch_batches = 0
         self._epoch_start = 0.0
+        self._saved = state.to_dict()  # the state the backup on disk holds
+
+    def on_train_begin(self, logs=None):
+        self._saved = self.state.to_dict()
+
+    def rollback(self) -> int:
+        """Make the state the one of the last complete backup (unless the last save completed after all);
+        returns its number of epochs."""
+        if self.saved_epochs is not None and self.saved_epochs() == self.state.epochs_done:
+            return self.state.epochs_done  # the backup of the current state is on disk
+        saved = TrainingState.from_dict(self._saved)
+        for f in dataclasses.fields(TrainingState):
+            setattr(self.state, f.name, getattr(saved, f.name))
+        return self.state.epochs_done
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_batches = 0
@@ -259,6 +280,7 @@ class Backup(keras.callbacks.Callback):
         s.history.append(row)
         s.train_seconds += seconds
         self.save_backup(self.model)
+        self._saved = s.to_dict()
 
 
 # ------------------------------------------------------------------------------------------

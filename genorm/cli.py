@@ -189,6 +189,13 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def human_stream(output: str | None):
+    """Where the human-readable messages go: stderr when the data itself goes to standard output (``-o -``)."""
+    from genorm.atomic import is_stdout
+
+    return sys.stderr if is_stdout(output) else sys.stdout
+
+
 def print_table(df, out=None) -> None:
     """Print a DataFrame as an aligned plain-text table."""
     out = out or sys.stdout
@@ -208,18 +215,24 @@ def _add_info(sub) -> None:
     )
     p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip; '-' reads standard input")
     p.add_argument("--tsv", action="store_true", help="write tab-separated values (one row per record) for machines")
+    p.add_argument("-o", "--output", default=None, metavar="TSV",
+                   help="write the per-record table as tab-separated values to this file ('-': standard output)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_info)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from genorm.atomic import atomic_write_text, check_output
     from genorm.genome import read_genome
 
+    if args.output is not None:
+        check_output(args.output, inputs=args.fasta)
     with progress_bar() as bar:
         genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar)
     df = genome.summary()
-    if args.tsv:
-        sys.stdout.write(df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
+    if args.tsv or args.output is not None:
+        atomic_write_text(args.output if args.output is not None else "-",
+                          df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
         return 0
     shown = df.copy()
     for col in ("length", "n_count", "soft_masked"):
@@ -310,7 +323,8 @@ def _add_predict(sub) -> None:
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s) to predict; '-' reads standard input")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (.tsv; .bedgraph/.bg for bedGraph; .bw/.bigwig for bigWig)")
+                   help="output file (.tsv; .bedgraph/.bg for bedGraph; .bw/.bigwig for bigWig); '-' writes TSV or "
+                        "bedGraph to standard output")
     p.add_argument("--format", choices=["tsv", "bedgraph", "bigwig"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
     add_policy_options(p)
@@ -321,8 +335,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
     from genorm.predict import write_predictions
 
-    check_output(args.output, inputs=args.fasta)  # before any work
     fmt = _output_format(args.output, args.format)
+    check_output(args.output, inputs=args.fasta, run_dir=args.run_dir, stdout=fmt != "bigwig")  # before any work
     if fmt == "bigwig":
         from genorm.predict import require_pybigtools
 
@@ -339,7 +353,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
                 n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
                                       progress=show)
-    print(f"wrote {fmt} predictions for {n:,} bases to {args.output}")
+    print(f"wrote {fmt} predictions for {n:,} bases to {args.output}", file=human_stream(args.output))
     return 0
 
 
@@ -352,7 +366,8 @@ def _add_score(sub) -> None:
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="+", help="FASTA file(s); '-' reads standard input")
-    p.add_argument("-o", "--output", default=None, help="also write the table as TSV to this file")
+    p.add_argument("-o", "--output", default=None,
+                   help="also write the table as TSV to this file ('-': standard output, the table then goes to stderr)")
     add_policy_options(p)
     p.set_defaults(func=_cmd_score)
 
@@ -360,15 +375,15 @@ def _add_score(sub) -> None:
 def _cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
 
-    if args.output:
-        check_output(args.output, inputs=args.fasta)
+    if args.output is not None:
+        check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args))
-    if args.output:
+    print_table(df, out=human_stream(args.output))
+    if args.output is not None:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
             df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
-    print_table(df)
     return 0
 
 
@@ -404,26 +419,26 @@ def _add_generate(sub) -> None:
     p.add_argument("--prime", default="", help="sequence the model reads before sampling")
     p.add_argument("--temperature", type=float, default=1.0, help="> 1 flatter, < 1 sharper, 0 = always the most probable base")
     p.add_argument("--seed", type=_seed, default=None, help="random seed, for a reproducible sample")
-    p.add_argument("--name", default="genorm_sample", help="FASTA record name")
-    p.add_argument("-o", "--output", default=None, help="FASTA file to write (default: standard output)")
+    p.add_argument("--name", default="genorm_sample", help="FASTA record name (no whitespace or control characters)")
+    p.add_argument("-o", "--output", default=None, help="FASTA file to write (default, or '-': standard output)")
     p.set_defaults(func=_cmd_generate)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from genorm.atomic import atomic_open, check_output
+    from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
 
-    if args.output:
-        check_output(args.output)
+    output = args.output if args.output is not None else "-"
+    check_output(output, run_dir=args.run_dir)
+    check_field(args.name, "FASTA record name (--name)")
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
-    desc = f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} run={args.run_dir}"
+    desc = escape_text(f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} "
+                       f"run={args.run_dir}")
     text = f">{args.name} {desc}\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n"
-    if args.output:
-        with atomic_open(args.output, "w", encoding="ascii") as handle:
-            handle.write(text)
-        print(f"wrote {len(seq):,} bases to {args.output}")
-    else:
-        sys.stdout.write(text)
+    with atomic_open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    if not is_stdout(output):
+        print(f"wrote {len(seq):,} bases to {output}")
     return 0
 
 
@@ -448,7 +463,9 @@ def _add_evaluate(sub) -> None:
                         "intervals, not the run's split; refused where they overlap the training split)")
     p.add_argument("--allow-train-overlap", action="store_true",
                    help="with --intervals: score intervals that overlap the training split anyway (not held out)")
-    p.add_argument("-o", "--output", default=None, help="write the report: .json (every table) or .tsv (tidy long table)")
+    p.add_argument("-o", "--output", default=None,
+                   help="write the report: .json (every table) or .tsv (tidy long table); '-': JSON to standard "
+                        "output (the printed report then goes to stderr)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="write a figure: accuracy per nucleotide vs baselines, confusion, bits along each record")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="lanes evaluated in parallel")
@@ -468,6 +485,8 @@ def _add_evaluate(sub) -> None:
 def _report_kind(path: str | None) -> str | None:
     if path is None:
         return None
+    if path == "-":
+        return "json"
     low = path.lower()
     for kind in ("json", "tsv"):
         if low.endswith("." + kind):
@@ -485,11 +504,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from genorm.atomic import check_output
 
+    for path, text in ((args.output, True), (args.plot, False)):
+        if path is not None:  # before minutes of evaluation
+            check_output(path, inputs=[*args.fasta, *([args.intervals] if args.intervals else [])],
+                         run_dir=args.run_dir, stdout=text)
     kind = _report_kind(args.output)
-    for path in (args.output, args.plot):
-        if path:
-            check_output(path, inputs=[*args.fasta, *([args.intervals] if args.intervals else [])])
-    if args.plot:
+    if args.plot is not None:
         from genorm.plots import plot_format
 
         plot_format(args.plot)
@@ -514,14 +534,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate(run.stepper(), genome, intervals, baselines=baselines, warmup=args.warmup,
                           segment=args.segment, window=window, batch_size=args.batch_size, chunk=args.chunk,
                           progress=bar, targets=targets)
-    _print_report(report, what)
+    with contextlib.redirect_stdout(human_stream(args.output)):
+        _print_report(report, what)
     if kind == "json":
         report.to_json(args.output)
     elif kind == "tsv":
         report.to_tsv(args.output)
-    if args.output:
-        print(f"wrote the report to {args.output}")
-    if args.plot:
+    if args.output is not None:
+        print(f"wrote the report to {args.output}", file=human_stream(args.output))
+    if args.plot is not None:
         from genorm.plots import plot_report
 
         plot_report(report, args.plot, title=what)
@@ -651,20 +672,14 @@ def _add_train(sub) -> None:
 
 
 def _train_config_from_args(args: argparse.Namespace):
-    import json
-
     from genorm.config import TrainConfig
     from genorm.errors import ConfigError
 
     config = TrainConfig()
-    if args.config:
-        try:
-            with open(args.config) as fh:
-                config = TrainConfig.from_dict(json.load(fh))
-        except OSError as exc:
-            raise ConfigError(f"Cannot read --config {args.config}: {exc.strerror or exc}.") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config {args.config} is not valid JSON: {exc}.") from None
+    if args.config is not None:
+        from genorm.jsonio import read_json_file
+
+        config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
         from genorm.run import CONFIG, read_config
 
@@ -699,7 +714,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from genorm.train import compare_with_markov, train
 
-    out = args.out or _default_out(args.fasta[0])
+    out = args.out if args.out is not None else _default_out(args.fasta[0])
     args.out = out
     config = _train_config_from_args(args)
     resume_cmd = "genorm train " + " ".join(shlex.quote(f) for f in args.fasta) + f" --out {shlex.quote(out)} --resume"
@@ -709,8 +724,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run = train(args.fasta, config, out, resume=args.resume, force=args.force, verbose=verbose,
                         progress=bar, threads=args.threads)
     except KeyboardInterrupt:
+        from genorm.run import backup_epochs
+
         if os.path.isfile(os.path.join(out, "backup", "state.json")):
-            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to its last completed epoch.\n"
+            saved = backup_epochs(out)
+            upto = f"epoch {saved}, its last complete backup" if saved else "its last completed epoch"
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to {upto}.\n"
                              f"continue it with: {resume_cmd}\n")
         else:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "

@@ -50,7 +50,6 @@ that is deleted when it finishes (see :func:`worker_scratch`).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -108,8 +107,10 @@ def parse_tf_config(env: Mapping[str, str] | None = None) -> Cluster | None:
     text = (env.get("TF_CONFIG") or "").strip()
     if not text:
         return None
+    from genorm.jsonio import parse_json
+
+    spec = parse_json(text, "TF_CONFIG", ConfigError, expect=dict, hint=f"Expected JSON like {_TF_CONFIG_EXAMPLE}.")
     try:
-        spec = json.loads(text)
         cluster = spec.get("cluster") or {}
         task = spec.get("task") or {}
         chiefs = list(cluster.get("chief") or [])

@@ -268,7 +268,10 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
         return sum(length for _, length, _, _ in index)
     handle.write("record\tposition\tbase\tp_a\tp_c\tp_g\tp_t\tp_true\tsurprisal_bits\n")
     total = 0
+    from genorm.atomic import check_field
+
     for rec in read_fasta(sources, policy=predictor.policy, records=records):
+        check_field(rec.name, "record name")  # a tab or newline in it would break every line's columns
         for start, packed, proba in predictor.iter_proba(rec.packed):
             df = frame_of(start, packed, proba)
             df.insert(0, "record", rec.name)

@@ -11,7 +11,7 @@ Layout (``FORMAT_VERSION`` 1)::
       baselines.npz     uniform / composition / Markov baselines fitted on the training split
       curves.png        learning curves
       backup/           model.eN.weights.h5, optimizer.eN.npz, state.json: the state --resume continues from
-      .lock             present while a process writes the run (holds its pid)
+      .lock             flock'ed while a process writes the run (holds its pid)
 
 Every file is written atomically (a temporary file in the same directory, then
 ``os.replace``), so a killed process leaves either the old file or the new one, never half.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from genorm.atomic import atomic_path, atomic_write_text
+from genorm.atomic import atomic_path, atomic_write_text, pid_alive
 from genorm.errors import RunDirError
 
 logger = logging.getLogger(__name__)
@@ -77,16 +78,14 @@ def save_model(model, path: str | os.PathLike) -> None:
 
 
 def read_json(path: Path, what: str) -> dict:
-    """Parse a JSON file of a run directory; missing or corrupt is a :class:`RunDirError`."""
+    """Parse a JSON object file of a run directory; missing, corrupt (not UTF-8, not JSON, nested too
+    deeply, not an object) is a :class:`RunDirError`."""
+    from genorm.jsonio import read_json_file
+
     if not path.is_file():
         raise RunDirError(f"{path} is missing: {path.parent} is not a complete genorm run directory ({what}).")
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{path} is corrupt ({exc}); re-run `genorm train` to recreate the run.") from None
-    if not isinstance(obj, dict):
-        raise RunDirError(f"{path} is corrupt: expected a JSON object, got {type(obj).__name__}.")
-    return obj
+    return read_json_file(path, str(path), RunDirError, expect=dict,
+                          hint="The run directory is corrupt; re-run `genorm train` to recreate the run.")
 
 
 # ------------------------------------------------------------------------------------------
@@ -170,7 +169,9 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         RunDirError: the directory exists and is not empty (without ``force``), holds files that
             are not genorm's (with ``force``), or (``resume``) holds no run to resume.
     """
-    out = Path(out_dir)
+    from genorm.atomic import check_output_dir
+
+    out = check_output_dir(out_dir)
     if resume:
         if not (out / BACKUP / "state.json").is_file():
             raise RunDirError(f"Nothing to resume in {out}: it has no {BACKUP}/state.json. Start a new run "
@@ -182,7 +183,7 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         holder = lock_holder(out)
         if holder is not None:  # checked before --force deletes anything of a run still being written
             raise RunDirError(f"{out} is being written by process {holder} (lock file {out / LOCK}). Wait for it "
-                              "to finish, choose another --out, or remove the lock file if that process is gone.")
+                              "to finish, or choose another --out.")
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
@@ -199,27 +200,51 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
             else:
                 p.unlink(missing_ok=True)
         shutil.rmtree(out / BACKUP, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"Cannot create the run directory {out}: {exc.strerror or exc}. Choose another "
+                          "--out.") from None
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def lock_holder(run_dir: str | os.PathLike) -> int | None:
-    """The pid of the live process holding ``run_dir/.lock`` (not this one), or None."""
+    """The pid of the process holding ``run_dir/.lock`` (not this one), or None.
+
+    The lock is an ``fcntl.flock`` on the open file: the kernel releases it when its holder
+    exits or is killed, so a lock file left behind by a dead process is simply not held.
+    """
+    path = Path(run_dir) / LOCK
     try:
-        pid = int((Path(run_dir) / LOCK).read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return None
-    return pid if pid > 0 and pid != os.getpid() and _pid_alive(pid) else None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _lock_pid(fd)
+            return None if pid == os.getpid() else (pid if pid > 0 else -1)
+        except OSError:  # a file system without flock: trust the pid
+            pid = _lock_pid(fd)
+            return pid if pid > 0 and pid != os.getpid() and pid_alive(pid) else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _lock_pid(fd: int, tries: int = 20) -> int:
+    """The pid written in an open lock file; its holder writes it just after locking, so an empty
+    file is read again for up to 0.2 s (-1 if it stays unreadable)."""
+    import time
+
+    for _ in range(tries):
+        try:
+            return int(os.pread(fd, 64, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.01)
+    return -1
 
 
 def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> None:
@@ -246,35 +271,44 @@ def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> 
 
 @contextlib.contextmanager
 def lock(run_dir: str | os.PathLike) -> Iterator[None]:
-    """Hold ``run_dir/.lock`` (with this pid) while a run is written.
+    """Hold ``run_dir/.lock`` while a run is written: an exclusive ``fcntl.flock`` on the open file.
 
-    A lock left by a process that no longer exists is taken over with a warning.
+    The kernel releases the lock when the holder exits, however it dies, so there is no stale
+    lock to take over and no check-then-act race between two processes that start at once. The
+    file holds the holder's pid and host, for messages; it is removed, still locked, on release.
 
     Raises:
-        RunDirError: another live process holds the lock.
+        RunDirError: another process holds the lock.
     """
     path = Path(run_dir) / LOCK
-    for _ in range(2):
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                pid = -1
-            if pid > 0 and pid != os.getpid() and _pid_alive(pid):
-                raise RunDirError(f"{run_dir} is being written by process {pid} (lock file {path}). Wait for it "
-                                  "to finish, or remove the lock file if that process is gone.") from None
-            logger.warning("Removing a stale lock file %s (process %s is gone).", path, pid)
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()} {socket.gethostname()}\n")
-        break
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _lock_pid(fd)
+            os.close(fd)
+            who = f"process {pid}" if pid > 0 else "another process"
+            raise RunDirError(f"{run_dir} is being written by {who} (lock file {path}). Wait for it to "
+                              "finish, or choose another --out.") from None
+        except OSError as exc:
+            os.close(fd)
+            raise RunDirError(f"Cannot lock {path}: {exc.strerror or exc} (the file system does not support "
+                              "locks?). Choose another --out.") from None
+        try:  # the file may have been removed (released) between our open and our flock: lock the new one
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # still holding the lock: nobody can take the old file meanwhile
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------
@@ -560,6 +594,16 @@ def save_backup(run_dir: Path, model, state: dict, tag: str = "") -> None:
     for p in backup.iterdir():
         if p.name not in (weights, opt_name, "state.json") and not p.name.startswith("."):
             p.unlink(missing_ok=True)
+
+
+def backup_epochs(run_dir: str | os.PathLike) -> int:
+    """Epochs completed in the resumable backup of ``run_dir`` (0 when there is none or it is unreadable)."""
+    path = Path(run_dir) / BACKUP / "state.json"
+    try:
+        n = read_json(path, "the state to resume from").get("state", {}).get("epochs_done", 0)
+    except (RunDirError, AttributeError):
+        return 0
+    return n if isinstance(n, int) and not isinstance(n, bool) else 0
 
 
 def _file_name(name: Any, source: Path) -> str:

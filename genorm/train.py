@@ -46,7 +46,7 @@ from genorm.callbacks import (
     TrainingState,
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
-from genorm.errors import ConfigError, RunDirError
+from genorm.errors import ConfigError, OutputFileError, RunDirError
 from genorm.model import build_model
 
 logger = logging.getLogger(__name__)
@@ -320,16 +320,17 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         best_model.set_weights(m.get_weights())
         rundir.save_model(best_model, out / rundir.MODEL)
 
-    def save_backup(m):
-        rundir.write_history(out / rundir.HISTORY, state.history)
+    def save_backup(m):  # the backup first: history.csv never lists an epoch the backup does not hold
         rundir.save_backup(out, m, {"state": state.to_dict()}, tag=f".e{state.epochs_done}")
+        rundir.write_history(out / rundir.HISTORY, state.history)
 
     fit_start = time.monotonic()
     time_budget = TimeBudget(state, config.max_seconds, start=wall_start)
     checkpoint = BestCheckpoint(state, save_best)
+    backup = Backup(state, bases_per_batch, save_backup, fit_start, saved_epochs=lambda: rundir.backup_epochs(out))
     cbs = [NanGuard(state), time_budget,
            PlateauStopping(state, config.patience, config.lr_patience, config.lr_factor, config.min_learning_rate),
-           checkpoint, Backup(state, bases_per_batch, save_backup, fit_start),
+           checkpoint, backup,
            CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
                         config.max_time)]
     if verbose == 2:  # genorm's own line per epoch, on the progress logger, instead of Keras' on stdout
@@ -348,11 +349,14 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                       validation_data=val_ds, callbacks=cbs, verbose=verbose, shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
         interrupted = True
+        backup.rollback()
         state.stopped = "interrupted"
         logger.warning("Interrupted: the run in %s is saved up to epoch %d; continue it with --resume.",
                        out, state.epochs_done)
+    except OutputFileError as exc:  # a full disk while writing the model or the backup
+        raise _write_failed(exc, out, backup.rollback()) from None
     fit_seconds = time.monotonic() - fit_start
 
     if checkpoint.best_weights is not None:
@@ -444,6 +448,15 @@ def compare_with_markov(summary: dict) -> str:
         advice = (": a larger model (--units, --layers) may do better" if summary.get("stopped") == "early_stopping"
                   else ": train longer for a better model")
     return f"{text}, {change:.1f} % better {than}{advice}"
+
+
+def _write_failed(exc: OutputFileError, out: Path, epochs: int) -> OutputFileError:
+    """``exc`` (a failed write during training), saying what the run directory still holds."""
+    if epochs > 0 and (out / rundir.BACKUP / "state.json").is_file():
+        return OutputFileError(f"{exc} The run in {out} stays resumable from epoch {epochs}, its last complete "
+                               "backup: free some space, then continue it with the same command and --resume.")
+    return OutputFileError(f"{exc} No epoch was saved, so there is nothing to resume: free some space and start "
+                           "the run again.")
 
 
 def _fit_baselines(genome, splits, out: Path) -> None:

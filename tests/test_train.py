@@ -198,11 +198,11 @@ def test_refuses_to_overwrite(trained, periodic_fasta, tmp_path):
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
-def test_lock_held_by_live_process(periodic_fasta, tmp_path):
+def test_lock_held_by_live_process(periodic_fasta, tmp_path, hold_lock):
     out = tmp_path / "locked"
     out.mkdir()
-    (out / LOCK).write_text("1 otherhost\n")  # pid 1 is always alive
-    with pytest.raises(RunDirError, match="being written by process 1"):
+    pid = hold_lock(out)
+    with pytest.raises(RunDirError, match=f"being written by process {pid}"):
         train([periodic_fasta], TINY, out_dir=out)
 
 
