@@ -37,7 +37,7 @@ import numpy as np
 
 from genorm.encoding import EncodingPolicy
 from genorm.errors import CacheError
-from genorm.fasta import RecordStats
+from genorm.reading import RecordStats
 from genorm.genome import Genome, read_genome
 
 logger = logging.getLogger(__name__)

@@ -47,9 +47,12 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 # Shared helpers
 
 
-def add_policy_options(p: argparse.ArgumentParser) -> None:
-    """--iupac, --u-as-t and --records: how FASTA input is read."""
+def add_policy_options(p: argparse.ArgumentParser, format_flag: str | None = "--format") -> None:
+    """--iupac, --u-as-t, --records and the input format flag: how genome input is read."""
     g = p.add_argument_group("reading FASTA")
+    if format_flag:
+        g.add_argument(format_flag, dest="input_format", choices=["fasta", "genbank", "embl", "2bit"], default=None,
+                       help="input format (default: detected from the content)")
     g.add_argument("--records", default=None, metavar="NAMES",
                    help="comma-separated record names to use (default: all records)")
     g.add_argument("--iupac", choices=["n", "error"], default="n",
@@ -61,6 +64,10 @@ def policy_from_args(args: argparse.Namespace):
     from genorm.encoding import EncodingPolicy
 
     return EncodingPolicy(iupac=args.iupac, u_as_t=args.u_as_t)
+
+
+def format_from_args(args: argparse.Namespace) -> str | None:
+    return getattr(args, "input_format", None)
 
 
 def records_from_args(args: argparse.Namespace) -> list[str] | None:
@@ -160,7 +167,8 @@ def _add_info(sub) -> None:
         description="The input quality report: per record and in total, length, GC fraction, N count and "
                     "longest N run, ambiguity codes, soft-masked fraction.",
     )
-    p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip; '-' reads standard input")
+    p.add_argument("fasta", nargs="+", help="genome file(s): FASTA, GenBank, EMBL or 2bit; plain, gzip or bgzip; "
+                                            "'-' reads standard input")
     p.add_argument("--tsv", action="store_true", help="write tab-separated values (one row per record) for machines")
     add_policy_options(p)
     p.set_defaults(func=_cmd_info)
@@ -171,7 +179,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     bar = ProgressBar()
     try:
-        genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar)
+        genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar,
+                             format=format_from_args(args))
     finally:
         bar.close()
     df = genome.summary()
@@ -185,7 +194,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print()
     for src in genome.sources:
         size = f", {src['size']:,} bytes" if src.get("size") is not None else ""
-        print(f"input: {src['path']} ({src['format']}{size})")
+        print(f"input: {src['path']} ({src['format']}, {src.get('compression')}{size}; read by Biopython)")
     print(f"encoding policy: {genome.policy.describe()}")
     return 0
 
@@ -206,7 +215,7 @@ def _add_index(sub) -> None:
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="cache directory; if not given, <first FASTA>.genorm beside the file")
     p.add_argument("--force", action="store_true", help="rebuild the cache even if it is current")
-    add_policy_options(p)
+    add_policy_options(p, format_flag=None)
     p.set_defaults(func=_cmd_index)
 
 
@@ -268,7 +277,7 @@ def _add_predict(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (.tsv, or .bedgraph/.bg for bedGraph)")
     p.add_argument("--format", choices=["tsv", "bedgraph"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
-    add_policy_options(p)
+    add_policy_options(p, format_flag="--input-format")
     p.set_defaults(func=_cmd_predict)
 
 
@@ -284,6 +293,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
             n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
+                                  input_format=format_from_args(args),
                                   progress=lambda name, done, total: bar(done, total, name))
     finally:
         bar.close()
@@ -312,7 +322,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         check_output(args.output, inputs=args.fasta)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
-    df = predictor.score_records(args.fasta, records=records_from_args(args))
+    df = predictor.score_records(args.fasta, records=records_from_args(args), format=format_from_args(args))
     if args.output:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
             df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
@@ -358,14 +368,19 @@ def _add_generate(sub) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    import io
+
     from genorm.atomic import atomic_open, check_output
+    from genorm.reading import write_fasta
 
     if args.output:
         check_output(args.output)
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
     desc = f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} run={args.run_dir}"
-    text = f">{args.name} {desc}\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n"
+    buf = io.StringIO()
+    write_fasta([(args.name, seq, desc)], buf)  # Bio.SeqIO's FastaWriter; a --name that would break FASTA is an error
+    text = buf.getvalue()
     if args.output:
         with atomic_open(args.output, "w", encoding="ascii") as handle:
             handle.write(text)
@@ -447,6 +462,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             from genorm.genome import read_genome
 
             genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
+                                 format=format_from_args(args),
                                  progress=bar)
             intervals = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
             what = f"{len(genome)} record(s) of {', '.join(args.fasta)}"

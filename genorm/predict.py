@@ -149,15 +149,16 @@ class Predictor:
         return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
                 "bits_per_base": -total / n if n else float("nan")}
 
-    def score_records(self, sources, records=None) -> "pandas.DataFrame":  # noqa: F821
-        """One row per FASTA record: ``record``, ``length``, ``bases_scored``, ``log2_likelihood``,
-        ``bits_per_base``."""
+    def score_records(self, sources, records=None, format: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+        """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
+        pairs; ``format`` as :func:`genorm.reading.read_fasta`): ``record``, ``length``,
+        ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
         import pandas as pd
 
-        from genorm.fasta import read_fasta
+        from genorm.reading import read_fasta
 
         rows = []
-        for rec in read_fasta(sources, policy=self.policy, records=records):
+        for rec in read_fasta(sources, policy=self.policy, records=records, format=format):
             rows.append({"record": rec.name, **self.score_details(rec.packed)})
         return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])
 
@@ -236,14 +237,16 @@ def frame_of(start: int, packed: np.ndarray, proba: np.ndarray) -> "pandas.DataF
 
 
 def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt: str = "tsv",
-                      records=None, progress: Callable[[str, int, int], None] | None = None) -> int:
+                      records=None, progress: Callable[[str, int, int], None] | None = None,
+                      input_format: str | None = None) -> int:
     """Stream per-base predictions of every record to ``handle``; returns bases written.
 
     ``fmt="tsv"``: a header, then ``record position base p_a p_c p_g p_t p_true surprisal_bits``
-    per base (0-based position). ``fmt="bedgraph"``: ``record start end surprisal`` per non-N base
+    per base (0-based position). ``sources``: as :func:`genorm.reading.read_fasta` (``input_format``
+    is its ``format``). ``fmt="bedgraph"``: ``record start end surprisal`` per non-N base
     in genome coordinates (0-based, half-open), for genome browsers.
     """
-    from genorm.fasta import read_fasta
+    from genorm.reading import read_fasta
 
     if fmt not in ("tsv", "bedgraph"):
         raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
@@ -252,7 +255,7 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     else:
         handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
     total = 0
-    for rec in read_fasta(sources, policy=predictor.policy, records=records):
+    for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
         for start, packed, proba in predictor.iter_proba(rec.packed):
             df = frame_of(start, packed, proba)
             if fmt == "tsv":

@@ -1,4 +1,4 @@
-"""The FASTA reader: edge cases as tables of tiny inputs, and a round-trip property."""
+"""The genome reader (genorm.reading): edge cases as tables of tiny inputs, Biopython equivalence, properties."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import EncodingPolicyError, FastaFormatError, GenormError, InputFileError, RecordSelectionError
-from genorm.fasta import read_fasta, sniff_format
+from genorm.reading import read_fasta, sniff_compression
 
 
 def records(data: bytes | str, **kw) -> list[tuple[str, str]]:
@@ -139,8 +139,8 @@ def test_gzip_bgzf_and_plain_detected_by_content_not_name(tmp_path):
     bgz = tmp_path / "x.fa.bgz"
     with bgzf.BgzfWriter(str(bgz), "wb") as h:
         h.write(text)
-    assert sniff_format(bgz.read_bytes()[:18]) == "bgzf"
-    assert sniff_format(misnamed.read_bytes()[:18]) == "gzip"
+    assert sniff_compression(bgz.read_bytes()[:18]) == "bgzf"
+    assert sniff_compression(misnamed.read_bytes()[:18]) == "gzip"
     assert [r.sequence for r in read_fasta(bgz)] == ["ACGT", "GGCC"]
     plain_gz_name = tmp_path / "x.fa.gz"
     plain_gz_name.write_bytes(text)
@@ -175,7 +175,7 @@ def test_stdin(tmp_path):
 
 def test_records_span_read_blocks(monkeypatch):
     """Headers and sequence split across the reader's block boundaries."""
-    from genorm import fasta
+    from genorm import reading as fasta
 
     monkeypatch.setattr(fasta, "CHUNK_SIZE", 7)
     data = b">first record\r\nACGTACGTAC\r\nacgtNN\r\n>second\nGGGG\nCC\n>third x\nT"
@@ -208,7 +208,7 @@ def test_agrees_with_biopython_on_sample_data(sample_data, name):
     chunk=st.sampled_from([3, 64, 1 << 21]),
 )
 def test_round_trip_property(seqs, width, crlf, chunk):
-    from genorm import fasta
+    from genorm import reading as fasta
 
     old = fasta.CHUNK_SIZE
     fasta.CHUNK_SIZE = chunk
