@@ -32,6 +32,7 @@ import os
 import stat
 import sys
 import tempfile
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -290,15 +291,39 @@ def check_format(format: str | None) -> str | None:
     return format
 
 
-def _open_path(path: Path) -> tuple[object, os.stat_result]:
+FIFO_WAIT = 2.0
+"""Seconds a named pipe is given for its writer to appear before it is an error (never a hang)."""
+
+
+def _open_fifo(path: Path) -> tuple[object, Callable[[], None]]:
+    """A named pipe, opened without blocking; waits FIFO_WAIT seconds for a writer, then reads what it wrote."""
+    import time
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a blocking open() would wait forever for a writer
+    deadline = time.monotonic() + FIFO_WAIT
+    while True:
+        try:
+            first = os.read(fd, 1 << 16)
+        except BlockingIOError:  # a writer is there, nothing written yet
+            first = b""
+            break
+        if first or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    os.set_blocking(fd, True)
+    handle = open(fd, "rb")  # noqa: SIM115 - closed through _Opened.close
+    return _Prefixed(first, handle), handle.close
+
+
+def _open_path(path: Path) -> tuple[object, os.stat_result, Callable[[], None]]:
     label = str(path)
     try:
         st = os.stat(path)
-        if stat.S_ISFIFO(st.st_mode):  # open() would block until a writer appears
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-            os.set_blocking(fd, True)
-            return open(fd, "rb"), st  # noqa: SIM115 - closed through _Opened.close
-        return open(path, "rb"), st  # noqa: SIM115
+        if stat.S_ISFIFO(st.st_mode):
+            raw, close = _open_fifo(path)
+            return raw, st, close
+        handle = open(path, "rb")  # noqa: SIM115 - closed through _Opened.close
+        return handle, st, handle.close
     except FileNotFoundError:
         raise InputFileError(f"{label}: no such file. Check the path.") from None
     except IsADirectoryError:
@@ -322,8 +347,8 @@ def _open(source, format: str | None = None, progress: Callable[[int, int | None
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = str(path)
-        raw, st = _open_path(path)
-        size, closer = (st.st_size if stat.S_ISREG(st.st_mode) else None), raw.close
+        raw, st, closer = _open_path(path)
+        size = st.st_size if stat.S_ISREG(st.st_mode) else None
         reopen = lambda: _open(path, format)  # noqa: E731
     else:
         raw, size, closer = source, None, (lambda: None)
@@ -520,13 +545,21 @@ def _seqio_records(o: _Opened) -> Iterator[tuple[int, str, str, bytes]]:
     it = SeqIO.parse(handle, _FORMAT_NAMES[o.format])
     for index in itertools.count():
         try:
-            rec = next(it, None)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rec = next(it, None)
         except GenormError:
             raise
         except (EOFError, OSError, zlib.error) as exc:
             raise _io_error(o.label, exc) from None
         except Exception as exc:  # noqa: BLE001 - Biopython's parse errors: ValueError, AssertionError, ...
             raise _biopython_error(o, kind, index, exc) from None
+        for w in caught:  # a sequence Biopython only warns about (cut short, wrong length) is an error here
+            text = " ".join(str(w.message).split())
+            if "sequence" in text.lower():
+                raise FastaFormatError(f"{o.label}, record {index + 1}: the {kind} sequence is damaged (Biopython: "
+                                       f"{text}). The file was probably cut short or edited: fetch it again.")
+            logger.warning("%s, record %d: Biopython: %s", o.label, index + 1, text)
         if rec is None:
             return
         name = _name_text(str(rec.id), lambda: f"{o.label}, record {index + 1}")
@@ -534,7 +567,7 @@ def _seqio_records(o: _Opened) -> Iterator[tuple[int, str, str, bytes]]:
 
 
 def _biopython_error(o: _Opened, kind: str, index: int, exc: Exception) -> FastaFormatError:
-    text = str(exc) or type(exc).__name__
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
     if o.format == "2bit":
         return FastaFormatError(f"{o.label}: Biopython cannot read this 2bit file ({text}). Convert it with UCSC "
                                 "`twoBitToFa` and give the FASTA.")
@@ -684,7 +717,7 @@ def _bad_char(o: _Opened, index: int, name: str, raw: bytes) -> FastaFormatError
     loc = _locate(o, index, char=True)
     where = f"{o.label}, record {name!r}, " + (f"line {loc[0]}, column {loc[1]}" if loc else f"base {i + 1}")
     what = "FASTA" if o.format == "fasta" else "sequence"
-    if byte >= 0x80 or (byte < 0x20 and byte not in (9, 10, 13)):
+    if (byte >= 0x80 and o.format != "records") or (byte < 0x20 and byte not in (9, 10, 13)):
         return FastaFormatError(
             f"{where}: byte 0x{byte:02x} is not text; this looks like a binary file, not {what}. "
             "Give a plain, gzip or bgzip FASTA, GenBank, EMBL or 2bit file."
@@ -902,6 +935,10 @@ def _scan_one(o: _Opened, policy, wanted, seen, found) -> Iterator[tuple[bytes, 
     if kept:
         for message in empty:
             logger.warning(message)
+    elif not headers:  # Biopython's GenBank/EMBL parsers skip what they do not recognise
+        shown = o.head.lstrip()[:30].decode("latin-1")
+        raise FastaFormatError(f"{o.label}: no {o.format} records found (the content starts with {shown!r}). "
+                               "Check the file, or let genorm detect the format (drop --format).")
     elif wanted is None:
         what = "header line(s)" if o.format == "fasta" else "record(s)"
         raise FastaFormatError(f"{o.label}: no sequence: {headers} {what} but every record is empty. "

@@ -319,6 +319,12 @@ class LoadedRun:
         if self._genome is None:
             from genorm.train import load_genome
 
+            from genorm.reading import IN_MEMORY
+
+            if IN_MEMORY in self.fasta_paths:
+                raise RunDirError(f"The run in {self.run_dir} was trained on in-memory records: there is no file to "
+                                  "re-read its genome (and splits) from. Evaluate on the records themselves, e.g. "
+                                  "run.evaluate(records).")
             missing = [p for p in self.fasta_paths if not Path(p).is_file()]
             if missing:
                 raise RunDirError(f"The run's input file(s) {', '.join(missing)} no longer exist; the genome "
