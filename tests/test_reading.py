@@ -569,3 +569,43 @@ def test_random_bytes_only_raise_genorm_errors_and_never_hang(prefix, body, comp
     except GenormError:
         pass
     assert time.monotonic() - start < 10  # bounded time per example (a hang would be caught by the CI timeout)
+
+
+# ------------------------------------------------------------------------------------------
+# The Python API end to end: SeqIO.parse(...) and (name, sequence) pairs through train and evaluate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["seqio", "pairs"])
+def test_train_and_evaluate_on_in_memory_records(tmp_path, kind):
+    import json
+
+    from genorm.model import ModelConfig
+    from genorm.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    seqs = {"r1": "".join(rng.choice(list("ACGT"), 3000)), "r2": "ACGTTGCA" * 250}
+    if kind == "seqio":
+        handle = io.StringIO()
+        SeqIO.write([SeqRecord(Seq(s), id=n, description="", annotations={"molecule_type": "DNA"})
+                     for n, s in seqs.items()], handle, "genbank")
+        handle.seek(0)
+        source = SeqIO.parse(handle, "genbank")
+    else:
+        source = iter(seqs.items())
+    config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=24, batch_size=8, epochs=1,
+                         bases_per_epoch=8 * 24 * 4, max_val_bases=500, seed=1, baselines=False)
+    run = genorm.train(source, config, out_dir=tmp_path / "run")
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    (inp,) = prov["inputs"]
+    genome = genorm.read_genome(list(seqs.items()))
+    assert inp["path"] == "<records>" and inp["kind"] == "in-memory records"
+    assert inp["records"] == [{"name": "r1", "length": 3000}, {"name": "r2", "length": 2000}]
+    assert inp["sha256"] == __import__("hashlib").sha256(bytes(genome.packed)).hexdigest()
+    report = genorm.evaluate(run.model, list(seqs.items()))
+    row = report.summary.iloc[0]
+    assert row["bases"] == 5000 and 0.0 <= row["accuracy"] <= 1.0
+    loaded = genorm.load(tmp_path / "run")
+    assert loaded.evaluate([("r2", seqs["r2"])]).summary.iloc[0]["bases"] == 2000
+    with pytest.raises(GenormError, match=r"trained on in-memory records: there is no file to re-read"):
+        loaded.genome
