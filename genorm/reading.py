@@ -175,15 +175,22 @@ class Record:
         name: the first word of the header line.
         description: the rest of the header line.
         packed: ``(L,) uint8`` packed codes (base code | 8 where soft-masked).
-        stats: what the record contained (:class:`RecordStats`).
+        stats: what the record contained (:class:`RecordStats`); counted on first access when
+            the record held only A/C/G/T/N (the packed codes say it all), else while reading.
         source: the file it came from.
     """
 
     name: str
     description: str
     packed: np.ndarray
-    stats: RecordStats
+    _stats: RecordStats | None = field(default=None, repr=False)
     source: str = ""
+
+    @property
+    def stats(self) -> RecordStats:
+        if self._stats is None:
+            self._stats = RecordStats.from_counts(self.name, byte_counts(self.packed), self.packed)
+        return self._stats
 
     def __len__(self) -> int:
         return int(self.packed.size)
@@ -845,8 +852,13 @@ def in_memory_provenance(genome) -> dict:
 # Encoding one record and the reading loop
 
 
-def _encode(o: _Opened, index: int, name: str, raw: bytes, policy: EncodingPolicy) -> tuple[bytes, RecordStats]:
-    """Packed codes and statistics of one record's sequence bytes."""
+def _encode(o: _Opened, index: int, name: str, raw: bytes, policy: EncodingPolicy,
+            with_stats: bool = True) -> tuple[bytes, RecordStats | None]:
+    """Packed codes and statistics of one record's sequence bytes.
+
+    Without ``with_stats`` the statistics are left to the caller (None) when the packed codes
+    hold them all (no IUPAC code or U, whose letters become N or T).
+    """
     codes = raw.translate(encoding.READER_TABLE)
     if codes.find(encoding.INVALID) >= 0:
         if raw.find(b"\t") >= 0:  # tabs inside sequence lines are white space (spaces Biopython removed)
@@ -854,6 +866,8 @@ def _encode(o: _Opened, index: int, name: str, raw: bytes, policy: EncodingPolic
         if codes.find(encoding.INVALID) >= 0:
             raise _bad_char(o, index, name, raw)
     arr = np.frombuffer(codes, dtype=np.uint8)
+    if not with_stats and arr.size and arr.max() < encoding.SPECIAL:
+        return codes, None
     counts = byte_counts(arr)
     if counts[encoding.SPECIAL:].any():
         bad = encoding.check_special(arr, policy)
@@ -906,12 +920,14 @@ def scan(
     progress: Callable[[int, int | None, str], None] | None = None,
     on_source: Callable[[dict], None] | None = None,
     format: str | None = None,
-) -> Iterator[tuple[bytes, str, str, RecordStats, str]]:
+    with_stats: bool = True,
+) -> Iterator[tuple[bytes, str, str, RecordStats | None, str]]:
     """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.read_genome`.
 
     For each kept, non-empty record yields ``(packed, name, description, stats, label)``, where
     ``packed`` is the record's packed codes as ``bytes``. ``on_source`` receives ``{"path",
-    "format", "compression", "size"}`` for each input opened.
+    "format", "compression", "size"}`` for each input opened. With ``with_stats=False``,
+    ``stats`` is None where the packed codes hold them (see :class:`Record`).
     """
     policy = policy or EncodingPolicy()
     check_format(format)
@@ -923,7 +939,7 @@ def scan(
         if on_source is not None:
             on_source({"path": o.label, "format": o.format, "compression": o.compression, "size": o.size})
         try:
-            yield from _scan_one(o, policy, wanted, seen, found)
+            yield from _scan_one(o, policy, wanted, seen, found, with_stats)
             _check_unchanged(o, sequential=o.format != "2bit")
         finally:
             o.close()
@@ -936,7 +952,7 @@ def scan(
             )
 
 
-def _scan_one(o: _Opened, policy, wanted, seen, found) -> Iterator[tuple[bytes, str, str, RecordStats, str]]:
+def _scan_one(o: _Opened, policy, wanted, seen, found, with_stats) -> Iterator[tuple[bytes, str, str, RecordStats, str]]:
     headers = kept = 0
     empty: list[str] = []
     for index, name, desc, raw in _records_of(o):
@@ -951,7 +967,7 @@ def _scan_one(o: _Opened, policy, wanted, seen, found) -> Iterator[tuple[bytes, 
         if wanted is not None and name not in wanted:
             continue
         found.add(name)
-        codes, stats = _encode(o, index, name, raw, policy)
+        codes, stats = _encode(o, index, name, raw, policy, with_stats)
         del raw
         if not codes:
             # Said once the file is known to hold some sequence (else the error below says it all).
@@ -1016,8 +1032,8 @@ def read_fasta(
     >>> [r.sequence for r in read_fasta([("x", "ACGT"), ("y", "nnA")])]
     ['ACGT', 'nnA']
     """
-    for codes, name, desc, stats, label in scan(sources, policy, records, progress, format=format):
-        yield Record(name=name, description=desc, packed=np.frombuffer(codes, dtype=np.uint8), stats=stats,
+    for codes, name, desc, stats, label in scan(sources, policy, records, progress, format=format, with_stats=False):
+        yield Record(name=name, description=desc, packed=np.frombuffer(codes, dtype=np.uint8), _stats=stats,
                      source=label)
 
 
