@@ -263,6 +263,7 @@ class _Opened:
     stat: os.stat_result | None = None
     head: bytes = b""                              # the first bytes, up to the first non-blank one
     tick: Callable[[], None] | None = None         # reports progress (bytes of the file read so far)
+    text: object = None                            # the text layer Biopython reads, kept until `close`
 
 
 def sniff_compression(head: bytes) -> str:
@@ -497,8 +498,8 @@ def _fasta_records(o: _Opened) -> Iterator[tuple[int, str, str, bytes]]:
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
     _check_fasta_start(o)
-    text = io.TextIOWrapper(o.stream, encoding="latin-1", newline=None)
-    index = -1
+    text = o.text = io.TextIOWrapper(o.stream, encoding="latin-1", newline=None)  # held by `o`: its
+    index = -1                                                                    # collection would close the file
     for title, seq in _guarded(SimpleFastaParser(text), o.label):  # not enumerate(): it would keep `seq` alive
         index += 1
         parts = title.split(None, 1)
@@ -557,7 +558,7 @@ def _seqio_records(o: _Opened) -> Iterator[tuple[int, str, str, bytes]]:
     if o.format == "2bit":
         handle = _twobit_handle(o)
     else:
-        handle = io.TextIOWrapper(o.stream, encoding="latin-1", newline=None)
+        handle = o.text = io.TextIOWrapper(o.stream, encoding="latin-1", newline=None)
     it = SeqIO.parse(handle, _FORMAT_NAMES[o.format])
     for index in itertools.count():
         try:
