@@ -34,7 +34,7 @@ import sys
 import tempfile
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,7 +358,8 @@ def _open(source, format: str | None = None, progress: Callable[[int, int | None
         label = str(path)
         raw, st, closer = _open_path(path)
         size = st.st_size if stat.S_ISREG(st.st_mode) else None
-        reopen = lambda: _open(path, format)  # noqa: E731
+        if size is not None:  # a pipe cannot be read twice
+            reopen = lambda: _open(path, format)  # noqa: E731
     else:
         raw, size, closer = source, None, (lambda: None)
         label = str(getattr(source, "name", None) or "<handle>")
@@ -580,7 +581,8 @@ def _seqio_records(o: _Opened) -> Iterator[tuple[int, str, str, bytes]]:
         if rec is None:
             return
         name = _name_text(str(rec.id), lambda: f"{o.label}, record {index + 1}")
-        yield index, name, _description_text(str(rec.description)), _record_bytes(rec, o.label, name, kind)
+        # the sequence is read (a 2bit record decoded) only if the record is selected
+        yield index, name, _description_text(str(rec.description)), lambda r=rec, n=name: _record_bytes(r, o.label, n, kind)
 
 
 def _biopython_error(o: _Opened, kind: str, index: int, exc: Exception) -> FastaFormatError:
@@ -780,13 +782,16 @@ def _is_record(item) -> bool:
 def as_sources(sources) -> list:
     """A list of inputs: paths, ``"-"``, handles, or one group of in-memory records.
 
-    ``sources`` may be one path or handle, a list of them, or an iterable (a list, a generator,
-    ``SeqIO.parse(...)``) of ``SeqRecord`` objects or ``(name, sequence)`` pairs.
+    ``sources`` may be one path or handle, a list of them, an iterable (a list, a generator,
+    ``SeqIO.parse(...)``) of ``SeqRecord`` objects or ``(name, sequence)`` pairs, or a
+    ``{name: sequence}`` mapping.
     """
     if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read"):
         return [sources]
     if isinstance(sources, _InMemory):
         return [sources]
+    if isinstance(sources, Mapping):  # {name: sequence}
+        return [_InMemory(iter(sources.items()))]
     items = iter(sources)
     first = next(items, _InMemory)
     if first is _InMemory:
@@ -968,6 +973,8 @@ def _scan_one(o: _Opened, policy, wanted, seen, found, with_stats) -> Iterator[t
         if wanted is not None and name not in wanted:
             continue
         found.add(name)
+        if callable(raw):
+            raw = raw()
         codes, stats = _encode(o, index, name, raw, policy, with_stats)
         del raw
         if not codes:

@@ -330,6 +330,7 @@ def test_twobit_soft_mask_and_n_runs(tmp_path):
     path.write_bytes(_twobit(TWOBIT_RECORDS))
     got = list(read_fasta(path))
     assert [(r.name, r.sequence) for r in got] == TWOBIT_RECORDS
+    assert [r.name for r in read_fasta(path, records=["chrM"])] == ["chrM"]
     with open(path, "rb") as h:  # Biopython's own reading, for equivalence
         assert [str(r.seq) for r in SeqIO.parse(h, "twobit")] == [r.sequence for r in got]
     s = got[0].stats
@@ -494,6 +495,7 @@ def test_seqrecords_and_pairs_are_read_like_files(tmp_path):
     assert g.names == ["a", "b", "c"] and g.sequence(0) == "ACgtN" and g.stats[0].iupac == {"R": 1}
     assert g.sources == [{"path": "<records>", "format": "records", "compression": "none", "size": None}]
     assert genorm.cached_genome([("a", "ACGT")]).names == ["a"]
+    assert genorm.read_genome({"x": "AC", "y": "GT"}).names == ["x", "y"]
     from genorm.reading import in_memory_provenance
 
     prov = in_memory_provenance(g)
