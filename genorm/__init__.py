@@ -24,7 +24,7 @@ from genorm.encoding import (  # noqa: E402
     string_to_codes,
 )
 from genorm.errors import GenormError  # noqa: E402
-from genorm.fasta import Record, read_fasta  # noqa: E402
+from genorm.reading import Record, read_fasta, write_fasta  # noqa: E402
 from genorm.genome import Genome, read_genome  # noqa: E402
 from genorm.cache import cached_genome  # noqa: E402
 
@@ -87,6 +87,7 @@ __all__ = [
     "make_splits",
     "read_fasta",
     "read_genome",
+    "write_fasta",
     "reverse_complement",
     "string_to_codes",
     "train",

@@ -42,7 +42,7 @@ import numpy as np
 from genorm.atomic import remove_stale_temporaries, temp_prefix
 from genorm.encoding import EncodingPolicy
 from genorm.errors import CacheError
-from genorm.fasta import RecordStats
+from genorm.reading import RecordStats
 from genorm.genome import Genome, read_genome
 
 logger = logging.getLogger(__name__)

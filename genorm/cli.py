@@ -49,9 +49,12 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 # Shared helpers
 
 
-def add_policy_options(p: argparse.ArgumentParser) -> None:
-    """--iupac, --u-as-t and --records: how FASTA input is read."""
+def add_policy_options(p: argparse.ArgumentParser, format_flag: str | None = "--format") -> None:
+    """--iupac, --u-as-t, --records and the input format flag: how genome input is read."""
     g = p.add_argument_group("reading FASTA")
+    if format_flag:
+        g.add_argument(format_flag, dest="input_format", choices=["fasta", "genbank", "embl", "2bit"], default=None,
+                       help="input format (default: detected from the content)")
     g.add_argument("--records", default=None, metavar="NAMES",
                    help="comma-separated record names to use (default: all records)")
     g.add_argument("--iupac", choices=["n", "error"], default="n",
@@ -63,6 +66,10 @@ def policy_from_args(args: argparse.Namespace):
     from genorm.encoding import EncodingPolicy
 
     return EncodingPolicy(iupac=args.iupac, u_as_t=args.u_as_t)
+
+
+def format_from_args(args: argparse.Namespace) -> str | None:
+    return getattr(args, "input_format", None)
 
 
 def records_from_args(args: argparse.Namespace) -> list[str] | None:
@@ -213,7 +220,8 @@ def _add_info(sub) -> None:
         description="The input quality report: per record and in total, length, GC fraction, N count and "
                     "longest N run, ambiguity codes, soft-masked fraction.",
     )
-    p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip; '-' reads standard input")
+    p.add_argument("fasta", nargs="+", help="genome file(s): FASTA, GenBank, EMBL or 2bit; plain, gzip or bgzip; "
+                                            "'-' reads standard input")
     p.add_argument("--tsv", action="store_true", help="write tab-separated values (one row per record) for machines")
     p.add_argument("-o", "--output", default=None, metavar="TSV",
                    help="write the per-record table as tab-separated values to this file ('-': standard output)")
@@ -228,7 +236,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output(args.output, inputs=args.fasta)
     with progress_bar() as bar:
-        genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar)
+        genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar,
+                             format=format_from_args(args))
     df = genome.summary()
     if args.tsv or args.output is not None:
         atomic_write_text(args.output if args.output is not None else "-",
@@ -241,7 +250,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print()
     for src in genome.sources:
         size = f", {src['size']:,} bytes" if src.get("size") is not None else ""
-        print(f"input: {src['path']} ({src['format']}{size})")
+        print(f"input: {src['path']} ({src['format']}, {src.get('compression')}{size}; read by Biopython)")
     print(f"encoding policy: {genome.policy.describe()}")
     return 0
 
@@ -262,7 +271,7 @@ def _add_index(sub) -> None:
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="cache directory; if not given, <first FASTA>.genorm beside the file")
     p.add_argument("--force", action="store_true", help="rebuild the cache even if it is current")
-    add_policy_options(p)
+    add_policy_options(p, format_flag=None)
     p.set_defaults(func=_cmd_index)
 
 
@@ -327,7 +336,7 @@ def _add_predict(sub) -> None:
                         "bedGraph to standard output")
     p.add_argument("--format", choices=["tsv", "bedgraph", "bigwig"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
-    add_policy_options(p)
+    add_policy_options(p, format_flag="--input-format")
     p.set_defaults(func=_cmd_predict)
 
 
@@ -348,11 +357,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if fmt == "bigwig":
             from genorm.predict import write_bigwig
 
-            n = write_bigwig(predictor, args.fasta, args.output, records=records_from_args(args), progress=show)
+            n = write_bigwig(predictor, args.fasta, args.output, records=records_from_args(args), progress=show,
+                             input_format=format_from_args(args))
         else:
             with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
                 n = write_predictions(predictor, args.fasta, handle, fmt=fmt, records=records_from_args(args),
-                                      progress=show)
+                                      progress=show, input_format=format_from_args(args))
     print(f"wrote {fmt} predictions for {n:,} bases to {args.output}", file=human_stream(args.output))
     return 0
 
@@ -379,7 +389,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
-    df = predictor.score_records(args.fasta, records=records_from_args(args))
+    df = predictor.score_records(args.fasta, records=records_from_args(args), format=format_from_args(args))
     print_table(df, out=human_stream(args.output))
     if args.output is not None:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
@@ -425,7 +435,10 @@ def _add_generate(sub) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    import io
+
     from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
+    from genorm.reading import write_fasta
 
     output = args.output if args.output is not None else "-"
     check_output(output, run_dir=args.run_dir)
@@ -434,9 +447,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
     desc = escape_text(f"length={len(seq)} temperature={args.temperature} seed={args.seed} prime={args.prime or '-'} "
                        f"run={args.run_dir}")
-    text = f">{args.name} {desc}\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n"
+    buf = io.StringIO()
+    write_fasta([(args.name, seq, desc)], buf)  # Bio.SeqIO's FastaWriter
     with atomic_open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        handle.write(buf.getvalue())
     if not is_stdout(output):
         print(f"wrote {len(seq):,} bases to {output}")
     return 0
@@ -521,7 +535,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     with progress_bar() as bar:
         targets = run_targets(run, args.fasta or None, split=args.split, intervals=args.intervals,
                               allow_train_overlap=args.allow_train_overlap, records=records_from_args(args),
-                              policy=policy_from_args(args) if args.fasta else None, progress=bar)
+                              policy=policy_from_args(args) if args.fasta else None, progress=bar,
+                              format=format_from_args(args))
         genome, intervals, what = targets.genome, targets.intervals, targets.description
         path = run.run_dir / BASELINES
         if path.is_file():

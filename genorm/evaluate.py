@@ -402,7 +402,7 @@ def _files_label(fasta) -> str:
 
 
 def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
-                records: Sequence[str] | None = None, policy=None, progress=None) -> Targets:
+                records: Sequence[str] | None = None, policy=None, progress=None, format: str | None = None) -> Targets:
     """Choose what to evaluate for a loaded run (:func:`genorm.run.load`), and label it honestly.
 
     Args:
@@ -417,6 +417,7 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
             (their scores are not held out; the report says how many bases).
         records: keep only intervals / records with these names.
         policy: the encoding policy for ``fasta`` (default: the run's).
+        format: the file format of ``fasta`` (default: told from the content).
 
     Raises:
         ConfigError: ``fasta`` and ``intervals`` together; custom intervals overlapping the
@@ -431,7 +432,7 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
         raise ConfigError("Received both FASTA files and `intervals`: custom intervals refer to the run's own "
                           "genome; evaluate explicit FASTA files whole, or intervals of the run's genome.")
     if fasta is not None:
-        genome = fasta if isinstance(fasta, Genome) else _read_files(fasta, run, records, policy, progress)
+        genome = fasta if isinstance(fasta, Genome) else _read_files(fasta, run, records, policy, progress, format)
         ivs = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
         return Targets(genome, ivs, "files", f"{len(genome)} record(s) of {_files_label(fasta)} (explicit files, "
                        "NOT the run's split)")
@@ -445,10 +446,10 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
     return _custom_targets(run, genome, intervals, allow_train_overlap, records)
 
 
-def _read_files(fasta, run, records, policy, progress):
+def _read_files(fasta, run, records, policy, progress, format=None):
     from genorm.genome import read_genome
 
-    return read_genome(fasta, policy=policy or run.config.policy(), records=records, progress=progress)
+    return read_genome(fasta, policy=policy or run.config.policy(), records=records, progress=progress, format=format)
 
 
 def _keep_records(genome, intervals, records) -> list:

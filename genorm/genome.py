@@ -17,7 +17,7 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import RecordSelectionError
-from genorm.fasta import RecordStats, scan
+from genorm.reading import RecordStats, scan
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ class Genome:
         packed: ``(G,) uint8`` packed codes of all records (may be a read-only memory map).
         offsets: ``(R + 1,) int64`` start of each record in ``packed``, then the total length.
         names: ``R`` record names, unique.
-        stats: per-record :class:`~genorm.fasta.RecordStats` (counted while reading).
-        sources: one dict per input file: ``path``, ``format`` (plain, gzip, bgzf), ``size`` in bytes.
+        stats: per-record :class:`~genorm.reading.RecordStats` (counted while reading).
+        sources: one dict per input: ``path``, ``format`` (fasta, genbank, embl, 2bit, records),
+            ``compression`` (plain, gzip, bgzf), ``size`` in bytes.
         policy: the :class:`EncodingPolicy` the genome was read with.
     """
 
@@ -99,10 +100,7 @@ class Genome:
         """
         policy = policy or EncodingPolicy()
         items = list(sequences.items() if isinstance(sequences, Mapping) else sequences)
-        text = "".join(f">{name}\n{seq}\n" for name, seq in items)
-        import io
-
-        return read_genome(io.BytesIO(text.encode("latin-1")), policy=policy)
+        return read_genome(items, policy=policy)
 
     def summary(self) -> "pandas.DataFrame":  # noqa: F821
         """Per-record table (what ``genorm info`` prints), with a final ``total`` row."""
@@ -149,25 +147,29 @@ def read_genome(
     policy: EncodingPolicy | None = None,
     records: Iterable[str] | None = None,
     progress: Callable[[int, int | None, str], None] | None = None,
+    format: str | None = None,
 ) -> Genome:
-    """Read one or more FASTA files into a :class:`Genome` (one byte per base).
+    """Read genome files or in-memory records into a :class:`Genome` (one byte per base).
 
-    Args: as :func:`genorm.fasta.read_fasta`.
+    Args: as :func:`genorm.reading.read_fasta`: paths, ``"-"``, handles, or an iterable of
+    ``SeqRecord`` / ``(name, sequence)`` pairs; FASTA, GenBank, EMBL or 2bit (``format=`` forces one).
 
     >>> import io
     >>> read_genome(io.BytesIO(b">x\\nACGTN\\n")).total_length
     5
+    >>> read_genome([("a", "ACGT"), ("b", "nnA")]).names
+    ['a', 'b']
     """
     policy = policy or EncodingPolicy()
     out = bytearray()
     names, stats, bounds, opened = [], [], [0], []
-    for _, start, end, name, _desc, st, _label in scan(sources, lambda: out, policy, records, progress,
-                                                        on_source=opened.append):
-        if start != bounds[-1]:  # skipped (unselected or empty) bytes never land in `out`
-            raise AssertionError("internal: genome buffer out of step")
+    for codes, name, _desc, st, _label in scan(sources, policy, records, progress, on_source=opened.append,
+                                               format=format):
+        out += codes
+        del codes
         names.append(name)
         stats.append(st)
-        bounds.append(end)
+        bounds.append(len(out))
     packed = np.frombuffer(out, dtype=np.uint8)
     return Genome(packed=packed, offsets=np.array(bounds, dtype=np.int64), names=names, stats=stats,
                   sources=opened, policy=policy)

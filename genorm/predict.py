@@ -150,15 +150,16 @@ class Predictor:
         return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
                 "bits_per_base": -total / n if n else float("nan")}
 
-    def score_records(self, sources, records=None) -> "pandas.DataFrame":  # noqa: F821
-        """One row per FASTA record: ``record``, ``length``, ``bases_scored``, ``log2_likelihood``,
-        ``bits_per_base``."""
+    def score_records(self, sources, records=None, format: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+        """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
+        pairs; ``format`` as :func:`genorm.reading.read_fasta`): ``record``, ``length``,
+        ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
         import pandas as pd
 
-        from genorm.fasta import read_fasta
+        from genorm.reading import read_fasta
 
         rows = []
-        for rec in read_fasta(sources, policy=self.policy, records=records):
+        for rec in read_fasta(sources, policy=self.policy, records=records, format=format):
             rows.append({"record": rec.name, **self.score_details(rec.packed)})
         return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])
 
@@ -244,7 +245,8 @@ _SPOOL = np.dtype([("start", "<i8"), ("value", "<f4")])
 
 
 def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt: str = "tsv",
-                      records=None, progress: Callable[[str, int, int], None] | None = None) -> int:
+                      records=None, progress: Callable[[str, int, int], None] | None = None,
+                      input_format: str | None = None) -> int:
     """Stream per-base predictions of every record to ``handle``; returns bases predicted.
 
     ``fmt="tsv"``: a header, then ``record position base p_a p_c p_g p_t p_true surprisal_bits``
@@ -253,14 +255,15 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     sorted the way ``bedGraphToBigWig`` requires: by record name in byte order (what
     ``LC_COLLATE=C sort -k1,1 -k2,2n`` gives: ``chr10`` before ``chr2``, upper case before lower
     case), then by start. Sorting keeps 12 bytes per base in a temporary file (in ``$TMPDIR``).
+    ``sources``: as :func:`genorm.reading.read_fasta` (``input_format`` is its ``format``).
     """
-    from genorm.fasta import read_fasta
+    from genorm.reading import read_fasta
 
     if fmt not in ("tsv", "bedgraph"):
         raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
     if fmt == "bedgraph":
         with tempfile.TemporaryFile() as spool:
-            index = _spool_surprisal(predictor, sources, records, progress, spool)
+            index = _spool_surprisal(predictor, sources, records, progress, spool, input_format)
             handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
             for name, _, block in _sorted_track(index, spool):
                 handle.write("".join(f"{name}\t{s}\t{s + 1}\t{v:.6g}\n" for s, v in zip(block["start"].tolist(),
@@ -270,7 +273,7 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     total = 0
     from genorm.atomic import check_field
 
-    for rec in read_fasta(sources, policy=predictor.policy, records=records):
+    for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
         check_field(rec.name, "record name")  # a tab or newline in it would break every line's columns
         for start, packed, proba in predictor.iter_proba(rec.packed):
             df = frame_of(start, packed, proba)
@@ -282,7 +285,8 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     return total
 
 
-def _spool_surprisal(predictor: Predictor, sources, records, progress, spool) -> list[tuple[str, int, int, int]]:
+def _spool_surprisal(predictor: Predictor, sources, records, progress, spool,
+                     input_format: str | None = None) -> list[tuple[str, int, int, int]]:
     """Write ``(start, surprisal)`` of every non-N base to ``spool``, record after record.
 
     Returns one ``(name, length, offset in spool, values)`` per record, in input order.
@@ -290,7 +294,7 @@ def _spool_surprisal(predictor: Predictor, sources, records, progress, spool) ->
     from genorm.fasta import read_fasta
 
     index = []
-    for rec in read_fasta(sources, policy=predictor.policy, records=records):
+    for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
         offset, count = spool.tell(), 0
         for start, packed, proba in predictor.iter_proba(rec.packed):
             lp = true_base_log2(packed, proba)
@@ -326,7 +330,7 @@ def require_pybigtools():
 
 
 def write_bigwig(predictor: Predictor, sources, path, records=None,
-                 progress: Callable[[str, int, int], None] | None = None) -> int:
+                 progress: Callable[[str, int, int], None] | None = None, input_format: str | None = None) -> int:
     """Write the per-base surprisal of every record as a bigWig file; returns bases predicted.
 
     The same values as the bedGraph of :func:`write_predictions` (N bases have no value), with
@@ -341,7 +345,7 @@ def write_bigwig(predictor: Predictor, sources, path, records=None,
 
     check_output(path)
     with tempfile.TemporaryFile() as spool:
-        index = _spool_surprisal(predictor, sources, records, progress, spool)
+        index = _spool_surprisal(predictor, sources, records, progress, spool, input_format)
         if not any(count for *_, count in index):
             raise ConfigError(f"Nothing to write to {path}: every base of the input is N (a bigWig needs at least "
                               "one value).")

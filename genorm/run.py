@@ -391,6 +391,12 @@ class LoadedRun:
         if self._genome is None:
             from genorm.train import load_genome
 
+            from genorm.reading import IN_MEMORY
+
+            if IN_MEMORY in self.fasta_paths:
+                raise RunDirError(f"The run in {self.run_dir} was trained on in-memory records: there is no file to "
+                                  "re-read its genome (and splits) from. Evaluate on the records themselves, e.g. "
+                                  "run.evaluate(records).")
             verify_inputs(self.run_dir, self.provenance)
             _check_config_policy(self.run_dir, self.config, self.provenance)
             genome = load_genome(self.fasta_paths, self.config)

@@ -116,9 +116,16 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
     return model
 
 
-def _check_inputs(fasta_paths) -> list[str]:
-    if isinstance(fasta_paths, (str, os.PathLike)):
-        fasta_paths = [fasta_paths]
+def _check_inputs(fasta_paths, config: TrainConfig) -> tuple[list[str], Any]:
+    """The input paths, or ``([], genome)`` for in-memory records (SeqRecords or (name, sequence) pairs)."""
+    from genorm import reading
+
+    fasta_paths = reading.as_sources(fasta_paths)
+    if reading.is_in_memory(fasta_paths):
+        from genorm.genome import read_genome
+
+        return [], read_genome(fasta_paths, policy=config.policy(),
+                               records=list(config.records) if config.records else None)
     paths = [str(p) for p in fasta_paths]
     if not paths:
         raise ConfigError("No FASTA file given: genorm train needs at least one genome file.")
@@ -126,7 +133,7 @@ def _check_inputs(fasta_paths) -> list[str]:
         if p == "-":
             raise ConfigError("genorm train cannot read standard input ('-'): the run records each input's path "
                               "and SHA-256 so that it can be re-read; save the FASTA to a file first.")
-    return paths
+    return paths, None
 
 
 def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: list[dict]) -> dict:
@@ -166,7 +173,9 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     """Train a model on ``fasta_paths`` and write the run directory ``out_dir``.
 
     Args:
-        fasta_paths: FASTA file(s) (plain, gzip, bgzip).
+        fasta_paths: genome file(s) (FASTA, GenBank, EMBL, 2bit; plain, gzip, bgzip), or an iterable
+            of ``Bio.SeqRecord.SeqRecord`` / ``(name, sequence)`` pairs (e.g. ``SeqIO.parse(...)``),
+            recorded in provenance by names, lengths and the SHA-256 of the encoded sequence.
         config: a :class:`TrainConfig` (default: the defaults). With ``resume`` it must equal the
             saved configuration except for ``epochs``, ``max_time``, ``patience``, ``tensorboard``.
         out_dir: the run directory; must be new or empty unless ``force`` or ``resume``.
@@ -197,7 +206,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"Received an invalid value for `config`, expected a TrainConfig, got {config!r}.")
-    paths = _check_inputs(fasta_paths)
+    paths, preloaded = _check_inputs(fasta_paths, config)
     if config.tensorboard:
         import importlib.util
 
@@ -221,7 +230,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         with distribute.worker_scratch(out_dir, resume) as scratch:
             out = rundir.prepare(scratch, resume=resume)
             return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist,
-                                 threads)
+                                 threads, preloaded)
     existed = Path(out_dir).exists()
     out = rundir.prepare(out_dir, force=force, resume=resume)
     locked = False
@@ -229,7 +238,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         with rundir.lock(out):
             locked = True
             return _train_locked(paths, config, out, resume, verbose, list(callbacks), progress, wall_start, dist,
-                                 threads)
+                                 threads, preloaded)
     except BaseException:
         if locked and not resume:  # a fresh start that failed before its first backup leaves nothing behind
             rundir.discard_unfinished(out, remove_dir=not existed)
@@ -253,13 +262,18 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
 
 
 def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
-                  threads=None) -> Run:
+                  threads=None, preloaded=None) -> Run:
     from genorm.splits import make_splits
     from genorm.stream import make_dataset
 
-    inputs = [rundir.file_info(p) for p in paths]
+    if preloaded is None:
+        inputs = [rundir.file_info(p) for p in paths]
+    else:  # in-memory records: names, lengths and the SHA-256 of the encoded sequence
+        from genorm.reading import IN_MEMORY, in_memory_provenance
+
+        inputs, paths = [in_memory_provenance(preloaded)], [IN_MEMORY]
     prov = _check_resume(out, config, inputs) if resume else None
-    genome = load_genome(paths, config, progress)
+    genome = load_genome(paths, config, progress) if preloaded is None else preloaded
     if genome.total_length and sum(s.n for s in genome.stats) >= genome.total_length:
         from genorm.errors import SplitError
 
