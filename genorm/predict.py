@@ -291,10 +291,12 @@ def _spool_surprisal(predictor: Predictor, sources, records, progress, spool,
 
     Returns one ``(name, length, offset in spool, values)`` per record, in input order.
     """
-    from genorm.fasta import read_fasta
+    from genorm.atomic import check_field
+    from genorm.reading import read_fasta
 
     index = []
     for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
+        check_field(rec.name, "record name")  # a tab or newline in it would break the track's columns
         offset, count = spool.tell(), 0
         for start, packed, proba in predictor.iter_proba(rec.packed):
             lp = true_base_log2(packed, proba)
