@@ -65,7 +65,7 @@ from genorm.atomic import atomic_write_text
 from genorm.baselines import Baselines, as_intervals
 from genorm.encoding import BASES, CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
-from genorm.validate import check_positive_int
+from genorm.validate import check_int, check_positive_int
 from genorm.metrics import Accumulator
 
 logger = logging.getLogger(__name__)
@@ -398,8 +398,8 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
     if warmup is not None and window is not None:
         raise ConfigError("Received both `warmup` and `window`: choose one (warm-up lanes over full context, "
                           "or context limited to the training window).")
-    if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0):
-        raise ConfigError(f"Received an invalid value for `warmup`, expected a non-negative integer, got {warmup!r}.")
+    if warmup is not None:
+        warmup = check_int("warmup", warmup, 0)
     if window is not None:
         window = check_positive_int("window", window)
     if segment is not None:

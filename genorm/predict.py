@@ -26,6 +26,7 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import ConfigError, GenormError
+from genorm.validate import check_int, check_number, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ LN2 = math.log(2.0)
 
 
 def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)  # <= 0 before dividing: a tiny temperature gives -inf, never inf - inf
+    with np.errstate(over="ignore", divide="ignore"):
+        e = np.exp(z / temperature)
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -91,6 +93,9 @@ class Predictor:
     stepper: object
     chunk: int = 65536
     policy: EncodingPolicy | None = None
+
+    def __post_init__(self) -> None:
+        self.chunk = check_positive_int("chunk", self.chunk)
 
     # -- probabilities ----------------------------------------------------------------------
     def iter_proba(self, seq) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -174,12 +179,10 @@ class Predictor:
         Returns:
             the sampled bases as an upper-case string of A/C/G/T.
         """
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ConfigError(f"Received an invalid value for `length`, expected a positive integer, got {length!r}.")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
-            raise ConfigError(f"Received an invalid value for `temperature`, expected a number >= 0, got {temperature!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ConfigError(f"Received an invalid value for `seed`, expected None or an integer >= 0, got {seed!r}.")
+        length = check_positive_int("length", length)
+        temperature = check_number("temperature", temperature, 0.0)
+        if seed is not None:
+            seed = check_int("seed", seed, 0)
         from genorm.resources import check_memory
 
         check_memory(3 * int(length), f"Sampling {int(length):,} bases", "ask for fewer bases (--length)")
