@@ -81,6 +81,8 @@ class Predictor:
         chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
             per layer).
         policy: encoding policy for string inputs.
+        lanes: most records run together as the rows of one batch by :meth:`iter_records_proba`
+            (short records only: a batch holds at most ``chunk`` bases, padding included).
 
     >>> from genorm.model import ModelConfig, build_model, make_stepper
     >>> predictor = Predictor(make_stepper(build_model(ModelConfig(units=4, layers=1))))
@@ -93,9 +95,11 @@ class Predictor:
     stepper: object
     chunk: int = 65536
     policy: EncodingPolicy | None = None
+    lanes: int = 256
 
     def __post_init__(self) -> None:
         self.chunk = check_positive_int("chunk", self.chunk)
+        self.lanes = check_positive_int("lanes", self.lanes)
 
     # -- probabilities ----------------------------------------------------------------------
     def iter_proba(self, seq) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -112,6 +116,42 @@ class Predictor:
             out = np.concatenate([prev, probs[:-1]], axis=0)
             prev = probs[-1:]
             yield start, packed[start:start + block.size], out
+
+    def iter_records_proba(self, records) -> Iterator[tuple[object, Iterator[tuple[int, np.ndarray, np.ndarray]]]]:
+        """For each record (anything with ``.packed``), in order: ``(record, parts)``, where ``parts``
+        yields what :meth:`iter_proba` yields for ``record.packed``; consume it before the next record.
+
+        Short records run together, each as one row (lane) of a batch padded with N, up to
+        ``lanes`` rows and ``chunk`` bases in all: a record is still predicted from its first base
+        on its own (the model is causal and each row starts from the zero state), so the numbers
+        are those of one record at a time (to float32 round-off), at a fraction of the calls.
+        """
+        group: list = []
+        width = 0  # longest record of the group
+        for rec in records:
+            n = len(rec.packed)
+            short = 0 < n <= self.chunk // 2
+            if group and (not short or len(group) >= self.lanes or (len(group) + 1) * max(width, n) > self.chunk):
+                yield from self._group_proba(group)
+                group, width = [], 0
+            if short:
+                group.append(rec)
+                width = max(width, n)
+            else:  # long (streamed in chunks) or empty (iter_proba says so)
+                yield rec, self.iter_proba(rec.packed)
+        if group:
+            yield from self._group_proba(group)
+
+    def _group_proba(self, group: list) -> Iterator[tuple[object, Iterator]]:
+        packed = [sequence_to_packed(rec.packed, self.policy) for rec in group]
+        codes = np.full((len(group), max(p.size for p in packed)), encoding.N, dtype=np.int32)
+        for i, p in enumerate(packed):
+            codes[i, :p.size] = encoding.packed_to_codes(p)
+        logits, _ = self.stepper.step(codes, self.stepper.initial_state(len(group)))
+        first = _softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)
+        for i, (rec, p) in enumerate(zip(group, packed)):
+            probs = _softmax(logits[i, :p.size - 1]).astype(np.float32)
+            yield rec, iter([(0, p, np.concatenate([first, probs], axis=0))])
 
     def predict_proba(self, seq) -> np.ndarray:
         """``(L, 4) float32``: row i is P(base i | bases 0..i-1) over A, C, G, T; rows sum to 1.
@@ -147,12 +187,7 @@ class Predictor:
 
     def score_details(self, seq) -> dict:
         """``{"length", "bases_scored", "log2_likelihood", "bits_per_base"}`` for one sequence."""
-        lp = self.log2_probs(seq)
-        ok = ~np.isnan(lp)
-        total = float(lp[ok].sum())
-        n = int(ok.sum())
-        return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
-                "bits_per_base": -total / n if n else float("nan")}
+        return _score_of(self.log2_probs(seq))
 
     def score_records(self, sources, records=None) -> "pandas.DataFrame":  # noqa: F821
         """One row per FASTA record: ``record``, ``length``, ``bases_scored``, ``log2_likelihood``,
@@ -162,8 +197,9 @@ class Predictor:
         from genorm.fasta import read_fasta
 
         rows = []
-        for rec in read_fasta(sources, policy=self.policy, records=records):
-            rows.append({"record": rec.name, **self.score_details(rec.packed)})
+        for rec, parts in self.iter_records_proba(read_fasta(sources, policy=self.policy, records=records)):
+            lp = np.concatenate([true_base_log2(packed, proba) for _, packed, proba in parts])
+            rows.append({"record": rec.name, **_score_of(lp)})
         return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])
 
     # -- sampling ---------------------------------------------------------------------------
@@ -211,6 +247,15 @@ class Predictor:
 # Helpers shared by the writers
 
 
+def _score_of(lp: np.ndarray) -> dict:
+    """``length, bases_scored, log2_likelihood, bits_per_base`` of ``(L,)`` log2 P(true base) (NaN at N)."""
+    ok = ~np.isnan(lp)
+    total = float(lp[ok].sum())
+    n = int(ok.sum())
+    return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
+            "bits_per_base": -total / n if n else float("nan")}
+
+
 def true_base_log2(packed: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """``(L,) float64`` log2 of the probability of the true base; NaN at N."""
     codes = encoding.packed_to_codes(packed)
@@ -255,8 +300,8 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     else:
         handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
     total = 0
-    for rec in read_fasta(sources, policy=predictor.policy, records=records):
-        for start, packed, proba in predictor.iter_proba(rec.packed):
+    for rec, parts in predictor.iter_records_proba(read_fasta(sources, policy=predictor.policy, records=records)):
+        for start, packed, proba in parts:
             df = frame_of(start, packed, proba)
             if fmt == "tsv":
                 df.insert(0, "record", rec.name)
