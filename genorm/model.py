@@ -180,6 +180,15 @@ def check_model(model: keras.Model, config: ModelConfig | None = None, source: s
         ConfigError: naming the first difference.
     """
     source = source or f"Model {model.name!r}"
+    try:
+        _check_model(model, config, source, described)
+    except ConfigError as exc:
+        if config is None:
+            raise
+        raise ConfigError(f"{exc} {_REPLACED}") from None
+
+
+def _check_model(model: keras.Model, config: ModelConfig | None, source: str, described: str) -> None:
     layers = _layer_list(model)
     _logits_layer(model, source)
     if config is None:
@@ -195,22 +204,22 @@ def check_model(model: keras.Model, config: ModelConfig | None = None, source: s
         extra = [x for x in layers if (x.name, type(x).__name__) not in want]
         if extra:
             raise ConfigError(f"{source} has a layer {_named(extra[0])} that {described} does not describe (it "
-                              f"describes {shown}). {_REPLACED}")
+                              f"describes {shown}).")
         missing = [(n, c) for n, c in want if (n, c) not in got]
         if missing or got != want:
             what = f"lacks the layer {missing[0][0]!r} ({missing[0][1]})" if missing else "has its layers in another order"
-            raise ConfigError(f"{source} {what}: {described} describes {shown}. {_REPLACED}")
+            raise ConfigError(f"{source} {what}: {described} describes {shown}.")
     for layer in _recurrent_layers(model):
         _check_recurrent(layer, config, source, described)
     if config is not None and config.dropout > 0:
         for layer in layers:
             if isinstance(layer, keras.layers.Dropout) and abs(layer.rate - config.dropout) > 1e-12:
                 raise ConfigError(f"{source}: layer {_named(layer)} has rate {layer.rate}, but {described} "
-                                  f"describes dropout {config.dropout}. {_REPLACED}")
+                                  f"describes dropout {config.dropout}.")
 
 
-_REPLACED = ("The model file does not belong to this configuration (replaced or edited after training); train the "
-             "run again (genorm train ... --force).")
+_REPLACED = ("The model file does not belong to the run's configuration (replaced or edited after training): train "
+             "the run again (genorm train ... --force).")
 
 
 PROBE = np.array([[0, 1, 2, 3, 4, 3, 3, 0, 2, 1, 1, 0, 4, 4, 2, 3, 1, 0, 0, 2]], dtype=np.int32)

@@ -350,3 +350,111 @@ def test_short_records_run_together_with_the_numbers_of_one_at_a_time(tiny_model
     one = [single.score_details(rec.packed) for rec in read_fasta([str(fasta)])]
     np.testing.assert_allclose(scores["log2_likelihood"], [d["log2_likelihood"] for d in one], rtol=1e-6)
     assert scores["bases_scored"].tolist() == [d["bases_scored"] for d in one]
+
+
+# ------------------------------------------------------------------------------------------
+# the same through the command line: (command, option, bad value) -> exit 2 and one error line
+
+
+@pytest.fixture(scope="module")
+def cli():
+    pytest.importorskip("tests.test_faults_run", reason="the CLI driver lives in tests/test_faults_run.py")
+    from tests import test_faults_run as driver
+
+    return driver
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cli, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    done = cli.genorm("train", LAMBDA, "--out", out, *cli.TINY, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+NUMERIC_CASES = [
+    # (argv after the command's fixed arguments, what the error line says)
+    ("explain", ["--learning-rate", "nan"], "`learning_rate`, expected a number in (0, 10), got nan."),
+    ("explain", ["--learning-rate", "inf"], "`learning_rate`, expected a number in (0, 10), got inf."),
+    ("explain", ["--learning-rate", "1e308"], "`learning_rate`, expected a number in (0, 10), got 1e+308."),
+    ("explain", ["--learning-rate", "-1"], "`learning_rate`, expected a number in (0, 10), got -1.0."),
+    ("train", ["--soft-mask-weight", "1e308"], "`soft_mask_weight`, expected a number in [0, 1000], got 1e+308."),
+    ("train", ["--soft-mask-weight", "inf"], "`soft_mask_weight`, expected a number in [0, 1000], got inf."),
+    ("train", ["--soft-mask-weight", "1001"], "`soft_mask_weight`, expected a number in [0, 1000], got 1001.0."),
+    ("train", ["--learning-rate", "inf"], "`learning_rate`, expected a positive number below 10, got inf."),
+    ("train", ["--clipnorm", "nan"], "`clipnorm`, expected a positive number, got nan."),
+    ("train", ["--dropout", "nan"], "`dropout`, expected a number in [0, 1), got nan."),
+    ("train", ["--max-n-fraction", "nan"], "`max_n_fraction`, expected a number in [0, 1], got nan."),
+    ("train", ["--val-fraction", "inf"], "`val_fraction`, expected a number in [0, 1), got inf."),
+    ("train", ["--test-fraction", "nan"], "`test_fraction`, expected a number in [0, 1), got nan."),
+    ("train", ["--max-time", "inf"], "`max_time`, expected a duration like '90s'"),
+    ("train", ["--config", '{"learning_rate": NaN}'], "`learning_rate`, expected a positive number below 10, got nan."),
+    ("train", ["--config", '{"soft_mask_weight": Infinity}'], "`soft_mask_weight`, expected a number in [0, 1000], got inf."),
+    ("train", ["--config", '{"units": 1e400}'], "`units`, expected a positive integer, got inf."),
+    ("train", ["--config", '{"lr_factor": NaN}'], "`lr_factor`, expected a number in (0, 1), got nan."),
+    ("train", ["--config", '{"min_learning_rate": -Infinity}'], "`min_learning_rate`, expected a positive number below 1"),
+    ("train", ["--config", '{"max_time": 1e400}'], "`max_time`, expected a positive duration, got inf."),
+    ("train-lower", ["--soft-mask-weight", "0"], "No training target carries any weight (41,186 are soft-masked (lower case) and --soft-mask-weight is 0)"),
+    ("generate", ["--temperature", "inf"], "`temperature`, expected a finite number >= 0, got inf."),
+    ("generate", ["--temperature=-inf"], "`temperature`, expected a finite number >= 0, got -inf."),
+]
+
+
+def test_numeric_option_table(cli, tiny_run, tmp_path):
+    """Every command's numeric options refuse NaN, infinities and values that overflow: one error line, exit 2,
+    nothing written."""
+    lower = tmp_path / "lower.fa"
+    lines = LAMBDA.read_text().splitlines()
+    lower.write_text("\n".join([lines[0]] + [line.lower() for line in lines[1:]]) + "\n")
+    argvs = []
+    for i, (command, args, _) in enumerate(NUMERIC_CASES):
+        if args[0] == "--config":
+            (tmp_path / f"c{i}.json").write_text(args[1])
+            args = ["--config", str(tmp_path / f"c{i}.json")]
+        out = str(tmp_path / f"out{i}")
+        fixed = {"explain": ["explain", "ACGT"], "train": ["train", str(LAMBDA), "--out", out, *cli.TINY],
+                 "train-lower": ["train", str(lower), "--out", out, *cli.TINY],
+                 "generate": ["generate", str(tiny_run), "--length", "5", "-o", out]}[command]
+        argvs.append(fixed + args)
+    argvs.append(["generate", str(tiny_run), "--length", "5", "--temperature", "1e-320", "--seed", "1",
+                  "-o", str(tmp_path / "tiny_t.fa")])
+    results = cli.cli_many(argvs)
+    for i, ((command, args, needle), res) in enumerate(zip(NUMERIC_CASES, results)):
+        cli.assert_one_error(res["rc"], res["stderr"], needle)
+        assert not (tmp_path / f"out{i}").exists(), (command, args)
+    assert results[-1]["rc"] == 0, results[-1]["stderr"]  # a tiny temperature is valid: the most probable bases
+    assert (tmp_path / "tiny_t.fa").read_text().count("\n") == 2
+
+
+def _replace_model(run: Path, model: keras.Model) -> None:
+    (run / "model.keras").unlink()
+    model.save(run / "model.keras")
+
+
+def test_a_run_with_a_bad_model_or_baselines_through_the_cli(cli, tiny_run, tmp_path, baselines_arrays):
+    """evaluate / predict / score / generate on a run whose model.keras or baselines.npz is not what it should be."""
+    runs = {}
+    for name, builder in (("extra", BAD_MODELS[0][1]), ("dense5", BAD_MODELS[1][1]), ("nologits", BAD_MODELS[3][1])):
+        runs[name] = tmp_path / name
+        shutil.copytree(tiny_run, runs[name])
+        _replace_model(runs[name], builder())
+    runs["npz"] = tmp_path / "npz"
+    shutil.copytree(tiny_run, runs["npz"])
+    data = dict(np.load(tiny_run / "baselines.npz"))
+    data["contexts_0"] = data["contexts_0"].astype(np.float32)
+    np.savez(runs["npz"] / "baselines.npz", **data)
+    fa, out = str(LAMBDA), str(tmp_path / "out.tsv")
+    cases = [
+        (["evaluate", str(runs["extra"])], f"{runs['extra'] / 'model.keras'} has a layer 'dense_extra' (Dense) that "
+                                           "config.json's model does not describe"),
+        (["predict", str(runs["dense5"]), fa, "-o", out], "its `logits` layer gives 5 output(s) per position"),
+        (["score", str(runs["nologits"]), fa], f"{runs['nologits'] / 'model.keras'} has no `logits` layer"),
+        (["generate", str(runs["extra"]), "--length", "5"], "has a layer 'dense_extra' (Dense)"),
+        (["evaluate", str(runs["npz"])], f"Baselines file '{runs['npz'] / 'baselines.npz'}' is malformed: contexts_0 "
+                                         "should be a 1-D integer array, found dtype float32"),
+    ]
+    results = cli.cli_many([argv for argv, _ in cases])
+    for (argv, needle), res in zip(cases, results):
+        line = cli.assert_one_error(res["rc"], res["stderr"], needle)
+        assert "genorm train" in line or "genorm evaluate RUN" in line, line  # says what to do
+    assert not Path(out).exists()
