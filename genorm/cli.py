@@ -315,7 +315,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     df = predictor.score_records(args.fasta, records=records_from_args(args))
     if args.output:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
-            df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
+            df.to_csv(handle, sep="\t", index=False, float_format="%.6f", na_rep="NA")
     print_table(df)
     return 0
 

@@ -363,6 +363,14 @@ def _check_intervals(genome, intervals) -> list[tuple[int, int, int]]:
     return ivs
 
 
+def _check_scored(acc: Accumulator, ivs: list[tuple[int, int, int]]) -> None:
+    """A report over no base would show NaN (or 0) as its numbers: refuse it."""
+    if acc.cells[..., 0].sum() == 0:
+        bases = sum(e - s for _, s, e in ivs)
+        raise ConfigError(f"Nothing to evaluate: the {len(ivs)} interval(s) hold {bases:,} bases and every one is N "
+                          "(no A, C, G or T to score). Evaluate other records or another FASTA file.")
+
+
 def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
              segment: int | None = None, window: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              chunk: int = DEFAULT_CHUNK, bins_per_record: int = 200,
@@ -391,7 +399,7 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
         :class:`Report`.
 
     Raises:
-        ConfigError: bad intervals or options.
+        ConfigError: bad intervals or options, or no A/C/G/T base to score in ``intervals``.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     chunk = check_positive_int("chunk", chunk)
@@ -438,6 +446,7 @@ def evaluate(model, genome, intervals=None, *, baselines: Baselines | None = Non
         packed = genome.packed[genome.offsets[rec] + pos]
         model_acc.add(rec, pos, packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0,
                       np.exp(_log_softmax(logits)))
+    _check_scored(model_acc, ivs)
 
     for name, label in labels.items():
         if name == MODEL_ROW:

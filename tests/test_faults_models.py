@@ -416,14 +416,28 @@ def test_numeric_option_table(cli, tiny_run, tmp_path):
                  "train-lower": ["train", str(lower), "--out", out, *cli.TINY],
                  "generate": ["generate", str(tiny_run), "--length", "5", "-o", out]}[command]
         argvs.append(fixed + args)
-    argvs.append(["generate", str(tiny_run), "--length", "5", "--temperature", "1e-320", "--seed", "1",
-                  "-o", str(tmp_path / "tiny_t.fa")])
-    results = cli.cli_many(argvs)
+    with_n = tmp_path / "with_n.fa"
+    with_n.write_text(">allN\nNNNNNNNN\n>ok\nACGTACGT\n")
+    valid = [  # values at the edge that are valid, and zero-base results
+        ["generate", str(tiny_run), "--length", "5", "--temperature", "1e-320", "--seed", "1", "-o",
+         str(tmp_path / "tiny_t.fa")],
+        ["explain", "ACGT", "--learning-rate", "9.99"],
+        ["score", str(tiny_run), str(with_n), "-o", str(tmp_path / "s.tsv")],
+        ["evaluate", str(tiny_run), str(with_n), "--records", "allN"],
+    ]
+    results = cli.cli_many(argvs + valid)
     for i, ((command, args, needle), res) in enumerate(zip(NUMERIC_CASES, results)):
         cli.assert_one_error(res["rc"], res["stderr"], needle)
         assert not (tmp_path / f"out{i}").exists(), (command, args)
-    assert results[-1]["rc"] == 0, results[-1]["stderr"]  # a tiny temperature is valid: the most probable bases
+    sample, explain, score, evaluate = results[len(NUMERIC_CASES):]
+    assert sample["rc"] == 0, sample["stderr"]  # a tiny temperature is valid: the most probable bases
     assert (tmp_path / "tiny_t.fa").read_text().count("\n") == 2
+    assert explain["rc"] == 0 and "nan" not in explain["stdout"], explain["stderr"]
+    assert score["rc"] == 0, score["stderr"]  # a record without bases to score: NA, never 0 or nan
+    rows = (tmp_path / "s.tsv").read_text().splitlines()
+    assert rows[1] == "allN\t8\t0\t0.000000\tNA" and rows[2].startswith("ok\t8\t8\t-"), rows
+    cli.assert_one_error(evaluate["rc"], evaluate["stderr"], "Nothing to evaluate: the 1 interval(s) hold 8 "
+                         "bases and every one is N (no A, C, G or T to score).")
 
 
 def _replace_model(run: Path, model: keras.Model) -> None:
