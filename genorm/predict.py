@@ -300,13 +300,17 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     else:
         handle.write('track type=bedGraph name="genorm surprisal" description="-log2 P(base | preceding bases)"\n')
     total = 0
+    pending, rows = [], 0  # TSV parts of short records, written together (one to_csv per ~chunk rows)
     for rec, parts in predictor.iter_records_proba(read_fasta(sources, policy=predictor.policy, records=records)):
         for start, packed, proba in parts:
-            df = frame_of(start, packed, proba)
             if fmt == "tsv":
-                df.insert(0, "record", rec.name)
-                df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
+                pending.append((rec.name, start, packed, proba))
+                rows += packed.size
+                if rows >= predictor.chunk:
+                    _write_tsv(pending, handle)
+                    pending, rows = [], 0
             else:
+                df = frame_of(start, packed, proba)
                 df = df[df["base"] != "N"]
                 bg = np.column_stack([df["position"], df["position"] + 1])
                 lines = [f"{rec.name}\t{s}\t{e}\t{v:.6g}\n" for (s, e), v in zip(bg, df["surprisal_bits"])]
@@ -314,4 +318,16 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
             total += packed.size
             if progress is not None:
                 progress(rec.name, start + packed.size, len(rec))
+    _write_tsv(pending, handle)
     return total
+
+
+def _write_tsv(parts: list, handle: io.TextIOBase) -> None:
+    """Write ``(record name, start, packed, proba)`` parts as TSV rows, one table for them all."""
+    if not parts:
+        return
+    names, starts, packed, proba = zip(*parts)
+    df = frame_of(0, np.concatenate(packed), np.concatenate(proba))
+    df["position"] = np.concatenate([np.arange(s, s + p.size, dtype=np.int64) for s, p in zip(starts, packed)])
+    df.insert(0, "record", np.repeat(np.array(names, dtype=object), [p.size for p in packed]))
+    df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
