@@ -424,12 +424,14 @@ def test_numeric_option_table(cli, tiny_run, tmp_path):
         ["explain", "ACGT", "--learning-rate", "9.99"],
         ["score", str(tiny_run), str(with_n), "-o", str(tmp_path / "s.tsv")],
         ["evaluate", str(tiny_run), str(with_n), "--records", "allN"],
+        ["evaluate", str(tiny_run), "--warmup", cli.HUGE, "--segment", cli.HUGE, "--chunk", cli.HUGE,
+         "--batch-size", cli.HUGE, "-o", str(tmp_path / "huge.json")],
     ]
     results = cli.cli_many(argvs + valid)
     for i, ((command, args, needle), res) in enumerate(zip(NUMERIC_CASES, results)):
         cli.assert_one_error(res["rc"], res["stderr"], needle)
         assert not (tmp_path / f"out{i}").exists(), (command, args)
-    sample, explain, score, evaluate = results[len(NUMERIC_CASES):]
+    sample, explain, score, evaluate, huge = results[len(NUMERIC_CASES):]
     assert sample["rc"] == 0, sample["stderr"]  # a tiny temperature is valid: the most probable bases
     assert (tmp_path / "tiny_t.fa").read_text().count("\n") == 2
     assert explain["rc"] == 0 and "nan" not in explain["stdout"], explain["stderr"]
@@ -438,6 +440,9 @@ def test_numeric_option_table(cli, tiny_run, tmp_path):
     assert rows[1] == "allN\t8\t0\t0.000000\tNA" and rows[2].startswith("ok\t8\t8\t-"), rows
     cli.assert_one_error(evaluate["rc"], evaluate["stderr"], "Nothing to evaluate: the 1 interval(s) hold 8 "
                          "bases and every one is N (no A, C, G or T to score).")
+    assert huge["rc"] == 0, huge["stderr"]  # 1e20 lanes, bases per call, warm-up: nothing overflows
+    report = json.loads((tmp_path / "huge.json").read_text())
+    assert report["summary"][0]["bases"] > 0 and math.isfinite(report["summary"][0]["bits_per_base"])
 
 
 def _replace_model(run: Path, model: keras.Model) -> None:
