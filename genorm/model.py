@@ -288,8 +288,9 @@ class Stepper:
             raise ConfigError(f"{source} maps codes {PROBE.shape} to logits of shape {expected.shape}, expected "
                               f"{(*PROBE.shape, 4)}: it is not a model made by genorm.model.build_model().")
         cut = PROBE.shape[1] // 2
-        first, state = self.step(PROBE[:, :cut], self.initial_state(1))
-        second, _ = self.step(PROBE[:, cut:], state)
+        call = lambda codes, state: [np.asarray(t) for t in self.model([codes, *state], training=False)]  # noqa: E731
+        first, *state = call(PROBE[:, :cut], self.initial_state(1))  # eager: no tf.function trace per stepper
+        second, *_ = call(PROBE[:, cut:], state)
         diff = float(np.max(np.abs(np.concatenate([first, second], axis=1) - expected)))
         scale = max(1.0, float(np.max(np.abs(expected))))
         if not diff <= PROBE_TOLERANCE * scale:

@@ -400,6 +400,7 @@ NUMERIC_CASES = [
 ]
 
 
+@pytest.mark.slow
 def test_numeric_option_table(cli, tiny_run, tmp_path):
     """Every command's numeric options refuse NaN, infinities and values that overflow: one error line, exit 2,
     nothing written."""
@@ -450,6 +451,7 @@ def _replace_model(run: Path, model: keras.Model) -> None:
     model.save(run / "model.keras")
 
 
+@pytest.mark.slow
 def test_a_run_with_a_bad_model_or_baselines_through_the_cli(cli, tiny_run, tmp_path, baselines_arrays):
     """evaluate / predict / score / generate on a run whose model.keras or baselines.npz is not what it should be."""
     runs = {}

@@ -266,7 +266,7 @@ def test_all_n_genome_and_config_file_errors(tmp_path):
            [needle]) for name, (_, needle) in typed.items()],
         (["train", str(all_n), "--out", str(tmp_path / "a"), *TINY], [str(all_n), "every base is N"]),
         (["train", str(mostly_n), "--out", str(tmp_path / "m"), *TINY],
-         ["Every strided window is more than 0.5 N", "--max-n-fraction"]),
+         ["No training target carries any weight (4,243 are N or follow an N)", "check the input"]),
         (["train", str(LAMBDA), "--out", str(tmp_path / "b"), "--config", str(escape)],
          ["Unknown training option(s) ['model_path', 'out']"]),
         (["train", str(LAMBDA), "--out", str(tmp_path / "c"), "--config", str(notjson)],
