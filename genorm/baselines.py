@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,32 +347,75 @@ class Baselines:
         """Read a file written by :meth:`save`.
 
         Raises:
-            RunDirError: the file is missing, not an ``.npz``, or of another format version.
+            RunDirError: the file is missing, not an ``.npz``, of another format version, or
+                malformed (an array missing, or of the wrong dtype, shape or order): the
+                message says how to refit.
         """
         path = Path(path)
         if not path.is_file():
             raise RunDirError(f"Baselines file {str(path)!r} not found. Fit them with "
                               "genorm.baselines.fit_baselines(genome, splits) and save(), or retrain the run.")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy file gives one array
+                _malformed(path, "it is a single .npy array, not an .npz archive of arrays")
+            with z:
                 data = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as exc:
-            raise RunDirError(f"Baselines file {str(path)!r} is not a readable .npz ({exc}); "
-                              "delete it and refit the baselines.") from None
-        version = int(data.get("format_version", -1))
-        if version != FORMAT_VERSION or "order" not in data:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            if isinstance(exc, RunDirError):
+                raise
+            raise RunDirError(f"Baselines file {str(path)!r} is not a readable .npz ({exc}); {_REFIT}") from None
+        version = _scalar(data, "format_version", path) if "format_version" in data else -1
+        if version != FORMAT_VERSION:
             raise RunDirError(f"Baselines file {str(path)!r} has format version {version}, expected "
-                              f"{FORMAT_VERSION}; refit the baselines with this genorm version.")
-        order = int(data["order"])
-        try:
-            tables = [OrderTable(data[f"contexts_{j}"].astype(np.int64), data[f"counts_{j}"].astype(np.uint32))
-                      for j in range(order + 1)]
-        except KeyError as exc:
-            raise RunDirError(f"Baselines file {str(path)!r} lacks {exc.args[0]!r}; refit the baselines.") from None
+                              f"{FORMAT_VERSION}; {_REFIT}")
+        order = _scalar(data, "order", path)
+        if not 0 <= order <= _MAX_ORDER_LIMIT:
+            _malformed(path, f"order {order} is outside 0..{_MAX_ORDER_LIMIT}")
+        tables = [_order_table(data, j, path) for j in range(order + 1)]
+        selection = data.get("selection")
+        if selection is None or selection.ndim != 2 or selection.shape[1] != 4 \
+                or not np.issubdtype(selection.dtype, np.floating):
+            _malformed(path, "'selection' is missing or not a float (n, 4) array")
         selection = [{"order": int(o), "bases": int(n), "bits_per_base": float(b), "accuracy": float(a)}
-                     for o, n, b, a in data["selection"]]
+                     for o, n, b, a in selection]
         return cls(tables=tables, order=order, selection=selection,
-                   train_bases=int(data["train_bases"]), val_bases=int(data["val_bases"]))
+                   train_bases=_scalar(data, "train_bases", path), val_bases=_scalar(data, "val_bases", path))
+
+
+_REFIT = ("delete it and run `genorm evaluate RUN` again, which refits the baselines on the run's training split "
+          "(or refit them with genorm.baselines.fit_baselines(run.genome, run.splits).save(path)).")
+
+
+def _malformed(path: Path, what: str):
+    raise RunDirError(f"Baselines file {str(path)!r} is malformed: {what}; {_REFIT}")
+
+
+def _scalar(data: dict, key: str, path: Path) -> int:
+    """A non-negative integer stored as a 0-d array."""
+    a = data.get(key)
+    if a is None:
+        _malformed(path, f"it lacks {key!r}")
+    if a.shape != () or not np.issubdtype(a.dtype, np.integer) or int(a) < 0:
+        _malformed(path, f"{key!r} should be one integer >= 0, found dtype {a.dtype} and shape {a.shape}")
+    return int(a)
+
+
+def _order_table(data: dict, j: int, path: Path) -> OrderTable:
+    """The counts of order ``j``, checked: sorted unique contexts in ``0..4**j - 1`` and ``(n, 4)`` counts."""
+    ctx, counts = data.get(f"contexts_{j}"), data.get(f"counts_{j}")
+    if ctx is None or counts is None:
+        _malformed(path, f"it lacks {'contexts' if ctx is None else 'counts'}_{j} (order {j})")
+    if ctx.ndim != 1 or not np.issubdtype(ctx.dtype, np.integer):
+        _malformed(path, f"contexts_{j} should be a 1-D integer array, found dtype {ctx.dtype} and shape {ctx.shape}")
+    if counts.shape != (ctx.size, 4) or not np.issubdtype(counts.dtype, np.integer):
+        _malformed(path, f"counts_{j} should be an integer array of shape ({ctx.size}, 4), found dtype "
+                         f"{counts.dtype} and shape {counts.shape}")
+    if ctx.size and (ctx[0] < 0 or ctx[-1] >= 4 ** j or (np.diff(ctx) <= 0).any()):
+        _malformed(path, f"contexts_{j} should be increasing context codes in 0..{4 ** j - 1}")
+    if counts.size and (counts.min() < 0 or counts.max() > np.iinfo(np.uint32).max):
+        _malformed(path, f"counts_{j} has counts outside 0..{np.iinfo(np.uint32).max}")
+    return OrderTable(ctx.astype(np.int64), counts.astype(np.uint32))
 
 
 # ------------------------------------------------------------------------------------------

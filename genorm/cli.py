@@ -393,7 +393,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print_table(df, out=human_stream(args.output))
     if args.output is not None:
         with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
-            df.to_csv(handle, sep="\t", index=False, float_format="%.6f")
+            df.to_csv(handle, sep="\t", index=False, float_format="%.6f", na_rep="NA")
     return 0
 
 

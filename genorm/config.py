@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genorm.errors import ConfigError
-from genorm.validate import check_positive_int, invalid  # noqa: F401  (check_positive_int re-exported)
+from genorm.validate import check_number, check_positive_int, invalid  # noqa: F401  (check_positive_int re-exported)
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -29,6 +29,10 @@ CELLS = ("simple_rnn", "gru", "lstm")
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 """Distribution strategies (see :mod:`genorm.distribute`)."""
+
+MAX_SOFT_MASK_WEIGHT = 1000.0
+"""Upper bound of ``soft_mask_weight`` (relative to 1 for an upper-case target): a larger weight only
+makes the loss overflow float32 (``1e308`` gave NaN metrics), it cannot mean anything more."""
 
 MAX_BASES_PER_EPOCH = 10**12
 """Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
@@ -61,10 +65,7 @@ class ModelConfig:
             raise invalid("cell", "one of " + ", ".join(CELLS), self.cell)
         object.__setattr__(self, "units", check_positive_int("units", self.units))
         object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0.0 <= float(self.dropout) < 1.0:
-            raise invalid("dropout", "a number in [0, 1)", self.dropout)
-        object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, 1.0, hi_open=True))
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of the fields."""
@@ -137,7 +138,9 @@ class TrainConfig:
         max_val_bases: validation bases per epoch: the whole validation split when it is
             smaller, otherwise a fixed random sample of this many. Default 2,000,000.
         rc_augment: reverse-complement half of the training windows. Default False.
-        soft_mask_weight: loss weight of soft-masked (lower-case) targets. Default 1.0.
+        soft_mask_weight: loss weight of soft-masked (lower-case) targets, in ``[0, 1000]``
+            (:data:`MAX_SOFT_MASK_WEIGHT`). Default 1.0. 0 ignores them; a genome with no other
+            target is then an error before training (nothing would be learned).
         max_n_fraction: skip windows that are more than this fraction N. Default 0.5.
         max_time: wall-clock budget for training per invocation, e.g. ``"10m"``; None: no limit.
         seed: seeds weights, window sampling and the split. Default 0.
@@ -197,18 +200,15 @@ class TrainConfig:
                               f"got {self.seed!r}.")
         for name, lo, hi, expected in (("learning_rate", 0, 10, "a positive number below 10"),
                                        ("clipnorm", 0, math.inf, "a positive number"),
-                                       ("min_learning_rate", 0, 1, "a positive number below 1"),
-                                       ("soft_mask_weight", -1e-300, math.inf, "a number >= 0")):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not lo < v < hi:
-                raise ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {v!r}.")
-        for name in ("lr_factor", "max_n_fraction", "val_fraction", "test_fraction"):
-            v = getattr(self, name)
-            lo_ok = (lambda x: x > 0) if name == "lr_factor" else (lambda x: x >= 0)
-            hi_ok = (lambda x: x <= 1) if name == "max_n_fraction" else (lambda x: x < 1)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo_ok(v) and hi_ok(v)):
-                rng = "(0, 1)" if name == "lr_factor" else "[0, 1]" if name == "max_n_fraction" else "[0, 1)"
-                raise ConfigError(f"Received an invalid value for `{name}`, expected a number in {rng}, got {v!r}.")
+                                       ("min_learning_rate", 0, 1, "a positive number below 1")):
+            object.__setattr__(self, name, check_number(name, getattr(self, name), lo, hi, lo_open=True,
+                                                        hi_open=True, expected=expected))
+        object.__setattr__(self, "soft_mask_weight",
+                           check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT))
+        for name, lo_open, hi_open in (("lr_factor", True, True), ("max_n_fraction", False, False),
+                                       ("val_fraction", False, True), ("test_fraction", False, True)):
+            object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0, 1.0, lo_open=lo_open,
+                                                        hi_open=hi_open))
         if self.iupac not in ("n", "error"):
             raise ConfigError(f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}.")
         for name in ("u_as_t", "rc_augment", "tensorboard", "baselines"):
@@ -231,7 +231,8 @@ class TrainConfig:
             raise invalid("strategy", "one of " + ", ".join(STRATEGIES), self.strategy)
         parse_duration(self.max_time)
         if self.max_time is not None and not isinstance(self.max_time, str):
-            object.__setattr__(self, "max_time", f"{float(self.max_time):g}s")
+            # positional, never "1e+20s", which the duration syntax would not read back
+            object.__setattr__(self, "max_time", np.format_float_positional(float(self.max_time), trim="-") + "s")
 
     # -- derived --------------------------------------------------------------------------
     @property

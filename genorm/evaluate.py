@@ -66,7 +66,7 @@ from genorm.atomic import atomic_write_text
 from genorm.baselines import Baselines, as_intervals
 from genorm.encoding import BASES, CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
-from genorm.validate import check_positive_int
+from genorm.validate import check_int, check_positive_int
 from genorm.metrics import Accumulator
 
 logger = logging.getLogger(__name__)
@@ -478,6 +478,14 @@ def _custom_targets(run, genome, intervals, allow_train_overlap: bool, records) 
                    f"split{note})", train_overlap_bases=overlap)
 
 
+def _check_scored(acc: Accumulator, ivs: list[tuple[int, int, int]]) -> None:
+    """A report over no base would show NaN (or 0) as its numbers: refuse it."""
+    if acc.cells[..., 0].sum() == 0:
+        bases = sum(e - s for _, s, e in ivs)
+        raise ConfigError(f"Nothing to evaluate: the {len(ivs)} interval(s) hold {bases:,} bases and every one is N "
+                          "(no A, C, G or T to score). Evaluate other records or another FASTA file.")
+
+
 def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
              segment: int | None = None, window: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              chunk: int = DEFAULT_CHUNK, bins_per_record: int = 200,
@@ -513,15 +521,15 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         :class:`Report`.
 
     Raises:
-        ConfigError: bad intervals or options.
+        ConfigError: bad intervals or options, or no A/C/G/T base to score in ``intervals``.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     chunk = check_positive_int("chunk", chunk)
     if warmup is not None and window is not None:
         raise ConfigError("Received both `warmup` and `window`: choose one (warm-up lanes over full context, "
                           "or context limited to the training window).")
-    if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0):
-        raise ConfigError(f"Received an invalid value for `warmup`, expected a non-negative integer, got {warmup!r}.")
+    if warmup is not None:
+        warmup = check_int("warmup", warmup, 0)
     if window is not None:
         window = check_positive_int("window", window)
     if segment is not None:
@@ -566,6 +574,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         packed = genome.packed[genome.offsets[rec] + pos]
         model_acc.add(rec, pos, packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0,
                       np.exp(_log_softmax(logits)))
+    _check_scored(model_acc, ivs)
 
     for name, label in labels.items():
         if name == MODEL_ROW:

@@ -107,6 +107,127 @@ def _recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if isinstance(layer, rnn_types)]
 
 
+def _layer_list(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers without its inputs, in order."""
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def _named(layer: keras.layers.Layer) -> str:
+    return f"{layer.name!r} ({type(layer).__name__})"
+
+
+def expected_layers(config: ModelConfig) -> list[tuple[str, str]]:
+    """``(name, class name)`` of every layer :func:`build_model` makes for ``config``, in order.
+
+    >>> expected_layers(ModelConfig(cell="lstm", units=8, layers=1))
+    [('onehot', 'OneHotBases'), ('rnn_1', 'LSTM'), ('logits', 'Dense')]
+    """
+    out = [("onehot", "OneHotBases")]
+    for i in range(1, config.layers + 1):
+        out.append((f"rnn_{i}", _LAYER_CLASSES[config.cell]))
+        if config.dropout > 0:
+            out.append((f"dropout_{i}", "Dropout"))
+    return out + [("logits", "Dense")]
+
+
+def _logits_layer(model: keras.Model, source: str) -> keras.layers.Layer:
+    """The ``logits`` layer: a linear Dense with 4 outputs (A, C, G, T), or a ConfigError naming the difference."""
+    found = [layer for layer in _layer_list(model) if layer.name == "logits"]
+    if not found:
+        raise ConfigError(f"{source} has no `logits` layer (the Dense(4) output of a genorm model; its layers: "
+                          f"{', '.join(_named(x) for x in _layer_list(model)) or 'none'}): it is not a model made "
+                          "by genorm.model.build_model() and cannot be used for prediction.")
+    dense = found[0]
+    if not isinstance(dense, keras.layers.Dense):
+        raise ConfigError(f"{source}: its `logits` layer is a {type(dense).__name__}, expected Dense(4): it is not a "
+                          "model made by genorm.model.build_model().")
+    activation = getattr(dense.activation, "__name__", str(dense.activation))
+    if dense.units != 4 or activation != "linear":
+        raise ConfigError(f"{source}: its `logits` layer gives {dense.units} output(s) per position with activation "
+                          f"{activation}; a genorm model gives 4 "
+                          "linear logits (A, C, G, T). It is not a model made by genorm.model.build_model().")
+    return dense
+
+
+def _check_recurrent(layer: keras.layers.Layer, config: ModelConfig | None, source: str, described: str) -> None:
+    if config is not None and layer.units != config.units:
+        raise ConfigError(f"{source}: layer {_named(layer)} has {layer.units} units, but {described} describes "
+                          f"{config.units}.")
+    odd = [k for k, want in (("return_sequences", True), ("go_backwards", False), ("stateful", False))
+           if getattr(layer, k, want) != want]
+    if isinstance(layer, keras.layers.GRU) and not layer.reset_after:
+        odd.append("reset_after")
+    if odd:
+        raise ConfigError(f"{source}: layer {_named(layer)} has {', '.join(f'{k}={getattr(layer, k)}' for k in odd)},"
+                          " which genorm models never use; it cannot be streamed.")
+
+
+def check_model(model: keras.Model, config: ModelConfig | None = None, source: str | None = None,
+                described: str = "the configuration") -> None:
+    """Check that ``model`` is exactly what :func:`build_model` makes (for ``config``, when given).
+
+    Streaming inference (:class:`Stepper`) rebuilds only the one-hot, recurrent and ``logits``
+    layers, so a model with any other layer, another output width, or (with ``config``) another
+    cell, number of layers or units would be predicted as something else than it is.
+
+    Args:
+        model: a Keras model, e.g. a run's loaded ``model.keras``.
+        config: the architecture it must have; None checks only the layer kinds and order.
+        source: how to name the model in messages (default: ``model <name>``).
+        described: how to name ``config`` in messages, e.g. ``"config.json's model"``.
+
+    Raises:
+        ConfigError: naming the first difference.
+    """
+    source = source or f"Model {model.name!r}"
+    try:
+        _check_model(model, config, source, described)
+    except ConfigError as exc:
+        if config is None:
+            raise
+        raise ConfigError(f"{exc} {_REPLACED}") from None
+
+
+def _check_model(model: keras.Model, config: ModelConfig | None, source: str, described: str) -> None:
+    layers = _layer_list(model)
+    _logits_layer(model, source)
+    if config is None:
+        kinds = ("OneHotBases", "SimpleRNN", "GRU", "LSTM", "Dropout")
+        extra = [x for x in layers if type(x).__name__ not in kinds and x.name != "logits"]
+        if extra:
+            raise ConfigError(f"{source} has a layer {_named(extra[0])} that streaming inference does not reproduce; "
+                              "only models made by genorm.model.build_model() can be used for prediction.")
+    else:
+        want = expected_layers(config)
+        got = [(x.name, type(x).__name__) for x in layers]
+        shown = ", ".join(f"{n!r} ({c})" for n, c in want)
+        extra = [x for x in layers if (x.name, type(x).__name__) not in want]
+        if extra:
+            raise ConfigError(f"{source} has a layer {_named(extra[0])} that {described} does not describe (it "
+                              f"describes {shown}).")
+        missing = [(n, c) for n, c in want if (n, c) not in got]
+        if missing or got != want:
+            what = f"lacks the layer {missing[0][0]!r} ({missing[0][1]})" if missing else "has its layers in another order"
+            raise ConfigError(f"{source} {what}: {described} describes {shown}.")
+    for layer in _recurrent_layers(model):
+        _check_recurrent(layer, config, source, described)
+    if config is not None and config.dropout > 0:
+        for layer in layers:
+            if isinstance(layer, keras.layers.Dropout) and abs(layer.rate - config.dropout) > 1e-12:
+                raise ConfigError(f"{source}: layer {_named(layer)} has rate {layer.rate}, but {described} "
+                                  f"describes dropout {config.dropout}.")
+
+
+_REPLACED = ("The model file does not belong to the run's configuration (replaced or edited after training): train "
+             "the run again (genorm train ... --force).")
+
+
+PROBE = np.array([[0, 1, 2, 3, 4, 3, 3, 0, 2, 1, 1, 0, 4, 4, 2, 3, 1, 0, 0, 2]], dtype=np.int32)
+"""``(1, 20)`` codes the stepper and the one-shot model are compared on (every base, N, repeats)."""
+
+PROBE_TOLERANCE = 1e-5
+
+
 class Stepper:
     """Runs a model chunk by chunk, carrying the recurrent state between chunks.
 
@@ -125,12 +246,13 @@ class Stepper:
     ((1, 3, 4), 2)
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, source: str | None = None):
         rnns = _recurrent_layers(model)
         if not rnns:
             raise ConfigError(f"Model {model.name!r} has no recurrent layer; make_stepper() needs a model "
                               "made by genorm.model.build_model().")
-        dense = model.get_layer("logits")
+        check_model(model, source=source)
+        dense = _logits_layer(model, source or f"Model {model.name!r}")
         self._state_sizes: list[int] = []
         codes = keras.Input(shape=(None,), dtype="int32", name="codes")
         x = OneHotBases(name="onehot")(codes)
@@ -157,6 +279,25 @@ class Stepper:
             else np.zeros(4, np.float32)
         self.model = keras.Model([codes, *state_inputs], [logits, *state_outputs], name="genorm_stepper")
         self._call = self._make_call()
+        self._verify(model, source or f"Model {model.name!r}")
+
+    def _verify(self, model: keras.Model, source: str) -> None:
+        """The stepper, over :data:`PROBE` in two chunks, must give the model's one-shot logits."""
+        expected = np.asarray(model(PROBE, training=False), dtype=np.float32)
+        if expected.shape != (*PROBE.shape, 4):
+            raise ConfigError(f"{source} maps codes {PROBE.shape} to logits of shape {expected.shape}, expected "
+                              f"{(*PROBE.shape, 4)}: it is not a model made by genorm.model.build_model().")
+        cut = PROBE.shape[1] // 2
+        call = lambda codes, state: [np.asarray(t) for t in self.model([codes, *state], training=False)]  # noqa: E731
+        first, *state = call(PROBE[:, :cut], self.initial_state(1))  # eager: no tf.function trace per stepper
+        second, *_ = call(PROBE[:, cut:], state)
+        diff = float(np.max(np.abs(np.concatenate([first, second], axis=1) - expected)))
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        if not diff <= PROBE_TOLERANCE * scale:
+            raise ConfigError(f"{source}: streaming inference does not reproduce the model (largest logit "
+                              f"difference {diff:.3g} on a probe sequence, tolerance {PROBE_TOLERANCE * scale:.1g}); "
+                              "its layers are wired in a way genorm.model.build_model() never makes. Use a model "
+                              "made by build_model() (train the run again).")
 
     def _make_call(self):
         """One traced function for every (B, T): avoids a retrace per chunk shape."""
@@ -205,6 +346,18 @@ class Stepper:
         return self._dense_bias.copy()
 
 
-def make_stepper(model: keras.Model) -> Stepper:
-    """A :class:`Stepper` for ``model`` (a snapshot of its current weights)."""
-    return Stepper(model)
+def make_stepper(model: keras.Model, source: str | None = None) -> Stepper:
+    """A :class:`Stepper` for ``model`` (a snapshot of its current weights).
+
+    The model must be one :func:`build_model` makes (:func:`check_model`), and the stepper is
+    checked to reproduce its one-shot forward pass on a short probe sequence (to 1e-5).
+
+    Args:
+        model: the Keras model.
+        source: how to name the model in error messages (e.g. the path of ``model.keras``).
+
+    Raises:
+        ConfigError: the model has a layer the stepper would not reproduce, no ``logits``
+            layer, an output width other than 4, or gives other logits than the stepper.
+    """
+    return Stepper(model, source=source)

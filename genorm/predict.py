@@ -27,6 +27,7 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import ConfigError, GenormError
+from genorm.validate import check_int, check_number, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ LN2 = math.log(2.0)
 
 
 def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)  # <= 0 before dividing: a tiny temperature gives -inf, never inf - inf
+    with np.errstate(over="ignore", divide="ignore"):
+        e = np.exp(z / temperature)
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -80,6 +82,8 @@ class Predictor:
         chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
             per layer).
         policy: encoding policy for string inputs.
+        lanes: most records run together as the rows of one batch by :meth:`iter_records_proba`
+            (short records only: a batch holds at most ``chunk`` bases, padding included).
 
     >>> from genorm.model import ModelConfig, build_model, make_stepper
     >>> predictor = Predictor(make_stepper(build_model(ModelConfig(units=4, layers=1))))
@@ -92,6 +96,11 @@ class Predictor:
     stepper: object
     chunk: int = 65536
     policy: EncodingPolicy | None = None
+    lanes: int = 256
+
+    def __post_init__(self) -> None:
+        self.chunk = check_positive_int("chunk", self.chunk)
+        self.lanes = check_positive_int("lanes", self.lanes)
 
     # -- probabilities ----------------------------------------------------------------------
     def iter_proba(self, seq) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -108,6 +117,42 @@ class Predictor:
             out = np.concatenate([prev, probs[:-1]], axis=0)
             prev = probs[-1:]
             yield start, packed[start:start + block.size], out
+
+    def iter_records_proba(self, records) -> Iterator[tuple[object, Iterator[tuple[int, np.ndarray, np.ndarray]]]]:
+        """For each record (anything with ``.packed``), in order: ``(record, parts)``, where ``parts``
+        yields what :meth:`iter_proba` yields for ``record.packed``; consume it before the next record.
+
+        Short records run together, each as one row (lane) of a batch padded with N, up to
+        ``lanes`` rows and ``chunk`` bases in all: a record is still predicted from its first base
+        on its own (the model is causal and each row starts from the zero state), so the numbers
+        are those of one record at a time (to float32 round-off), at a fraction of the calls.
+        """
+        group: list = []
+        width = 0  # longest record of the group
+        for rec in records:
+            n = len(rec.packed)
+            short = 0 < n <= self.chunk // 2
+            if group and (not short or len(group) >= self.lanes or (len(group) + 1) * max(width, n) > self.chunk):
+                yield from self._group_proba(group)
+                group, width = [], 0
+            if short:
+                group.append(rec)
+                width = max(width, n)
+            else:  # long (streamed in chunks) or empty (iter_proba says so)
+                yield rec, self.iter_proba(rec.packed)
+        if group:
+            yield from self._group_proba(group)
+
+    def _group_proba(self, group: list) -> Iterator[tuple[object, Iterator]]:
+        packed = [sequence_to_packed(rec.packed, self.policy) for rec in group]
+        codes = np.full((len(group), max(p.size for p in packed)), encoding.N, dtype=np.int32)
+        for i, p in enumerate(packed):
+            codes[i, :p.size] = encoding.packed_to_codes(p)
+        logits, _ = self.stepper.step(codes, self.stepper.initial_state(len(group)))
+        first = _softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)
+        for i, (rec, p) in enumerate(zip(group, packed)):
+            probs = _softmax(logits[i, :p.size - 1]).astype(np.float32)
+            yield rec, iter([(0, p, np.concatenate([first, probs], axis=0))])
 
     def predict_proba(self, seq) -> np.ndarray:
         """``(L, 4) float32``: row i is P(base i | bases 0..i-1) over A, C, G, T; rows sum to 1.
@@ -143,12 +188,7 @@ class Predictor:
 
     def score_details(self, seq) -> dict:
         """``{"length", "bases_scored", "log2_likelihood", "bits_per_base"}`` for one sequence."""
-        lp = self.log2_probs(seq)
-        ok = ~np.isnan(lp)
-        total = float(lp[ok].sum())
-        n = int(ok.sum())
-        return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
-                "bits_per_base": -total / n if n else float("nan")}
+        return _score_of(self.log2_probs(seq))
 
     def score_records(self, sources, records=None, format: str | None = None) -> "pandas.DataFrame":  # noqa: F821
         """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
@@ -159,8 +199,9 @@ class Predictor:
         from genorm.reading import read_fasta
 
         rows = []
-        for rec in read_fasta(sources, policy=self.policy, records=records, format=format):
-            rows.append({"record": rec.name, **self.score_details(rec.packed)})
+        for rec, parts in self.iter_records_proba(read_fasta(sources, policy=self.policy, records=records, format=format)):
+            lp = np.concatenate([true_base_log2(packed, proba) for _, packed, proba in parts])
+            rows.append({"record": rec.name, **_score_of(lp)})
         return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])
 
     # -- sampling ---------------------------------------------------------------------------
@@ -176,12 +217,10 @@ class Predictor:
         Returns:
             the sampled bases as an upper-case string of A/C/G/T.
         """
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ConfigError(f"Received an invalid value for `length`, expected a positive integer, got {length!r}.")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
-            raise ConfigError(f"Received an invalid value for `temperature`, expected a number >= 0, got {temperature!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ConfigError(f"Received an invalid value for `seed`, expected None or an integer >= 0, got {seed!r}.")
+        length = check_positive_int("length", length)
+        temperature = check_number("temperature", temperature, 0.0)
+        if seed is not None:
+            seed = check_int("seed", seed, 0)
         from genorm.resources import check_memory
 
         check_memory(3 * int(length), f"Sampling {int(length):,} bases", "ask for fewer bases (--length)")
@@ -208,6 +247,15 @@ class Predictor:
 
 # ------------------------------------------------------------------------------------------
 # Helpers shared by the writers
+
+
+def _score_of(lp: np.ndarray) -> dict:
+    """``length, bases_scored, log2_likelihood, bits_per_base`` of ``(L,)`` log2 P(true base) (NaN at N)."""
+    ok = ~np.isnan(lp)
+    total = float(lp[ok].sum())
+    n = int(ok.sum())
+    return {"length": int(lp.size), "bases_scored": n, "log2_likelihood": total,
+            "bits_per_base": -total / n if n else float("nan")}
 
 
 def true_base_log2(packed: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -273,15 +321,20 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     total = 0
     from genorm.atomic import check_field
 
-    for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
+    pending, rows = [], 0  # TSV parts of short records, written together (one to_csv per ~chunk rows)
+    records_read = read_fasta(sources, policy=predictor.policy, records=records, format=input_format)
+    for rec, parts in predictor.iter_records_proba(records_read):
         check_field(rec.name, "record name")  # a tab or newline in it would break every line's columns
-        for start, packed, proba in predictor.iter_proba(rec.packed):
-            df = frame_of(start, packed, proba)
-            df.insert(0, "record", rec.name)
-            df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
+        for start, packed, proba in parts:
+            pending.append((rec.name, start, packed, proba))
+            rows += packed.size
+            if rows >= predictor.chunk:
+                _write_tsv(pending, handle)
+                pending, rows = [], 0
             total += packed.size
             if progress is not None:
                 progress(rec.name, start + packed.size, len(rec))
+    _write_tsv(pending, handle)
     return total
 
 
@@ -295,10 +348,11 @@ def _spool_surprisal(predictor: Predictor, sources, records, progress, spool,
     from genorm.reading import read_fasta
 
     index = []
-    for rec in read_fasta(sources, policy=predictor.policy, records=records, format=input_format):
+    records_read = read_fasta(sources, policy=predictor.policy, records=records, format=input_format)
+    for rec, parts in predictor.iter_records_proba(records_read):
         check_field(rec.name, "record name")  # a tab or newline in it would break the track's columns
         offset, count = spool.tell(), 0
-        for start, packed, proba in predictor.iter_proba(rec.packed):
+        for start, packed, proba in parts:
             lp = true_base_log2(packed, proba)
             ok = ~np.isnan(lp)
             block = np.empty(int(ok.sum()), dtype=_SPOOL)
@@ -357,3 +411,14 @@ def write_bigwig(predictor: Predictor, sources, path, records=None,
         with atomic_path(path, suffix=".bw") as tmp:
             pybigtools.open(str(tmp), "w").write(chroms, values)
     return sum(length for _, length, _, _ in index)
+
+
+def _write_tsv(parts: list, handle: io.TextIOBase) -> None:
+    """Write ``(record name, start, packed, proba)`` parts as TSV rows, one table for them all."""
+    if not parts:
+        return
+    names, starts, packed, proba = zip(*parts)
+    df = frame_of(0, np.concatenate(packed), np.concatenate(proba))
+    df["position"] = np.concatenate([np.arange(s, s + p.size, dtype=np.int64) for s, p in zip(starts, packed)])
+    df.insert(0, "record", np.repeat(np.array(names, dtype=object), [p.size for p in packed]))
+    df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")

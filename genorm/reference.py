@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genorm.errors import ConfigError
+from genorm.validate import check_int, check_number
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
@@ -330,6 +331,8 @@ def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_ra
     """
     if len(text) < 2:
         raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+    learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
+    steps = check_int("steps", steps, 0)
     vocab = vocab or vocab_of(text)
     xs = encode_text(text[:-1], vocab)
     targets = [vocab.index(ch) for ch in text[1:]]
@@ -360,6 +363,10 @@ def _matrix(name: str, m: np.ndarray, rows: str | None = None, cols: str | None 
         lines.append("  " + label + " ".join(f"{x:{width}.{digits}f}" for x in row))
     return lines
 
+
+MAX_LEARNING_RATE = 10.0
+"""Largest learning rate :func:`explain` and :func:`train_on_text` take (as ``genorm train``): a larger
+step only overflows the weights (``nan`` and ``1e308`` printed a NaN loss)."""
 
 MAX_EXPLAIN_HIDDEN = 64
 """Largest hidden size :func:`explain` prints."""
@@ -428,6 +435,7 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
     """
     if len(text) < 2:
         raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+    learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     vocab, params, source, dna = _explain_network(text, hidden_size, seed, example)
     seq = text.upper() if dna else text
     index = {ch: i for i, ch in enumerate(vocab)}

@@ -416,7 +416,7 @@ class LoadedRun:
         """A :class:`~genorm.model.Stepper` for streaming the model over long sequences."""
         from genorm.model import make_stepper
 
-        return make_stepper(self.model)
+        return make_stepper(self.model, source=str(self.run_dir / MODEL))
 
     # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
     def predictor(self):
@@ -564,6 +564,13 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ...
         raise RunDirError(f"{model_path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); the file is "
                           "corrupt or not a genorm model.") from None
+    from genorm.errors import ConfigError
+    from genorm.model import check_model
+
+    try:  # streaming inference rebuilds the model from its layers: it must be what config.json describes
+        check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model")
+    except ConfigError as exc:
+        raise RunDirError(str(exc)) from None
     history = None
     if (run_dir / HISTORY).is_file():
         import pandas as pd

@@ -58,6 +58,7 @@ import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError, SplitError
+from genorm.config import MAX_SOFT_MASK_WEIGHT
 from genorm.validate import check_int, check_number
 from genorm.splits import Interval
 
@@ -149,7 +150,7 @@ class StreamConfig:
                     f"Received an invalid value for `{name}`, expected True or False, got {getattr(self, name)!r}."
                 )
         check_number("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
-        check_number("soft_mask_weight", self.soft_mask_weight, 0.0, math.inf)
+        check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT)
 
     @property
     def effective_stride(self) -> int:

@@ -162,6 +162,57 @@ def _val_dataset(genome, splits, config: TrainConfig):
     return make_dataset(genome, splits.val, cfg, seed=config.seed + 1, repeat=False).cache()
 
 
+def _weighted_targets(genome, intervals, soft_mask_weight: float, block: int = 1 << 20) -> tuple[int, int, int]:
+    """``(weighted, soft_masked, with_n)`` target counts of ``intervals``, as the window stream weighs them.
+
+    A target (every base of an interval but its first) carries weight when it and the base before it
+    are A/C/G/T and, if it is soft-masked, ``soft_mask_weight > 0``. Stops at the first block that
+    has a weighted target, so a usual genome costs one block.
+    """
+    import numpy as np
+
+    from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
+
+    weighted = soft = with_n = 0
+    for iv in intervals:
+        record = genome.packed_record(iv.record)
+        for a in range(iv.start, iv.end - 1, block):
+            packed = record[a:min(a + block + 1, iv.end)]
+            codes = packed & CODE_BITS
+            ok = (codes[1:] != N) & (codes[:-1] != N)
+            masked = ok & ((packed[1:] & SOFT_MASK_FLAG) > 0)
+            with_n += int(ok.size - ok.sum())
+            soft += int(masked.sum())
+            weighted += int(ok.sum()) - (0 if soft_mask_weight > 0 else int(masked.sum()))
+            if weighted:
+                return weighted, soft, with_n
+    return weighted, soft, with_n
+
+
+def check_targets_carry_weight(genome, splits, config: TrainConfig) -> None:
+    """Refuse to train when no training, or no validation, target carries loss weight.
+
+    Such a run would learn nothing and report a loss of 0 (0.0000 bits/base) or NaN as its result.
+
+    Raises:
+        SplitError: every target of the split is N, follows an N, or is soft-masked with
+            ``soft_mask_weight == 0``.
+    """
+    from genorm.errors import SplitError
+
+    for name, intervals in (("training", splits.train), ("validation", splits.val)):
+        weighted, soft, with_n = _weighted_targets(genome, intervals, config.soft_mask_weight)
+        if weighted:
+            continue
+        why = [f"{soft:,} are soft-masked (lower case) and --soft-mask-weight is 0"] if soft else []
+        why += [f"{with_n:,} are N or follow an N"] if with_n else []
+        advice = "use --soft-mask-weight > 0 (e.g. 1) to learn from lower-case bases" if soft \
+            else "check the input, or choose other records with --records"
+        raise SplitError(f"No {name} target carries any weight ({'; '.join(why) or 'the split has no targets'}): "
+                         f"the model would learn nothing and report a meaningless loss. Nothing was trained; "
+                         f"{advice}.")
+
+
 # ------------------------------------------------------------------------------------------
 # train()
 
@@ -285,6 +336,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     if not splits.val:
         raise ConfigError("The validation split is empty: training needs one to choose the best model. Set "
                           "--val-fraction > 0 or name --val-records.")
+    check_targets_carry_weight(genome, splits, config)
     val_plain = _val_dataset(genome, splits, config)  # fails here (e.g. every window mostly N) before any write
     if resume:
         if prov.get("split_sha256") != splits.sha256():

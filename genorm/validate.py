@@ -45,10 +45,39 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def check_number(name: str, value: Any, lo: float, hi: float = math.inf) -> float:
-    """``value`` as a float if it is a number in ``[lo, hi]`` (NaN is not)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not lo <= float(value) <= hi:
-        bound = f"in [{lo:g}, {hi:g}]" if hi != math.inf else f">= {lo:g}"
-        raise invalid(name, f"a number {bound}", value)
-    return float(value)
+def is_number(value: Any) -> bool:
+    """True for Python and NumPy ints and floats, not for booleans (NaN and infinities included)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+    if hi == math.inf:
+        return f"finite number {'>' if lo_open else '>='} {lo:g}"
+    return f"number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+def check_number(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_open: bool = False,
+                 hi_open: bool = False, expected: str | None = None) -> float:
+    """``value`` as a float if it is a finite number in ``[lo, hi]`` (ends open when asked).
+
+    NaN and the infinities are never accepted, nor an integer too large for a float. ``expected``
+    replaces the generated description ("a number in [0, 1)", "a finite number >= 0") in the message.
+
+    >>> check_number("soft_mask_weight", 0.5, 0, 1000)
+    0.5
+    >>> check_number("learning_rate", float("nan"), 0, 10, lo_open=True)
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `learning_rate`, expected a number in (0, 10], got nan.
+    """
+    ok = is_number(value)
+    if ok:
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float range
+            ok = False
+        else:
+            ok = math.isfinite(x) and (lo < x if lo_open else lo <= x) and (x < hi if hi_open else x <= hi)
+    if not ok:
+        raise invalid(name, expected or f"a {_interval(lo, hi, lo_open, hi_open)}", value)
+    return x

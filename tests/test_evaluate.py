@@ -212,7 +212,7 @@ def test_report_files(tmp_path):
     ({"intervals": [(0, 0, 50)]}, r"outside record 'a' of length 18"),
     ({"intervals": [(7, 0, 5)]}, r"record index 7, but the genome has 3 records"),
     ({"warmup": 10, "window": 5}, "Received both `warmup` and `window`"),
-    ({"warmup": -1}, "`warmup`, expected a non-negative integer, got -1"),
+    ({"warmup": -1}, "`warmup`, expected an integer >= 0, got -1"),
     ({"batch_size": 0}, "`batch_size`, expected a positive integer, got 0"),
 ])
 def test_errors(kwargs, match):

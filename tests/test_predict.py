@@ -115,7 +115,7 @@ def test_sampling_is_reproducible_and_temperature_zero_is_greedy(predictor):
     assert greedy == predictor.sample(12, prime="ACG", temperature=1e-6, seed=5)
     with pytest.raises(ConfigError, match=r"`length`, expected a positive integer, got 0"):
         predictor.sample(0)
-    with pytest.raises(ConfigError, match=r"`temperature`, expected a number >= 0, got -1"):
+    with pytest.raises(ConfigError, match=r"`temperature`, expected a finite number >= 0, got -1"):
         predictor.sample(5, temperature=-1)
 
 

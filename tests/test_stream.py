@@ -54,7 +54,7 @@ def take(ds, n):
     (dict(shuffle="yes"), r"`shuffle`, expected True or False, got 'yes'"),
     (dict(rc_augment=1), r"`rc_augment`, expected True or False, got 1"),
     (dict(max_n_fraction=1.5), r"`max_n_fraction`, expected a number in \[0, 1\], got 1.5"),
-    (dict(soft_mask_weight=-1.0), r"`soft_mask_weight`, expected a number >= 0, got -1.0"),
+    (dict(soft_mask_weight=-1.0), r"`soft_mask_weight`, expected a number in \[0, 1000\], got -1.0"),
 ])
 def test_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -44,7 +44,7 @@ def trained(periodic_fasta, tmp_path_factory):
     ({"cell": "rnn"}, "`cell`, expected one of simple_rnn, gru, lstm, got 'rnn'"),
     ({"batch_size": -1}, "`batch_size`, expected a positive integer, got -1"),
     ({"learning_rate": 0.0}, "`learning_rate`, expected a positive number below 10, got 0.0"),
-    ({"soft_mask_weight": -1.0}, "`soft_mask_weight`, expected a number >= 0, got -1.0"),
+    ({"soft_mask_weight": -1.0}, "`soft_mask_weight`, expected a number in \\[0, 1000\\], got -1.0"),
     ({"max_time": "soon"}, "`max_time`, expected a duration like '90s', '10m', '1h' or '1h30m', got 'soon'"),
     ({"val_fraction": 1.5}, r"`val_fraction`, expected a number in \[0, 1\), got 1.5"),
     ({"records": []}, "empty list for `records`"),
