@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from genorm.baselines import _interval_codes, context_arrays, count_order, fit_baselines, markov_scores  # noqa: E402
+from genorm.evaluation.baselines import _interval_codes, context_arrays, count_order, fit_baselines, markov_scores  # noqa: E402
 from genorm.genome import read_genome  # noqa: E402
 
 
@@ -71,12 +71,12 @@ def _probs(logits: np.ndarray) -> np.ndarray:
 
 def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, prefix: int, run_dir: str | None,
                 repeats: int) -> None:
-    from genorm.baselines import Baselines
-    from genorm.evaluate import evaluate, plan_lanes, stream_logits
-    from genorm.run import load
+    from genorm.evaluation.baselines import Baselines
+    from genorm.evaluation.evaluate import evaluate, plan_lanes, stream_logits
+    from genorm.training.rundir import load
 
     if run_dir is None:
-        from genorm.train import TrainConfig, train
+        from genorm.training.trainer import TrainConfig, train
 
         run_dir = tempfile.mkdtemp(prefix="genorm_bench_")
         cfg = TrainConfig(epochs=2, bases_per_epoch=train_bases // 2, max_val_bases=100_000)
@@ -106,7 +106,7 @@ def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, pref
     train_bps, eval_bps = max(train_rates), max(eval_rates)
     print(f"  steady-state train steps (batch {cfg.batch_size} x window {cfg.window}, same weights): "
           f"{train_bps:,.0f} bases/s (runs: {', '.join(f'{r:,.0f}' for r in train_rates)})")
-    print(f"  evaluation (genorm.evaluate, warm-up {warmup}, batch {batch_size}, {rep.meta['lanes']} lanes of "
+    print(f"  evaluation (genorm.evaluation.evaluate, warm-up {warmup}, batch {batch_size}, {rep.meta['lanes']} lanes of "
           f"<= {rep.meta['segment']:,} bases; baselines and metrics included) of {n_test:,} test bases: "
           f"{eval_bps:,.0f} bases/s (runs: {', '.join(f'{r:,.0f}' for r in eval_rates)})")
     print(f"  ratio evaluation / training: {eval_bps / run_bps:.2f}x against the run's reported training "

@@ -46,7 +46,7 @@ def write_records(path: Path, n: int, seed: int = 0) -> int:
 
 def tiny_run(out: Path) -> Path:
     from genorm.config import ModelConfig, TrainConfig
-    from genorm.train import train
+    from genorm.training.trainer import train
 
     config = TrainConfig(model=ModelConfig(units=32, layers=1), window=50, batch_size=32, bases_per_epoch=8000,
                          epochs=1, max_val_bases=2000, baselines=False)
@@ -72,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from genorm.predict import Predictor, write_predictions
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,4 +1,4 @@
-"""Benchmark of the window stream (genorm.stream) and the genome cache: prints figures.
+"""Benchmark of the window stream (genorm.windows) and the genome cache: prints figures.
 
     .venv/bin/python benchmarks/bench_stream.py                 # 100 Mb genome, window 200, batch 256
     .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 0.5 --skip-memory   # quick look
@@ -101,22 +101,22 @@ def genorm_iterator(genome, L: int, B: int, full: bool = True, threads: int | No
 
     ``map_budget``: bytes of a memory-mapped genome the stream may keep mapped (None: the default).
     """
-    import genorm.stream
+    import genorm.windows
     from genorm.splits import make_splits
-    from genorm.stream import StreamConfig, make_dataset
+    from genorm.windows import StreamConfig, make_dataset
 
     splits = make_splits(genome, window=L)
     if full:
         cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5, max_n_fraction=0.5)
     else:
         cfg = StreamConfig(window=L, batch_size=B, max_n_fraction=1.0)
-    default = genorm.stream._MAP_BUDGET
+    default = genorm.windows._MAP_BUDGET
     if map_budget is not None:
-        genorm.stream._MAP_BUDGET = map_budget  # read once, when the stream maps the file
+        genorm.windows._MAP_BUDGET = map_budget  # read once, when the stream maps the file
     try:
         it = iter(make_dataset(genome, splits.train, cfg, seed=0, threads=threads))
     finally:
-        genorm.stream._MAP_BUDGET = default
+        genorm.windows._MAP_BUDGET = default
     for _ in range(20):
         next(it)
     return it
@@ -183,7 +183,7 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
     import tensorflow as tf  # noqa: F401  (imported first so that the baseline includes it)
 
     from genorm.splits import make_splits
-    from genorm.stream import StreamConfig, make_dataset
+    from genorm.windows import StreamConfig, make_dataset
 
     # TensorFlow's import peaks far above its resting RSS; reset the high-water mark (VmHWM) so
     # that the peak measured is the one of reading and streaming the genome.
@@ -195,12 +195,12 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
 
         genome = read_genome(fasta)
     else:
-        import genorm.stream
+        import genorm.windows
         from genorm.cache import cached_genome
 
         genome = cached_genome(fasta, cache_dir=cache_dir)
         if mode == "released":
-            genorm.stream._MAP_BUDGET = 0  # mapped pages released after every read
+            genorm.windows._MAP_BUDGET = 0  # mapped pages released after every read
     after_load = proc_status()
     splits = make_splits(genome, window=L)
     cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5)
@@ -242,7 +242,7 @@ def memory_table(fastas: dict, sizes: list, work: Path, L: int, B: int) -> None:
                   f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), peak RssAnon {r['rss_anon'] / 1e6:8.1f} MB "
                   f"(after import {r['base_anon'] / 1e6:.1f} MB), RssFile at the end {r['rss_file'] / 1e6:8.1f} MB",
                   flush=True)
-    from genorm.stream import _MAP_BUDGET
+    from genorm.windows import _MAP_BUDGET
 
     print(f"memory: read_genome; memmap: cached_genome (pages kept within the {_MAP_BUDGET >> 20} MB map budget); "
           "released: cached_genome, pages released after every read")

@@ -1,10 +1,10 @@
 """The quality target of issue 4: default training on E. coli K-12, evaluated on the test split.
 
-Trains with the default :class:`~genorm.train.TrainConfig` (GRU 2x128, window 200, batch 128,
+Trains with the default :class:`~genorm.training.trainer.TrainConfig` (GRU 2x128, window 200, batch 128,
 Adam 2e-3, clipnorm 1) on ``sample_data/ecoli_K12_MG1655_NC_000913.3.fna.gz`` (the last 10 %
 of the genome is the test split, never seen in training or model selection), with a wall-clock
 budget, then scores every test base with the best-validation model, streaming through the test
-interval with full context (exact mode of :func:`genorm.evaluate.evaluate`) next to the
+interval with full context (exact mode of :func:`genorm.evaluation.evaluate.evaluate`) next to the
 order-k Markov baseline fitted on the training split.
 
 Target: <= 1.88 bits/base and >= 37.5 % accuracy on the test split, training <= 15 minutes.
@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from genorm.baselines import Baselines
-    from genorm.evaluate import evaluate
-    from genorm.run import BASELINES, load
-    from genorm.train import TrainConfig, train
+    from genorm.evaluation.baselines import Baselines
+    from genorm.evaluation.evaluate import evaluate
+    from genorm.training.rundir import BASELINES, load
+    from genorm.training.trainer import TrainConfig, train
 
     t0 = time.monotonic()
     if not args.skip_train:

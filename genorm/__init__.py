@@ -11,10 +11,10 @@ genorm`` and ``genorm --help`` stay fast.
 
 from __future__ import annotations
 
-import importlib
-import types
+from genorm._version import __version__
 
-__version__ = "0.1.0"
+import importlib
+
 
 from genorm.encoding import (  # noqa: E402
     EncodingPolicy,
@@ -28,27 +28,18 @@ from genorm.reading import Record, read_fasta, write_fasta  # noqa: E402
 from genorm.genome import Genome, read_genome  # noqa: E402
 from genorm.cache import cached_genome  # noqa: E402
 
-class _CallableModule(types.ModuleType):
-    """The class of ``genorm.train`` and ``genorm.evaluate``: submodules named like their main
-    function. Importing a submodule binds its name on the package, so ``genorm.train`` may be
-    the module rather than the function; calling the module calls the function."""
-
-    def __call__(self, *args, **kwargs):
-        return getattr(self, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
-
-
 # name -> (module, attribute), imported on first access.
 _LAZY = {
     "ModelConfig": ("genorm.model", "ModelConfig"),
     "build_model": ("genorm.model", "build_model"),
-    "TrainConfig": ("genorm.train", "TrainConfig"),
-    "train": ("genorm.train", "train"),
-    "load": ("genorm.run", "load"),
-    "evaluate": ("genorm.evaluate", "evaluate"),
+    "TrainConfig": ("genorm.training.trainer", "TrainConfig"),
+    "train": ("genorm.training.trainer", "train"),
+    "load": ("genorm.training.rundir", "load"),
+    "evaluate": ("genorm.evaluation.evaluate", "evaluate"),
     "Predictor": ("genorm.predict", "Predictor"),
     "make_splits": ("genorm.splits", "make_splits"),
-    "StreamConfig": ("genorm.stream", "StreamConfig"),
-    "make_dataset": ("genorm.stream", "make_dataset"),
+    "StreamConfig": ("genorm.windows", "StreamConfig"),
+    "make_dataset": ("genorm.windows", "make_dataset"),
 }
 
 
@@ -56,8 +47,6 @@ def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
-        # Importing genorm.train / genorm.evaluate binds the submodule under the same name:
-        # put the function back.
         globals()[name] = value
         return value
     raise AttributeError(f"module 'genorm' has no attribute {name!r}")

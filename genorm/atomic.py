@@ -83,7 +83,7 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
 
 def _check_not_run_file(target: Path, run_dir: str | os.PathLike) -> None:
     """Refuse ``target`` if it is (or would replace) a file of the run directory ``run_dir``."""
-    from genorm.run import BACKUP, LOCK, RUN_FILES
+    from genorm.training.rundir import BACKUP, LOCK, RUN_FILES
 
     root = Path(os.path.realpath(run_dir))
     if not root.is_dir():

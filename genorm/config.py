@@ -241,8 +241,8 @@ class TrainConfig:
         return parse_duration(self.max_time)
 
     def stream_config(self, **changes):
-        """The :class:`~genorm.stream.StreamConfig` of the training stream (``changes`` override)."""
-        from genorm.stream import StreamConfig
+        """The :class:`~genorm.windows.StreamConfig` of the training stream (``changes`` override)."""
+        from genorm.windows import StreamConfig
 
         kw = dict(window=self.window, batch_size=self.batch_size, bases_per_epoch=self.bases_per_epoch,
                   shuffle=True, rc_augment=self.rc_augment, max_n_fraction=float(self.max_n_fraction),

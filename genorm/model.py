@@ -82,7 +82,7 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
 
     Layers: ``onehot`` (:class:`OneHotBases`) → ``rnn_1`` … ``rnn_<layers>`` (with
     ``dropout_<i>`` after each when ``config.dropout > 0``) → ``logits`` (Dense(4)).
-    The model is not compiled; :func:`genorm.train.train` compiles it.
+    The model is not compiled; :func:`genorm.training.trainer.train` compiles it.
 
     Args:
         config: the architecture; default :class:`ModelConfig()` (GRU 2×128).

@@ -41,7 +41,7 @@ def plot_report(report, path: str | os.PathLike, title: str = "") -> None:
     """Write the report's figure to ``path`` (PNG), atomically.
 
     Args:
-        report: a :class:`genorm.evaluate.Report`.
+        report: a :class:`genorm.evaluation.evaluate.Report`.
         path: output file; the format follows the suffix (``.png`` recommended).
         title: figure title (default: none).
     """

@@ -221,7 +221,7 @@ class Predictor:
         temperature = check_number("temperature", temperature, 0.0)
         if seed is not None:
             seed = check_int("seed", seed, 0)
-        from genorm.resources import check_memory
+        from genorm.training.memory import check_memory
 
         check_memory(3 * int(length), f"Sampling {int(length):,} bases", "ask for fewer bases (--length)")
         rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from genorm.callbacks import CostEstimate, EpochLog, TrainingState, cost_message
+from genorm.training.callbacks import CostEstimate, EpochLog, TrainingState, cost_message
 
 
 @pytest.mark.parametrize("rate, bases, seconds, max_time, expected", [

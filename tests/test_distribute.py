@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from genorm.config import TrainConfig
-from genorm.distribute import (SINGLE, choose_strategy, make_distribution, parse_tf_config, split_batch,
+from genorm.training.distribute import (SINGLE, choose_strategy, make_distribution, parse_tf_config, split_batch,
                                worker_scratch, worker_seed)
 from genorm.errors import ConfigError
 
@@ -117,7 +117,7 @@ def test_split_batch():
 def test_worker_streams_draw_different_windows():
     from genorm.genome import Genome
     from genorm.splits import Interval
-    from genorm.stream import StreamConfig, WindowSampler
+    from genorm.windows import StreamConfig, WindowSampler
 
     rng = np.random.default_rng(0)
     g = Genome.from_strings({"r": "".join(rng.choice(list("ACGT"), 5000))})

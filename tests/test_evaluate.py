@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genorm.baselines import fit_baselines, markov_scores
+from genorm.evaluation.baselines import fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError
-from genorm.evaluate import Lane, evaluate, plan_lanes, stream_logits
+from genorm.evaluation.evaluate import Lane, evaluate, plan_lanes, stream_logits
 from genorm.genome import Genome
 
 P_CONST = np.array([0.1, 0.2, 0.3, 0.4])
@@ -247,7 +247,7 @@ def test_keras_streaming_equals_one_shot(cell):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from genorm.config import ModelConfig, TrainConfig
-    from genorm.train import train
+    from genorm.training.trainer import train
 
     root = tmp_path_factory.mktemp("run")
     rng = np.random.default_rng(3)
@@ -262,7 +262,7 @@ def tiny_run(tmp_path_factory):
 
 def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
     from genorm.cli import main
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     run_dir, _ = tiny_run
     out, png = tmp_path / "report.json", tmp_path / "report.png"

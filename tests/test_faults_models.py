@@ -22,14 +22,14 @@ import keras
 import numpy as np
 import pytest
 
-from genorm.baselines import Baselines, fit_baselines
+from genorm.evaluation.baselines import Baselines, fit_baselines
 from genorm.config import ModelConfig, TrainConfig
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.genome import Genome
 from genorm.model import OneHotBases, build_model, check_model, make_stepper
 from genorm.predict import Predictor, write_predictions
 from genorm.splits import make_splits
-from genorm.train import check_targets_carry_weight
+from genorm.training.trainer import check_targets_carry_weight
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA = ROOT / "sample_data" / "phage_lambda_NC_001416.1.fa"
@@ -113,7 +113,7 @@ def test_the_stepper_is_checked_against_the_one_shot_forward_pass():
 
 
 def _fake_run(tmp_path: Path, model: keras.Model, config: ModelConfig) -> Path:
-    from genorm.run import CONFIG, FORMAT_VERSION, MODEL, PROVENANCE
+    from genorm.training.rundir import CONFIG, FORMAT_VERSION, MODEL, PROVENANCE
 
     run = tmp_path / "run"
     run.mkdir()
@@ -125,7 +125,7 @@ def _fake_run(tmp_path: Path, model: keras.Model, config: ModelConfig) -> Path:
 
 
 def test_load_refuses_a_model_that_config_json_does_not_describe(tmp_path):
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     run = _fake_run(tmp_path, BAD_MODELS[0][1](), CONFIG8)
     with pytest.raises(RunDirError, match=r"run/model.keras has a layer 'dense_extra' \(Dense\) that config.json's "
@@ -229,7 +229,7 @@ def test_a_malformed_baselines_file_says_how_to_refit(case, baselines_arrays, tm
         Baselines.load(path)
     assert str(info.value).startswith(f"Baselines file {str(path)!r} is malformed: ")
     assert str(info.value).endswith("delete it and run `genorm evaluate RUN` again, which refits the baselines on the "
-                                    "run's training split (or refit them with genorm.baselines.fit_baselines(run.genome, "
+                                    "run's training split (or refit them with genorm.evaluation.baselines.fit_baselines(run.genome, "
                                     "run.splits).save(path)).")
 
 
@@ -292,7 +292,7 @@ def test_a_tiny_temperature_samples_the_most_probable_base(tiny_model):
 
 @pytest.mark.parametrize("lr, shown", [(math.nan, "nan"), (math.inf, "inf"), (1e308, "1e\\+308"), (0.0, "0.0")])
 def test_explain_learning_rate(lr, shown):
-    from genorm.reference import explain, train_on_text
+    from genorm.textbook_rnn import explain, train_on_text
 
     with pytest.raises(ConfigError, match=rf"`learning_rate`, expected a number in \(0, 10\), got {shown}\."):
         explain("ACGT", learning_rate=lr)

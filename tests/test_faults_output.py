@@ -74,7 +74,7 @@ def fasta(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_run(fasta, tmp_path_factory) -> Path:
-    from genorm.train import train
+    from genorm.training.trainer import train
     from genorm.config import TrainConfig
 
     out = tmp_path_factory.mktemp("runs") / "run"
@@ -323,7 +323,7 @@ def test_json_that_cannot_be_read_is_one_error(run_copy, fasta, tmp_path, capsys
         assert_one_error(rc, err, f"--config {tmp_path / 'c.json'} {needle}")
         assert not (tmp_path / "new").exists()
     elif source == "TF_CONFIG":
-        from genorm.distribute import parse_tf_config
+        from genorm.training.distribute import parse_tf_config
 
         if case == "not UTF-8":
             pytest.skip("an environment variable is text already (os.environ decodes it with surrogateescape)")
@@ -343,7 +343,7 @@ TAKER = r"""
 import os, sys, time
 from pathlib import Path
 from genorm.errors import RunDirError
-from genorm.run import lock
+from genorm.training.rundir import lock
 run, start = Path(sys.argv[1]), float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)
@@ -378,7 +378,7 @@ def test_twenty_concurrent_takers_never_two_holders(tmp_path):
 
 
 def test_lock_is_released_when_its_holder_is_killed(tmp_path, hold_lock):
-    from genorm.run import lock, lock_holder
+    from genorm.training.rundir import lock, lock_holder
 
     pid = hold_lock(tmp_path)
     assert lock_holder(tmp_path) == pid
@@ -447,7 +447,7 @@ def test_disk_full_while_writing_the_first_model(fasta, tmp_path, capsys, monkey
 def test_ctrl_c_inside_the_backup_write(fasta, tmp_path, capsys, monkeypatch, where, resumable):
     import keras
 
-    import genorm.run as rundir
+    import genorm.training.rundir as rundir
 
     if where == "weights":
         _fail_on_call(monkeypatch, keras.Model, "save_weights", 2, KeyboardInterrupt())
@@ -529,7 +529,7 @@ def test_random_json_in_config_and_run_files_gives_only_genorm_errors(run_copy, 
     from hypothesis import strategies as st
 
     from genorm.cli import _train_config_from_args
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
     values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)

@@ -76,7 +76,7 @@ def test_train_and_evaluate_on_in_memory_records(tmp_path, kind):
     import json
 
     from genorm.model import ModelConfig
-    from genorm.train import TrainConfig
+    from genorm.training.trainer import TrainConfig
 
     rng = np.random.default_rng(0)
     seqs = {"r1": "".join(rng.choice(list("ACGT"), 3000)), "r2": "ACGTTGCA" * 250}

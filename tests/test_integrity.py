@@ -38,7 +38,7 @@ def _fasta_text(seqs: dict[str, str]) -> str:
 def base_run(tmp_path_factory):
     """train -> a run on records named `track_1`, `#1`, `browser x` (tiny model, few bases)."""
     from genorm.config import ModelConfig, TrainConfig
-    from genorm.train import train
+    from genorm.training.trainer import train
 
     root = tmp_path_factory.mktemp("integrity")
     fasta = root / "g.fa"
@@ -94,7 +94,7 @@ def test_train_then_evaluate_records_named_like_bed_headers(base_run, capsys, tm
     assert report["meta"]["targets"]["kind"] == "split" and report["meta"]["targets"]["run_split"] is True
     model_rows = [r for r in report["per_record"] if r["predictor"] == "model"]
     assert [r["record"] for r in model_rows] == NAMES  # no record's test bases lost
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     splits = load(run_dir).splits
     assert report["summary"][0]["bases"] == splits.bases()["test"]
@@ -207,7 +207,7 @@ def test_edited_split_is_refused_without_a_way_around(run, capsys, keep_hash, ne
 
 def test_custom_intervals_overlapping_training_are_refused(run, capsys, tmp_path):
     run_dir, _ = run
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     train0 = load(run_dir).splits.train[0]  # track_1 0-...
     bed = tmp_path / "mine.bed"
@@ -228,7 +228,7 @@ def test_custom_intervals_overlapping_training_are_refused(run, capsys, tmp_path
 
 def test_custom_intervals_outside_training(run, capsys, tmp_path):
     run_dir, _ = run
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     loaded = load(run_dir)
     test0 = loaded.splits.test[0]
@@ -239,9 +239,9 @@ def test_custom_intervals_outside_training(run, capsys, tmp_path):
     assert f"evaluated {test0.length:,} bases of custom intervals ({bed})" in text
     report = loaded.evaluate(intervals=[(test0.record, test0.start, test0.end)])
     assert report.meta["targets"]["kind"] == "intervals" and int(report.summary.bases[0]) == test0.length
-    import genorm.evaluate
+    import genorm.evaluation.evaluate
 
-    assert genorm.evaluate.evaluate(loaded, intervals=bed).meta["targets"]["train_overlap_bases"] == 0
+    assert genorm.evaluation.evaluate.evaluate(loaded, intervals=bed).meta["targets"]["train_overlap_bases"] == 0
     rc, _, err = cli(capsys, "evaluate", run_dir, run_dir.parent / "g.fa", "--intervals", bed)
     one_error(rc, err, "Received both FASTA files and `intervals`")
 

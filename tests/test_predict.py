@@ -155,7 +155,7 @@ def test_score_records(predictor):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from genorm.config import ModelConfig, TrainConfig
-    from genorm.train import train
+    from genorm.training.trainer import train
 
     root = tmp_path_factory.mktemp("predict")
     rng = np.random.default_rng(5)
@@ -168,7 +168,7 @@ def tiny_run(tmp_path_factory):
 
 def test_cli_predict_bedgraph_and_tsv(tiny_run, tmp_path, capsys):
     from genorm.cli import main
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     fa = tmp_path / "q.fa"
     fa.write_text(">q1 a query\nACGTNNAC\n>q2\nGGT\n")

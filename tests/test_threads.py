@@ -31,7 +31,7 @@ def test_invalid_threads(bad):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from genorm.config import ModelConfig, TrainConfig
-    from genorm.train import train
+    from genorm.training.trainer import train
 
     root = tmp_path_factory.mktemp("threads")
     rng = np.random.default_rng(2)

@@ -1,7 +1,7 @@
 """The textbook recurrent network in NumPy: forward pass, back-propagation through time.
 
 genorm's correctness oracle and teaching aid. Readable first: one time step per loop
-iteration, the equations next to the code. ``tests/test_reference.py`` proves that genorm's
+iteration, the equations next to the code. ``tests/test_textbook_rnn.py`` proves that genorm's
 Keras ``simple_rnn`` model (:func:`genorm.model.build_model`) computes exactly this network,
 outputs and gradients.
 

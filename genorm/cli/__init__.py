@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from genorm import __version__
+from genorm._version import __version__
 from genorm.errors import GenormError
 
 EXIT_ERROR = 2
@@ -302,7 +302,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _load_predictor(args: argparse.Namespace):
     from genorm.predict import Predictor
-    from genorm.run import load
+    from genorm.training.rundir import load
 
     return Predictor(load(args.run_dir).stepper())
 
@@ -511,10 +511,10 @@ def _report_kind(path: str | None) -> str | None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from genorm.baselines import Baselines, fit_baselines
+    from genorm.evaluation.baselines import Baselines, fit_baselines
     from genorm.errors import ConfigError
-    from genorm.evaluate import evaluate, run_targets
-    from genorm.run import BASELINES, load
+    from genorm.evaluation.evaluate import evaluate, run_targets
+    from genorm.training.rundir import BASELINES, load
 
     from genorm.atomic import check_output
 
@@ -696,7 +696,7 @@ def _train_config_from_args(args: argparse.Namespace):
 
         config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
-        from genorm.run import CONFIG, read_config
+        from genorm.training.rundir import CONFIG, read_config
 
         if os.path.isfile(os.path.join(args.out, CONFIG)):
             config = read_config(args.out)
@@ -727,7 +727,7 @@ def _default_out(fasta: str) -> str:
 def _cmd_train(args: argparse.Namespace) -> int:
     import shlex
 
-    from genorm.train import compare_with_markov, train
+    from genorm.training.trainer import compare_with_markov, train
 
     out = args.out if args.out is not None else _default_out(args.fasta[0])
     args.out = out
@@ -739,7 +739,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run = train(args.fasta, config, out, resume=args.resume, force=args.force, verbose=verbose,
                         progress=bar, threads=args.threads)
     except KeyboardInterrupt:
-        from genorm.run import backup_epochs
+        from genorm.training.rundir import backup_epochs
 
         if os.path.isfile(os.path.join(out, "backup", "state.json")):
             saved = backup_epochs(out)
@@ -784,7 +784,7 @@ def _add_explain(sub) -> None:
         description="Print the forward pass of the textbook recurrent network step by step (input vector, "
                     "W_xh x_t, W_hh h_(t-1) + b, new state, output, softmax, loss), then the gradients of one "
                     "back-propagation-through-time step. genorm's simple_rnn model is this network "
-                    "(tests/test_reference.py proves it).\n\nexamples:\n  genorm explain hello --example\n"
+                    "(tests/test_textbook_rnn.py proves it).\n\nexamples:\n  genorm explain hello --example\n"
                     "  genorm explain ACGTTA --seed 1",
     )
     p.add_argument("text", help="a short text: DNA (A C G T N) or any letters, e.g. hello")
@@ -798,7 +798,7 @@ def _add_explain(sub) -> None:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from genorm.reference import explain
+    from genorm.textbook_rnn import explain
 
     for line in explain(args.text, hidden_size=args.hidden, seed=args.seed, example=args.example,
                         learning_rate=args.learning_rate):

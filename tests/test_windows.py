@@ -1,4 +1,4 @@
-"""Tests of genorm.stream: alignment, boundaries, N, padding, reverse complement, determinism."""
+"""Tests of genorm.windows: alignment, boundaries, N, padding, reverse complement, determinism."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from genorm.encoding import reverse_complement
 from genorm.errors import ConfigError, SplitError
 from genorm.genome import Genome
 from genorm.splits import Interval, make_splits
-from genorm.stream import (
+from genorm.windows import (
     StreamConfig,
     WindowSampler,
     make_dataset,
@@ -264,7 +264,7 @@ def test_process_exits_with_live_iterators(tmp_path):
         "import numpy as np\n"
         "from genorm.genome import Genome\n"
         "from genorm.splits import Interval\n"
-        "from genorm.stream import StreamConfig, make_dataset\n"
+        "from genorm.windows import StreamConfig, make_dataset\n"
         "g = Genome.from_strings({'a': 'ACGT' * 50000})\n"
         "its = [iter(make_dataset(g, [Interval(0, 0, 200000)], StreamConfig(window=50, batch_size=64), seed=i))"
         " for i in range(6)]\n"
@@ -278,9 +278,9 @@ def test_process_exits_with_live_iterators(tmp_path):
 def test_docstring_example():
     import doctest
 
-    import genorm.stream
+    import genorm.windows
 
-    assert doctest.testmod(genorm.stream).failed == 0
+    assert doctest.testmod(genorm.windows).failed == 0
 
 
 def test_strided_with_bases_per_epoch_cycles_in_full_batches():
@@ -306,10 +306,10 @@ def _cached(genome, tmp_path):
 @pytest.mark.parametrize("budget", [None, 0])
 def test_memory_mapped_genome_gives_the_same_batches(tmp_path, monkeypatch, budget):
     """From the cache (the stream's own mapping, pages released or not): the same windows as from memory."""
-    import genorm.stream
+    import genorm.windows
 
     if budget is not None:
-        monkeypatch.setattr(genorm.stream, "_MAP_BUDGET", budget)  # release after every read
+        monkeypatch.setattr(genorm.windows, "_MAP_BUDGET", budget)  # release after every read
     rng = np.random.default_rng(4)
     g = Genome.from_strings({"a": "".join(rng.choice(list("ACGTacgt"), 50_000)), "b": "ACGTN" * 1000 + "N" * 3000,
                              "c": "ACGTA", "d": "".join(rng.choice(list("ACGTN"), 3000))})
@@ -331,7 +331,7 @@ def test_memory_mapped_genome_gives_the_same_batches(tmp_path, monkeypatch, budg
 
 
 def test_mapping_of_a_memmap_slice_starts_at_the_slice(tmp_path):
-    from genorm.stream import _MappedGenome
+    from genorm.windows import _MappedGenome
 
     mapped = _cached(Genome.from_strings({"a": "ACGTNacgtn" * 100}), tmp_path)
     view = mapped.packed[13:507]
@@ -344,7 +344,7 @@ def test_mapping_of_a_memmap_slice_starts_at_the_slice(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RssFile from /proc (Linux)")
 def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
     """Pages mapped by reading windows are unmapped past the budget: the resident set does not keep them."""
-    import genorm.stream
+    import genorm.windows
 
     def rss_file():
         with open("/proc/self/status") as fh:
@@ -358,7 +358,7 @@ def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
     WindowSampler(g, whole(g), cfg, seed=0).batch(0)  # code paths loaded before measuring
     grown = {}
     for budget in (1 << 40, 1 << 20):
-        monkeypatch.setattr(genorm.stream, "_MAP_BUDGET", budget)
+        monkeypatch.setattr(genorm.windows, "_MAP_BUDGET", budget)
         sampler = WindowSampler(mapped, whole(g), cfg, seed=budget % 7)
         before = rss_file()
         for k in range(20):

@@ -233,7 +233,7 @@ class Distribution:
 
         Args:
             make: ``make(per_worker_batch, stream_seed)`` → an endless ``tf.data.Dataset`` of
-                per-worker batches (:func:`genorm.stream.make_dataset`).
+                per-worker batches (:func:`genorm.windows.make_dataset`).
             batch_size: the global batch.
             seed: the run's seed (:func:`worker_seed` derives this worker's).
             skip: batches already trained (resume): batch ``k`` depends only on the seed and ``k``.
@@ -345,7 +345,7 @@ class SyncStop(keras.callbacks.Callback):
 
     Args:
         dist: the run's :class:`Distribution`.
-        state: the run's :class:`~genorm.callbacks.TrainingState`.
+        state: the run's :class:`~genorm.training.callbacks.TrainingState`.
     """
 
     def __init__(self, dist: Distribution, state):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from genorm.errors import ConfigError
-from genorm.reference import (
+from genorm.textbook_rnn import (
     EXAMPLE_H_E,
     EXAMPLE_VOCAB,
     EXAMPLE_W_HY,

@@ -1,6 +1,6 @@
 """The Keras callbacks of ``genorm train``, sharing one resumable :class:`TrainingState`.
 
-In the order :func:`genorm.train.train` installs them:
+In the order :func:`genorm.training.trainer.train` installs them:
 
 * :class:`NanGuard` – a non-finite loss restores the weights of the last completed epoch and
   stops (recurrent models on DNA are known to diverge mid-training).

@@ -32,10 +32,9 @@ from typing import Any
 
 import keras
 
-from genorm import _CallableModule
-from genorm import distribute
-from genorm import run as rundir
-from genorm.callbacks import (
+from genorm.training import distribute
+from genorm.training import rundir as rundir
+from genorm.training.callbacks import (
     Backup,
     BestCheckpoint,
     CostEstimate,
@@ -152,7 +151,7 @@ def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: l
 
 
 def _val_dataset(genome, splits, config: TrainConfig):
-    from genorm.stream import make_dataset
+    from genorm.windows import make_dataset
 
     val_bases = sum(iv.length for iv in splits.val)
     if val_bases <= config.max_val_bases:
@@ -269,7 +268,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         from genorm.errors import InputFileError
 
         raise InputFileError(f"FASTA file(s) not found: {', '.join(missing)}.")
-    from genorm.resources import check_training
+    from genorm.training.memory import check_training
 
     check_training(config.model, config.batch_size, config.window)  # absurd sizes: an error, not an OOM crash
     if threads is not None:
@@ -315,7 +314,7 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
 def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
                   threads=None, preloaded=None) -> Run:
     from genorm.splits import make_splits
-    from genorm.stream import make_dataset
+    from genorm.windows import make_dataset
 
     if preloaded is None:
         inputs = [rundir.file_info(p) for p in paths]
@@ -375,7 +374,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                                          repeat=True, threads=threads),
         config.batch_size, config.seed, skip=state.batches_done)
     val_ds = dist.eval_dataset(val_plain)
-    from genorm.stream import steps_per_epoch
+    from genorm.windows import steps_per_epoch
 
     steps = steps_per_epoch(genome, splits.train, stream_cfg)
     bases_per_batch = config.batch_size * config.window
@@ -476,7 +475,7 @@ def _markov_on_validation(out: Path) -> dict:
     path = out / rundir.BASELINES
     if not path.is_file():
         return {}
-    from genorm.baselines import Baselines
+    from genorm.evaluation.baselines import Baselines
     from genorm.errors import GenormError
 
     try:
@@ -527,7 +526,7 @@ def _write_failed(exc: OutputFileError, out: Path, epochs: int) -> OutputFileErr
 
 def _fit_baselines(genome, splits, out: Path) -> None:
     try:
-        from genorm.baselines import fit_baselines
+        from genorm.evaluation.baselines import fit_baselines
     except ImportError:  # pragma: no cover
         return
     from genorm.errors import GenormError
@@ -541,4 +540,3 @@ def _fit_baselines(genome, splits, out: Path) -> None:
     logger.info("Baselines fitted in %.1f s.", time.monotonic() - t)
 
 
-sys.modules[__name__].__class__ = _CallableModule  # genorm.train(...) works even when bound to this module

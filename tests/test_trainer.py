@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genorm.callbacks import NanGuard, TrainingState
+from genorm.training.callbacks import NanGuard, TrainingState
 from genorm.cli import main
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.model import ModelConfig, build_model
-from genorm.run import LOCK, load
-from genorm.train import TrainConfig, parse_duration, train
+from genorm.training.rundir import LOCK, load
+from genorm.training.trainer import TrainConfig, parse_duration, train
 
 TINY = TrainConfig(model=ModelConfig(cell="gru", units=12, layers=1), window=24, batch_size=16, epochs=3,
                    bases_per_epoch=16 * 24 * 6, learning_rate=1e-2, max_val_bases=2000, seed=3)
@@ -93,7 +93,7 @@ def test_tiny_model_learns_periodic_sequence(trained):
     ({"val_bits": 1.9, "stopped": "epochs"}, "1.900 bits/base (no Markov baseline to compare with)"),
 ])
 def test_compare_with_markov(summary, expected):
-    from genorm.train import compare_with_markov
+    from genorm.training.trainer import compare_with_markov
 
     assert compare_with_markov(summary) == expected
 
@@ -115,7 +115,7 @@ def test_run_directory_contents(trained):
 
 
 def test_bits_metric_is_weighted_cross_entropy_in_bits():
-    from genorm.train import BitsPerBase
+    from genorm.training.trainer import BitsPerBase
 
     logits = np.log(np.array([[[0.5, 0.25, 0.125, 0.125], [0.25, 0.25, 0.25, 0.25]]], np.float32))
     metric = BitsPerBase()
@@ -260,7 +260,7 @@ def test_cli_train_end_to_end(sample_data, tmp_path, capsys):
 
 def test_loaded_run_analysis_api(trained):
     import genorm
-    import genorm.train as train_module
+    import genorm.training.trainer as train_module
 
     assert callable(train_module)  # genorm.train(...) works even when the name is bound to the module
     loaded = genorm.load(trained.run_dir)
@@ -274,7 +274,7 @@ def test_loaded_run_analysis_api(trained):
 
 
 def test_cli_ctrl_c_says_how_to_resume(monkeypatch, tmp_path, capsys):
-    import genorm.train as train_module
+    import genorm.training.trainer as train_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -61,13 +61,12 @@ from typing import Any
 
 import numpy as np
 
-from genorm import _CallableModule
 from genorm.atomic import atomic_write_text
-from genorm.baselines import Baselines, as_intervals
+from genorm.evaluation.baselines import Baselines, as_intervals
 from genorm.encoding import BASES, CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
 from genorm.validate import check_int, check_positive_int
-from genorm.metrics import Accumulator
+from genorm.evaluation.metrics import Accumulator
 
 logger = logging.getLogger(__name__)
 
@@ -403,10 +402,10 @@ def _files_label(fasta) -> str:
 
 def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
                 records: Sequence[str] | None = None, policy=None, progress=None, format: str | None = None) -> Targets:
-    """Choose what to evaluate for a loaded run (:func:`genorm.run.load`), and label it honestly.
+    """Choose what to evaluate for a loaded run (:func:`genorm.training.rundir.load`), and label it honestly.
 
     Args:
-        run: a :class:`~genorm.run.LoadedRun`.
+        run: a :class:`~genorm.training.rundir.LoadedRun`.
         fasta: None (the run's genome), or FASTA path(s) / a Genome to evaluate whole: explicit
             files, reported as *not* the run's split.
         split: ``"test"`` (default) or ``"val"``: the run's split when neither ``fasta`` nor
@@ -495,7 +494,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
 
     Args:
         model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run
-            (:func:`genorm.run.load`), or a Keras model from :func:`genorm.model.build_model`.
+            (:func:`genorm.training.rundir.load`), or a Keras model from :func:`genorm.model.build_model`.
         genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
             (read with the default encoding policy). None (only when ``model`` is a loaded run):
             the run's genome, checked against its provenance, as :func:`run_targets` chooses:
@@ -506,7 +505,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         allow_train_overlap: see ``genome=None``.
         targets: a :class:`Targets` from :func:`run_targets` (its label goes into
             ``report.meta["targets"]``).
-        baselines: fitted :class:`~genorm.baselines.Baselines`. Default: a loaded run's
+        baselines: fitted :class:`~genorm.evaluation.baselines.Baselines`. Default: a loaded run's
             ``baselines.npz`` when ``model`` is a run that has one; otherwise only the uniform
             baseline is shown.
         warmup: None (default) for exact prediction; else bases of warm-up context per lane
@@ -599,7 +598,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
             "chunk": chunk, "lanes": len(lanes), "intervals": len([iv for iv in ivs if iv[2] > iv[1]]),
             "markov_order": baselines.order if baselines is not None else None,
             "baselines": [labels[n] for n in labels if n != MODEL_ROW],
-            "metrics": "see genorm.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
+            "metrics": "see genorm.evaluation.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
             "targets": (targets.to_dict() if targets is not None else
                         {"kind": "given", "run_split": False, "description": "intervals given by the caller",
                          "train_overlap_bases": None})}
@@ -612,4 +611,3 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
 __all__ = ["Lane", "Report", "Targets", "evaluate", "plan_lanes", "run_targets", "stream_logits"]
 
 
-sys.modules[__name__].__class__ = _CallableModule  # genorm.evaluate(...) works even when bound to this module

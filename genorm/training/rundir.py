@@ -144,9 +144,9 @@ def versions() -> dict:
     import keras
     import tensorflow as tf
 
-    import genorm
+    from genorm._version import __version__
 
-    return {"genorm": genorm.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+    return {"genorm": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__, "python": platform.python_version(), "platform": platform.platform(),
             "host": socket.gethostname()}
 
@@ -361,7 +361,7 @@ class LoadedRun:
     Attributes:
         run_dir: the directory.
         model: the best-validation Keras model (uncompiled; loaded with ``safe_mode=True``).
-        config: the :class:`~genorm.train.TrainConfig` the run used.
+        config: the :class:`~genorm.training.trainer.TrainConfig` the run used.
         provenance: the parsed ``provenance.json``.
         fasta_paths: the input FASTA paths as recorded (absolute).
         history: per-epoch ``pandas.DataFrame`` (empty if the file is missing).
@@ -389,7 +389,7 @@ class LoadedRun:
                 records the run was trained on (it was edited).
         """
         if self._genome is None:
-            from genorm.train import load_genome
+            from genorm.training.trainer import load_genome
 
             from genorm.reading import IN_MEMORY
 
@@ -441,12 +441,12 @@ class LoadedRun:
 
     def evaluate(self, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
                  **kwargs):
-        """A :class:`~genorm.evaluate.Report` on the run's ``split`` (default ``"test"``), on custom
+        """A :class:`~genorm.evaluation.evaluate.Report` on the run's ``split`` (default ``"test"``), on custom
         ``intervals`` of the run's genome (a BED path or ``(record, start, end)`` tuples; refused where
         they overlap the training split unless ``allow_train_overlap``), or on whole records of
         ``fasta`` (path(s) or a Genome: explicit files, not the run's split). ``report.meta["targets"]``
-        says which. Other ``kwargs`` go to :func:`genorm.evaluate.evaluate`."""
-        from genorm.evaluate import evaluate, run_targets
+        says which. Other ``kwargs`` go to :func:`genorm.evaluation.evaluate.evaluate`."""
+        from genorm.evaluation.evaluate import evaluate, run_targets
 
         targets = run_targets(self, fasta, split=split, intervals=intervals,
                               allow_train_overlap=allow_train_overlap)
@@ -507,7 +507,7 @@ def _load_splits(run_dir: Path, genome, config, provenance: dict):
 
 
 def read_config(run_dir: str | os.PathLike):
-    """The :class:`~genorm.train.TrainConfig` saved in ``run_dir/config.json``."""
+    """The :class:`~genorm.training.trainer.TrainConfig` saved in ``run_dir/config.json``."""
     from genorm.errors import ConfigError
     from genorm.config import TrainConfig
 
@@ -526,7 +526,7 @@ def read_config(run_dir: str | os.PathLike):
 
 
 def load(run_dir: str | os.PathLike) -> LoadedRun:
-    """Read a run directory written by :func:`genorm.train.train`.
+    """Read a run directory written by :func:`genorm.training.trainer.train`.
 
     The model is loaded with Keras safe mode: no code from the file is executed.
 

@@ -1,0 +1,1 @@
+"""Evaluation: streaming lanes, metrics, baselines, the report, evaluate()."""
