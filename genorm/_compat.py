@@ -34,12 +34,13 @@ def build_for_fit(model, strategy, data_batch: tuple) -> None:
     Targets: Keras 3.15 (TensorFlow backend), TensorFlow 2.21; needed with
     :func:`fit_without_build_batch`, which stops ``fit`` from building them itself.
 
-    Bug avoided: ``fit`` must not build the model itself under a multi-worker strategy (see
+    Bug avoided: ``fit`` must not build the model itself under a strategy (see
     :func:`fit_without_build_batch`), and the public ``model.build(shape)`` builds the layers
     only, not the compiled loss and metrics. Keras' own ``Model._symbolic_build`` builds all of
     them from symbolic inputs shaped like ``data_batch`` (no step runs, no weight changes).
     Without the build, variables would be created inside ``fit``'s traced step and fail under the
-    strategy. Test: ``tests/test__compat.py::test_two_workers_need_both_workarounds``.
+    strategy. Tests: ``tests/test__compat.py::test_build_for_fit_builds_everything_fit_needs`` and the
+    tests of :func:`fit_without_build_batch`.
 
     Args:
         model: a compiled ``keras.Model`` made in ``strategy.scope()``.
@@ -53,25 +54,34 @@ def build_for_fit(model, strategy, data_batch: tuple) -> None:
 
 @contextlib.contextmanager
 def fit_without_build_batch(model) -> Iterator[None]:
-    """Inside the block, ``model.fit`` does not pull a batch to build the model (build it first).
+    """Inside the block, ``model.fit`` / ``evaluate`` do not pull a batch to build the model (build it first).
 
-    Targets: Keras 3.15 (TensorFlow backend) with TensorFlow 2.21, under
-    ``tf.distribute.MultiWorkerMirroredStrategy`` with more than one worker.
+    Targets: Keras 3.15 (TensorFlow backend) with TensorFlow 2.21, under ``tf.distribute.MirroredStrategy``
+    and ``MultiWorkerMirroredStrategy``.
 
-    Bug avoided: Keras' TensorFlow ``fit`` calls ``Model._maybe_symbolic_build(iterator=...)``,
-    which under a strategy takes the first batch off the distributed iterator and reduces the
-    whole ``(x, y, weight)`` tuple with ``strategy.reduce("MEAN", batch, axis=None)``. The
-    multi-worker strategy's cross-device reduce converts its argument to one tensor and fails::
+    Bug avoided: Keras' TensorFlow ``fit`` and ``evaluate`` (also the validation inside ``fit``) call
+    ``Model._maybe_symbolic_build(iterator=...)``, which under a strategy takes the first batch off the
+    distributed iterator and averages the whole ``(x, y, weight)`` tuple across replicas with
+    ``strategy.reduce("MEAN", batch, axis=None)``, only to learn its shapes. That fails
 
-        ValueError: Attempt to convert a value (PerReplica:{ 0: <tf.Tensor: shape=(2, 4),
-        dtype=int32, ...> }) with an unsupported type
-        (<class 'tensorflow.python.distribute.values.PerReplica'>) to a Tensor.
+    * under ``MirroredStrategy`` when the replicas' shares of that batch differ in size, as they do for
+      genorm's validation batches (a batch of 3 windows over 2 replicas)::
 
-    (``MirroredStrategy`` on one machine is not affected.) The instance's
-    ``_maybe_symbolic_build`` is replaced by a no-op for the block and the class method is
-    visible again on exit; :func:`build_for_fit` must have built the model before. Tests:
-    ``tests/test__compat.py::test_collective_reduce_rejects_a_batch_tuple`` (the failing
-    reduce, fast) and ``::test_two_workers_need_both_workarounds`` (two workers, slow).
+          InvalidArgumentError: ... Inputs to operation AddN of type AddN must have the same size and
+          shape.  Input 0: [2,4] != input 1: [1,4] [Op:AddN]
+
+    * under ``MultiWorkerMirroredStrategy`` with several workers, always: its cross-device reduce
+      converts the tuple to one tensor::
+
+          ValueError: Attempt to convert a value (PerReplica:{ 0: <tf.Tensor: shape=(2, 4),
+          dtype=int32, ...> }) with an unsupported type
+          (<class 'tensorflow.python.distribute.values.PerReplica'>) to a Tensor.
+
+    The instance's ``_maybe_symbolic_build`` is replaced by a no-op for the block; the class method is
+    visible again on exit. :func:`build_for_fit` must have built the model before. Tests:
+    ``tests/test__compat.py::test_fit_without_build_batch_still_needed`` (two replicas on two
+    logical CPUs), ``::test_multiworker_reduce_of_a_batch_still_fails`` (the failing multi-worker reduce,
+    fast) and ``::test_two_workers_need_both_workarounds`` (two workers, slow).
     """
     saved = model.__dict__.get("_maybe_symbolic_build", _MISSING)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
@@ -102,7 +112,7 @@ def multiworker_scalar_reduce() -> Iterator[None]:
     For the block, the module function is replaced by one that reduces scalars with
     ``axis=None`` (everything else goes to Keras' own function); the original is put back on
     exit. The replacement is looked up when ``fit`` traces its step functions, so the block must
-    enclose the whole ``fit`` call. Tests: ``tests/test__compat.py::test_keras_reduces_scalars_on_axis_0``
+    enclose the whole ``fit`` call. Tests: ``tests/test__compat.py::test_multiworker_scalar_reduce_still_needed``
     (fast) and ``::test_two_workers_need_both_workarounds`` (slow).
     """
     from keras.src import tree

@@ -213,19 +213,14 @@ class Distribution:
         """The strategy's scope (build and compile the model in it), or a no-op context."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    @property
-    def needs_keras_workarounds(self) -> bool:
-        """Whether ``fit`` needs :mod:`genorm._compat`'s multi-worker workarounds (see :meth:`fitting`)."""
-        return self.name == "multiworker"
-
     def prepare_model(self, model, window: int) -> None:
-        """Build the compiled model's, metrics' and optimizer's variables before ``fit`` (multi-worker runs).
+        """Build the compiled model's, metrics' and optimizer's variables before ``fit`` (under a strategy).
 
-        Under ``MultiWorkerMirroredStrategy``, Keras 3's ``fit`` cannot build them itself
+        Under a ``tf.distribute`` strategy, Keras 3's ``fit`` cannot build them itself
         (:func:`genorm._compat.fit_without_build_batch` says why); they are built here, before a
         resumed run restores its backup into them, and :meth:`fitting` keeps ``fit`` from trying.
         """
-        if not self.needs_keras_workarounds:
+        if self.strategy is None:
             return
         batch = (np.zeros((1, window), np.int32), np.zeros((1, window), np.int32), np.ones((1, window), np.float32))
         _compat.build_for_fit(model, self.strategy, batch)
@@ -234,14 +229,15 @@ class Distribution:
     def fitting(self, model) -> Iterator[None]:
         """The Keras workarounds ``model.fit`` needs under this strategy, for the ``fit`` call only.
 
-        A no-op for ``one`` and ``mirrored``. For ``multiworker`` (after :meth:`prepare_model`):
-        :func:`genorm._compat.fit_without_build_batch` and
-        :func:`genorm._compat.multiworker_scalar_reduce`, undone when the block ends.
+        None for ``one``. Under a strategy (after :meth:`prepare_model`):
+        :func:`genorm._compat.fit_without_build_batch`, and for ``multiworker`` also
+        :func:`genorm._compat.multiworker_scalar_reduce`; both are undone when the block ends.
         """
-        if not self.needs_keras_workarounds:
-            yield
-            return
-        with _compat.fit_without_build_batch(model), _compat.multiworker_scalar_reduce():
+        with contextlib.ExitStack() as stack:
+            if self.strategy is not None:
+                stack.enter_context(_compat.fit_without_build_batch(model))
+            if self.name == "multiworker":
+                stack.enter_context(_compat.multiworker_scalar_reduce())
             yield
 
     def train_dataset(self, make, batch_size: int, seed: int, skip: int = 0):

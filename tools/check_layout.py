@@ -315,7 +315,7 @@ def check_private_api(modules: dict[str, Module], root: Path) -> list[str]:
                     what = f"{node.func.id}({owner.id}, {key.value!r})"
             if what:
                 hits.append((node.lineno, what))
-        hits = sorted(set(hits))  # ast.walk goes breadth first; `tf.python.ops` also holds `tf.python`: keep the longest
+        hits = sorted(set(hits))  # ast.walk is breadth first; of `tf.python.ops` and `tf.python` keep the longest
         found += [f"{where}:{line} {what}" for line, what in hits
                   if not any(line == other_line and other.startswith(what + ".") for other_line, other in hits)]
     return found
