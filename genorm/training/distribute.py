@@ -62,6 +62,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from genorm import _compat
 from genorm.config import STRATEGIES  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError
 
@@ -213,20 +214,31 @@ class Distribution:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     def prepare_model(self, model, window: int) -> None:
-        """Build the compiled model's, metrics' and optimizer's variables before ``fit``.
+        """Build the compiled model's, metrics' and optimizer's variables before ``fit`` (under a strategy).
 
-        Under a strategy, Keras 3's ``fit`` otherwise builds them from one batch it pulls off the
-        distributed iterator and reduces with ``strategy.reduce``, which fails for
-        ``MultiWorkerMirroredStrategy`` (a tuple of per-replica values) and drops a training batch.
-        With everything built here, that step is skipped.
+        Under a ``tf.distribute`` strategy, Keras 3's ``fit`` cannot build them itself
+        (:func:`genorm._compat.fit_without_build_batch` says why); they are built here, before a
+        resumed run restores its backup into them, and :meth:`fitting` keeps ``fit`` from trying.
         """
         if self.strategy is None:
             return
         batch = (np.zeros((1, window), np.int32), np.zeros((1, window), np.int32), np.ones((1, window), np.float32))
-        with self.strategy.scope():
-            model._symbolic_build(data_batch=batch)
-            model.optimizer.build(model.trainable_variables)
-        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        _compat.build_for_fit(model, self.strategy, batch)
+
+    @contextlib.contextmanager
+    def fitting(self, model) -> Iterator[None]:
+        """The Keras workarounds ``model.fit`` needs under this strategy, for the ``fit`` call only.
+
+        None for ``one``. Under a strategy (after :meth:`prepare_model`):
+        :func:`genorm._compat.fit_without_build_batch`, and for ``multiworker`` also
+        :func:`genorm._compat.multiworker_scalar_reduce`; both are undone when the block ends.
+        """
+        with contextlib.ExitStack() as stack:
+            if self.strategy is not None:
+                stack.enter_context(_compat.fit_without_build_batch(model))
+            if self.name == "multiworker":
+                stack.enter_context(_compat.multiworker_scalar_reduce())
+            yield
 
     def train_dataset(self, make, batch_size: int, seed: int, skip: int = 0):
         """The training data for ``model.fit``.
@@ -266,37 +278,6 @@ class Distribution:
         return ds.with_options(options)
 
 
-def _patch_keras_multiworker_reduce() -> None:
-    """Let Keras 3 average scalar step results across workers.
-
-    Keras 3's TensorFlow trainer reduces every per-replica step output of a multi-worker
-    strategy with ``strategy.reduce("MEAN", v, axis=0)``, which fails for the scalar loss and
-    metric results ("Invalid reduction dimension 0 for input with 0 dimensions"). Scalars are
-    averaged over replicas with ``axis=None`` instead; everything else is left to Keras.
-    """
-    try:
-        from keras.src.backend.tensorflow import trainer as tf_trainer
-        from keras.src import tree
-    except ImportError:  # pragma: no cover - another Keras layout: leave it alone
-        return
-    original = tf_trainer.reduce_per_replica
-    if getattr(original, "_genorm", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction not in ("auto", "mean") or not tf_trainer._collective_all_reduce_multi_worker(strategy):
-            return original(values, strategy, reduction)
-
-        def _reduce(v):
-            rank = strategy.experimental_local_results(v)[0].shape.rank
-            return strategy.reduce("MEAN", v, axis=0 if rank else None)
-
-        return tree.map_structure(_reduce, values)
-
-    reduce_per_replica._genorm = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
-
-
 def local_gpus() -> int:
     """GPUs TensorFlow sees (0 without TensorFlow or without a GPU build)."""
     try:
@@ -327,7 +308,6 @@ def make_distribution(name: str = "auto", env: Mapping[str, str] | None = None) 
         cluster = SINGLE
     else:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        _patch_keras_multiworker_reduce()
     dist = Distribution(chosen, strategy, int(strategy.num_replicas_in_sync), cluster)
     logger.info("strategy %s: %d replica(s) in sync, worker %d of %d%s", chosen, dist.replicas,
                 cluster.worker_index, cluster.num_workers, " (chief)" if cluster.is_chief else "")

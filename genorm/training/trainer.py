@@ -410,8 +410,9 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     interrupted = False
     try:
         if state.epochs_done < config.epochs:
-            model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                      validation_data=val_ds, callbacks=cbs, verbose=verbose, shuffle=False)
+            with dist.fitting(model):  # Keras workarounds for the strategy (genorm._compat), around fit only
+                model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
+                          validation_data=val_ds, callbacks=cbs, verbose=verbose, shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
     except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
