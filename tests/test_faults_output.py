@@ -423,7 +423,7 @@ def test_disk_full_while_writing_the_backup_then_resume(fasta, tmp_path, capsys,
 
     out = tmp_path / "run"
     _fail_on_call(monkeypatch, keras.Model, "save_weights", 2, exc)  # the backup of epoch 2
-    rc, _, err = cli(capsys, "train", fasta, "--out", out, *TINY, "--epochs", "3")
+    rc, _, err = cli(capsys, "-q", "train", fasta, "--out", out, *TINY, "--epochs", "3")  # -q: errors only
     assert_one_error(rc, err, "No space left on device", "stays resumable from epoch 1", "--resume")
     assert _state_epochs(out) == 1 and len(open(out / "history.csv").readlines()) == 2
     assert not [p for p in out.rglob(".*") if p.name != ".lock"]  # no temporary left behind
@@ -438,7 +438,7 @@ def test_disk_full_while_writing_the_first_model(fasta, tmp_path, capsys, monkey
     import keras
 
     _fail_on_call(monkeypatch, keras.Model, "save", 1, RuntimeError(H5_FULL))
-    rc, _, err = cli(capsys, "train", fasta, "--out", tmp_path / "run", *TINY, "--epochs", "2")
+    rc, _, err = cli(capsys, "-q", "train", fasta, "--out", tmp_path / "run", *TINY, "--epochs", "2")
     assert_one_error(rc, err, "No space left on device", "nothing to resume", "start the run again")
     assert not (tmp_path / "run").exists()
 

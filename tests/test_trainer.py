@@ -164,8 +164,8 @@ def test_resume_after_interruption_matches_uninterrupted(periodic_fasta, tmp_pat
 def test_time_budget_stops_cleanly(periodic_fasta, tmp_path):
     run = train([periodic_fasta], TINY.replace(epochs=1000, patience=1000, max_time="6s"), out_dir=tmp_path / "t")
     assert run.summary["stopped"] == "time_budget"
-    # Stopped by the budget, around 6 s (the margin allows for a loaded machine; not a timing test).
-    assert 1 <= run.summary["epochs"] < 1000 and 2 < run.summary["wall_seconds"] < 6 + 6
+    # Stopped by the budget, around 6 s (the margin allows for a heavily loaded machine: not a timing test).
+    assert 1 <= run.summary["epochs"] < 1000 and 2 < run.summary["wall_seconds"] < 6 + 20
     assert (tmp_path / "t" / "model.keras").is_file()
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from genorm.encoding import reverse_complement
 from genorm.errors import ConfigError, SplitError
-from genorm.genome import Genome
+from genorm.genome import Genome, read_genome
 from genorm.splits import Interval, make_splits
 from genorm.windows import (
     StreamConfig,
@@ -351,8 +351,7 @@ def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
             return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("RssFile:"))
 
     rng = np.random.default_rng(0)
-    g = Genome(packed=rng.integers(0, 4, 16_000_000, dtype=np.uint8), offsets=np.array([0, 16_000_000]),
-               names=["big"], stats=[])
+    g = read_genome([("big", np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 16_000_000)].tobytes().decode())])
     mapped = _cached(g, tmp_path)
     cfg = StreamConfig(window=100, batch_size=64)
     WindowSampler(g, whole(g), cfg, seed=0).batch(0)  # code paths loaded before measuring
