@@ -61,3 +61,17 @@ def test_bad_config_file_names_the_file(tmp_path):
                                         ("g.fasta.bgz", "runs/g"), (".fa", "runs/genome")])
 def test_default_run_directory(fasta, out):
     assert default_out(fasta) == out.replace("/", os.sep)
+
+
+def test_summary_of_a_worker_and_of_a_time_budget(capsys):
+    from genorm.cli.train import _print_summary
+
+    _print_summary({"is_chief": False, "epochs": 2, "bases_trained": 1000}, TrainConfig(), "runs/x", "RESUME")
+    assert capsys.readouterr().out == "\nworker done (2 epochs, 1,000 bases in all); the chief wrote the run to runs/x\n"
+    summary = {"stopped": "time_budget", "val_accuracy": 0.5, "val_bits": 1.5, "best_epoch": 1, "epochs": 2,
+               "wall_seconds": 150, "bases_trained": 2000, "bases_per_second": 10.0}
+    _print_summary(summary, TrainConfig(max_time="2m"), "runs/x", "genorm train g.fa --out runs/x --resume")
+    out = capsys.readouterr().out
+    assert "validation: accuracy 50.00 %, 1.5000 bits/base (best epoch 1 of 2)" in out
+    assert "wall time 2.5 min; stopped: time budget (2m) reached" in out
+    assert out.endswith("train it further with: genorm train g.fa --out runs/x --resume --max-time 2m\n")

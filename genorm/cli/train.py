@@ -173,7 +173,7 @@ def default_out(fasta: str) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     import shlex
 
-    from genorm.training.trainer import compare_with_markov, train
+    from genorm.training.trainer import train
 
     out = args.out if args.out is not None else default_out(args.fasta[0])
     args.out = out
@@ -196,11 +196,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "
                              f"{out}; run the same command again to start over.\n")
         return EXIT_INTERRUPTED
-    s = run.summary
+    _print_summary(run.summary, config, out, resume_cmd)
+    return 0
+
+
+def _print_summary(s: dict, config, out: str, resume_cmd: str) -> None:
+    """What the run reached, and the next commands to run."""
+    import shlex
+
+    from genorm.training.trainer import compare_with_markov
+
     if not s.get("is_chief", True):
         print(f"\nworker done ({s['epochs']} epochs, {s['bases_trained']:,} bases in all); the chief wrote the run "
               f"to {out}")
-        return 0
+        return
     stopped = {"epochs": "all epochs done", "early_stopping": "early stopping (validation stopped improving)",
                "time_budget": f"time budget ({config.max_time}) reached",
                "nan": "loss became NaN (last good weights kept)"}.get(s["stopped"], s["stopped"])
@@ -216,4 +225,3 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"evaluate it on the test split with: genorm evaluate {shlex.quote(out)}")
     if s["stopped"] == "time_budget":
         print(f"train it further with: {resume_cmd} --max-time {config.max_time}")
-    return 0
