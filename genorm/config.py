@@ -129,12 +129,15 @@ class TrainConfig:
             Default 2.
         min_learning_rate: lower bound of the learning rate. Default 1e-5.
         patience: epochs without validation improvement before training stops. Default 5.
-        val_fraction, test_fraction: tail fractions of every record (see
-            :func:`genorm.splits.make_splits`). Defaults 0.05 and 0.10.
-        val_records, test_records: record names that go whole into validation / test.
-        records: record names to read (default: all).
-        iupac: ``"n"`` (ambiguity codes read as N) or ``"error"``.
-        u_as_t: read U as T.
+        val_fraction: validation fraction at the end of each record, before the test fraction
+            (see :func:`genorm.splits.make_splits`). Default 0.05.
+        test_fraction: test fraction at the end of each record. Default 0.10.
+        val_records: record names that go whole into validation.
+        test_records: record names that go whole into test.
+        records: record names to read; None: all records.
+        iupac: IUPAC ambiguity codes (R Y S W K M B D H V): ``"n"`` reads them as N (counted),
+            ``"error"`` rejects them.
+        u_as_t: read U (RNA) as T instead of rejecting it.
         max_val_bases: validation bases per epoch: the whole validation split when it is
             smaller, otherwise a fixed random sample of this many. Default 2,000,000.
         rc_augment: reverse-complement half of the training windows. Default False.
@@ -142,11 +145,13 @@ class TrainConfig:
             (:data:`MAX_SOFT_MASK_WEIGHT`). Default 1.0. 0 ignores them; a genome with no other
             target is then an error before training (nothing would be learned).
         max_n_fraction: skip windows that are more than this fraction N. Default 0.5.
-        max_time: wall-clock budget for training per invocation, e.g. ``"10m"``; None: no limit.
+        max_time: wall-clock budget for training per invocation, e.g. ``"90s"``, ``"10m"``,
+            ``"1h"``: training stops cleanly and keeps the best model; None: no limit.
         seed: seeds weights, window sampling and the split. Default 0.
         tensorboard: write TensorBoard logs to ``<run>/logs``. Default False.
         baselines: fit and save the Markov / composition baselines. Default True.
-        strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` or ``"multiworker"``: how
+        strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
+            ``"multiworker"`` (``TF_CONFIG``): how
             training is spread over devices and machines (:mod:`genorm.distribute`).
             ``batch_size``, ``learning_rate`` and ``bases_per_epoch`` mean the same whatever
             the number of replicas: ``batch_size`` is the global batch of one step.

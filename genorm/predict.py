@@ -422,3 +422,44 @@ def _write_tsv(parts: list, handle: io.TextIOBase) -> None:
     df["position"] = np.concatenate([np.arange(s, s + p.size, dtype=np.int64) for s, p in zip(starts, packed)])
     df.insert(0, "record", np.repeat(np.array(names, dtype=object), [p.size for p in packed]))
     df.to_csv(handle, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
+
+
+TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
+
+
+def track_format(path: str, fmt: str | None = None) -> str:
+    """The format of a predictions file: ``fmt`` when given, else told from the extension of ``path``.
+
+    ``.bedgraph`` / ``.bg`` / ``.bedgraph.gz``: ``"bedgraph"``; ``.bw`` / ``.bigwig``: ``"bigwig"``;
+    anything else (``-`` included): ``"tsv"``.
+
+    >>> track_format("x.bedGraph"), track_format("x.bw"), track_format("-"), track_format("x.bg", "tsv")
+    ('bedgraph', 'bigwig', 'tsv', 'tsv')
+    """
+    if fmt:
+        if fmt not in TRACK_FORMATS:
+            raise ConfigError(f"Received an invalid value for `format`, expected one of {', '.join(TRACK_FORMATS)}, "
+                              f"got {fmt!r}.")
+        return fmt
+    low = str(path).lower()
+    if low.endswith((".bedgraph", ".bg", ".bedgraph.gz")):
+        return "bedgraph"
+    if low.endswith((".bw", ".bigwig")):
+        return "bigwig"
+    return "tsv"
+
+
+def write_track(predictor: Predictor, sources, path, fmt: str = "tsv", records=None,
+                progress: Callable[[str, int, int], None] | None = None, input_format: str | None = None) -> int:
+    """Write per-base predictions of ``sources`` to ``path`` in ``fmt``; returns bases predicted.
+
+    ``"tsv"`` / ``"bedgraph"``: :func:`write_predictions` (``path`` ``-``: standard output);
+    ``"bigwig"``: :func:`write_bigwig`. The file appears only when complete (atomic rename).
+    """
+    from genorm.atomic import atomic_open
+
+    if fmt == "bigwig":
+        return write_bigwig(predictor, sources, path, records=records, progress=progress, input_format=input_format)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        return write_predictions(predictor, sources, handle, fmt=fmt, records=records, progress=progress,
+                                 input_format=input_format)

@@ -1,4 +1,5 @@
-"""The CLI, in process: exit codes, one-line errors, tables."""
+"""genorm.cli (the package front): main, the parser, exit codes, -q/-v. Each command module has its own
+tests/test_cli_<module>.py."""
 
 from __future__ import annotations
 
@@ -26,44 +27,6 @@ def test_help_does_not_import_tensorflow():
     assert out.stdout.strip().endswith("False")
 
 
-def test_info_table(capsys, sample_data):
-    assert main(["info", str(sample_data / "vertebrate6_ucsc_softmasked_segments.fa.gz")]) == 0
-    out = capsys.readouterr().out
-    assert "monDom5" in out and "540,519" in out and "total" in out
-    assert "IUPAC ambiguity codes -> N" in out
-
-
-def test_info_tsv(capsys, sample_data):
-    assert main(["info", "--tsv", str(sample_data / "a_thaliana_1pct_chromosomes.fa.gz"), "--records", "Chr2,ChrM"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    header = lines[0].split("\t")
-    assert header[:3] == ["record", "length", "gc_fraction"]
-    rows = {line.split("\t")[0]: dict(zip(header, line.split("\t"))) for line in lines[1:]}
-    assert set(rows) == {"Chr2", "ChrM", "total"}
-    assert rows["Chr2"]["length"] == "196982"
-    assert rows["Chr2"]["iupac_codes"] == "K:3,S:1,Y:1"
-    assert rows["Chr2"]["longest_n_run"] == "1000"
-
-
-@pytest.mark.parametrize(
-    "content, args, message",
-    [
-        (b"@r\nACGT\n+\nIIII\n", [], r"^error: .*x\.fa: this is FASTQ, not FASTA"),
-        (b">a\nACRT\n", ["--iupac", "error"], r"^error: Found IUPAC ambiguity code 'R' in .*x\.fa, record 'a', base 3"),
-        (b">a\nACGT\n", ["--records", "b"], r"^error: Record\(s\) not found: b\. Available records: a\.$"),
-        (b">a\nAC%T\n", [], r"^error: .*x\.fa, record 'a', line 2, column 3: invalid character '%'"),
-    ],
-)
-def test_info_errors_are_one_line(capsys, write_fasta, content, args, message):
-    path = write_fasta(content)
-    assert main(["info", str(path), *args]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    import re
-
-    assert re.search(message, err.strip())
-
-
 def test_missing_file_exit_status_from_a_real_process(tmp_path):
     out = subprocess.run([sys.executable, "-m", "genorm.cli", "info", str(tmp_path / "nope.fa")], capture_output=True, text=True)
     assert out.returncode == 2
@@ -72,36 +35,7 @@ def test_missing_file_exit_status_from_a_real_process(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# logs: progress off a terminal, --quiet, --verbose
-
-
-def test_progress_in_a_log_is_one_line_per_step_without_carriage_returns(capsys):
-    from genorm.cli import ProgressBar
-
-    bar = ProgressBar(mode="lines", unit="Mb", every=10)
-    for done in range(0, 35_000_001, 1_000_000):
-        bar(done, 35_000_000, "evaluate")
-    bar.close()
-    err = capsys.readouterr().err
-    assert "\r" not in err
-    lines = err.splitlines()
-    assert [line.split(",")[0] for line in lines] == [
-        "evaluate: 10.0 Mb of 35.0 Mb (28.6%)", "evaluate: 20.0 Mb of 35.0 Mb (57.1%)",
-        "evaluate: 30.0 Mb of 35.0 Mb (85.7%)"]
-
-
-def test_progress_bar_on_a_terminal_and_off(capsys):
-    from genorm.cli import ProgressBar
-
-    bar = ProgressBar(mode="bar", min_interval=0)
-    bar(5_000_000, 10_000_000, "x.fa")
-    bar.close()
-    err = capsys.readouterr().err
-    assert err.startswith("\rx.fa") and "50.0%" in err and err.endswith("\n")
-    bar = ProgressBar(mode="off")
-    bar(5_000_000, 10_000_000, "x.fa")
-    bar.close()
-    assert capsys.readouterr().err == ""
+# logs: --quiet, --verbose
 
 
 @pytest.mark.parametrize("flags", [["-q"], ["--quiet"]])
@@ -131,3 +65,46 @@ def test_verbose_logs_details_on_stderr_only(capsys, sample_data, tmp_path):
     out, err = capsys.readouterr()
     assert "wrote genome cache" in err and "wrote genome cache" not in out
     assert out.startswith("cache: ")
+
+
+# ------------------------------------------------------------------------------------------
+# exit codes
+
+
+def test_usage_error_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["info"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the following arguments are required: fasta; see `genorm info --help`.")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_every_command_is_declared():
+    from genorm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == ["evaluate", "explain", "generate", "index", "info", "predict", "score", "train"]
+
+
+def test_ctrl_c_is_exit_130_and_one_line(capsys, monkeypatch):
+    from genorm.cli import inputs
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inputs, "cmd_info", interrupted)
+    assert main(["info", "x.fa"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_genorm_error_is_one_line_and_exit_2(capsys, monkeypatch):
+    from genorm.cli import inputs
+    from genorm.errors import ConfigError
+
+    def fails(args):
+        raise ConfigError("Received an invalid value for `x`, expected 1, got 2.")
+
+    monkeypatch.setattr(inputs, "cmd_info", fails)
+    assert main(["info", "x.fa"]) == 2
+    assert capsys.readouterr().err == "error: Received an invalid value for `x`, expected 1, got 2.\n"

@@ -528,7 +528,7 @@ def test_random_json_in_config_and_run_files_gives_only_genorm_errors(run_copy, 
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from genorm.cli import _train_config_from_args
+    from genorm.cli.train import train_config_from_args as _train_config_from_args
     from genorm.training.rundir import load
 
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)

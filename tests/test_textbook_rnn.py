@@ -168,12 +168,3 @@ def test_explain_dna_and_errors():
         explain("ACGT", example=True)
     with pytest.raises(ConfigError, match="at least 2 letters"):
         explain("h")
-
-
-def test_cli_explain(capsys):
-    from genorm.cli import main
-
-    assert main(["explain", "hello", "--example"]) == 0
-    assert "(0.287027, 0.902874, 0.537524)" in capsys.readouterr().out
-    assert main(["explain", "x"]) == 2
-    assert "at least 2 letters" in capsys.readouterr().err

@@ -299,6 +299,11 @@ class Report:
 
     TABLES = ("summary", "per_nucleotide", "confusion", "per_record", "by_mask", "profile")
 
+    @property
+    def description(self) -> str:
+        """What was scored, in one line (``meta["targets"]["description"]``)."""
+        return str((self.meta.get("targets") or {}).get("description", ""))
+
     def to_dict(self) -> dict:
         """JSON-able dict: ``meta`` and each table as a list of row dicts (NaN as None)."""
         out = {"meta": self.meta}
@@ -608,6 +613,47 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     return Report(*frames, meta=meta)
 
 
-__all__ = ["Lane", "Report", "Targets", "evaluate", "plan_lanes", "run_targets", "stream_logits"]
+def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
+                 records: Sequence[str] | None = None, policy=None, format: str | None = None,
+                 warmup: int | None = None, segment: int | None = None, context: str = "full",
+                 batch_size: int = DEFAULT_BATCH_SIZE, chunk: int = DEFAULT_CHUNK,
+                 progress: Callable[[int, int | None, str], None] | None = None,
+                 on_note: Callable[[str], None] | None = None) -> Report:
+    """Evaluate a loaded run: the one definition of "evaluate a run" (the CLI and ``LoadedRun.evaluate``).
+
+    Chooses the targets with :func:`run_targets` (``fasta``, ``split``, ``intervals``,
+    ``allow_train_overlap``, ``records``; ``policy`` and ``format`` apply to ``fasta`` only), uses
+    the run's ``baselines.npz`` or fits the baselines on its training split when the file is
+    missing (saying so through ``on_note(text)``), limits the context to the training window
+    when ``context="window"``, and runs :func:`evaluate`. ``progress`` sees the reading of
+    ``fasta`` (labelled by file) and then the scoring (labelled ``"evaluate"``).
+
+    Returns:
+        :class:`Report`; ``report.description`` says what was scored.
+
+    Raises:
+        ConfigError: a bad ``context`` or option (see :func:`run_targets`, :func:`evaluate`).
+    """
+    from genorm.evaluation.baselines import fit_baselines
+
+    if context not in ("full", "window"):
+        raise ConfigError(f"Received an invalid value for `context`, expected 'full' or 'window', got {context!r}.")
+    targets = run_targets(run, fasta or None, split=split, intervals=intervals,
+                          allow_train_overlap=allow_train_overlap, records=records,
+                          policy=policy if fasta else None, progress=progress, format=format)
+    path = Path(run.run_dir) / "baselines.npz"
+    if path.is_file():
+        baselines = Baselines.load(path)
+    else:
+        if on_note is not None:
+            on_note(f"{path} is missing; fitting the baselines on the run's training split")
+        baselines = fit_baselines(run.genome, run.splits)
+    window = run.config.window if context == "window" else None
+    return evaluate(run.stepper(), targets.genome, targets.intervals, baselines=baselines, warmup=warmup,
+                    segment=segment, window=window, batch_size=batch_size, chunk=chunk, progress=progress,
+                    targets=targets)
+
+
+__all__ = ["Lane", "Report", "Targets", "evaluate", "evaluate_run", "plan_lanes", "run_targets", "stream_logits"]
 
 
