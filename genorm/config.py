@@ -15,6 +15,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -283,6 +284,17 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"Unknown training option(s) {unknown}. Known options: {sorted(known | model_keys)}.")
         return cls(model=ModelConfig.from_dict(model), **d)
+
+    @classmethod
+    def from_saved(cls, d: Any, source) -> TrainConfig:
+        """:meth:`from_dict` of the options a run directory saved in ``source`` (its ``config.json``);
+        invalid options there are a :class:`~genorm.errors.RunDirError` naming the file."""
+        from genorm.errors import RunDirError
+
+        try:
+            return cls.from_dict(d)
+        except (ConfigError, TypeError) as exc:
+            raise RunDirError(f"{source} holds an invalid configuration: {exc}") from None
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (model fields may be given flat: ``units=64``)."""

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from genorm.training.callbacks import CostEstimate, EpochLog, TrainingState, cost_message
+from genorm.training.backup import TrainingState
+from genorm.training.callbacks import CostEstimate, EpochLog, cost_message
 
 
 @pytest.mark.parametrize("rate, bases, seconds, max_time, expected", [

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genorm.training.callbacks import NanGuard, TrainingState
+from genorm.training.backup import TrainingState
+from genorm.training.callbacks import NanGuard
 from genorm.cli import main
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.model import ModelConfig, build_model
-from genorm.training.rundir import LOCK, load
+from genorm.trained import load
+from genorm.training.rundir import LOCK
 from genorm.training.trainer import TrainConfig, parse_duration, train
 
 TINY = TrainConfig(model=ModelConfig(cell="gru", units=12, layers=1), window=24, batch_size=16, epochs=3,
@@ -260,9 +262,8 @@ def test_cli_train_end_to_end(sample_data, tmp_path, capsys):
 
 def test_loaded_run_analysis_api(trained):
     import genorm
-    import genorm.training.trainer as train_module
 
-    assert callable(train_module)  # genorm.train(...) works even when the name is bound to the module
+    assert genorm.train.__module__ == "genorm.training.trainer" and genorm.load.__module__ == "genorm.trained"
     loaded = genorm.load(trained.run_dir)
     proba = loaded.predict_proba("ACGTTGCAACGTTGCA")
     assert proba.shape == (16, 4)
@@ -283,10 +284,11 @@ def test_cli_ctrl_c_says_how_to_resume(monkeypatch, tmp_path, capsys):
     assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
     assert "nothing to resume" in capsys.readouterr().err
     (tmp_path / "r" / "backup").mkdir(parents=True)
-    (tmp_path / "r" / "backup" / "state.json").write_text("{}")
+    (tmp_path / "r" / "backup" / "state.json").write_text('{"state": {"epochs_done": 2}}')
     assert main(["train", "g.fa", "--out", str(tmp_path / "r")]) == 130
     err = capsys.readouterr().err
-    assert "interrupted" in err and f"genorm train g.fa --out {tmp_path / 'r'} --resume" in err
+    assert "saved up to epoch 2, its last complete backup" in err
+    assert f"genorm train g.fa --out {tmp_path / 'r'} --resume" in err
 
 
 def test_stale_lock_is_taken_over(periodic_fasta, tmp_path):

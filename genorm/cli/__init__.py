@@ -302,7 +302,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _load_predictor(args: argparse.Namespace):
     from genorm.predict import Predictor
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     return Predictor(load(args.run_dir).stepper())
 
@@ -342,10 +342,11 @@ def _add_predict(sub) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
+    from genorm.training.rundir import run_files
     from genorm.predict import write_predictions
 
     fmt = _output_format(args.output, args.format)
-    check_output(args.output, inputs=args.fasta, run_dir=args.run_dir, stdout=fmt != "bigwig")  # before any work
+    check_output(args.output, inputs=args.fasta, protected=run_files(args.run_dir), stdout=fmt != "bigwig")  # first
     if fmt == "bigwig":
         from genorm.predict import require_pybigtools
 
@@ -384,9 +385,10 @@ def _add_score(sub) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
+    from genorm.training.rundir import run_files
 
     if args.output is not None:
-        check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)
+        check_output(args.output, inputs=args.fasta, protected=run_files(args.run_dir))
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args), format=format_from_args(args))
@@ -438,10 +440,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     import io
 
     from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
+    from genorm.training.rundir import run_files
     from genorm.reading import write_fasta
 
     output = args.output if args.output is not None else "-"
-    check_output(output, run_dir=args.run_dir)
+    check_output(output, protected=run_files(args.run_dir))
     check_field(args.name, "FASTA record name (--name)")
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)
@@ -514,14 +517,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.evaluation.baselines import Baselines, fit_baselines
     from genorm.errors import ConfigError
     from genorm.evaluation.evaluate import evaluate, run_targets
-    from genorm.training.rundir import BASELINES, load
+    from genorm.trained import load
+    from genorm.training.rundir import BASELINES
 
     from genorm.atomic import check_output
+    from genorm.training.rundir import run_files
 
     for path, text in ((args.output, True), (args.plot, False)):
         if path is not None:  # before minutes of evaluation
             check_output(path, inputs=[*args.fasta, *([args.intervals] if args.intervals else [])],
-                         run_dir=args.run_dir, stdout=text)
+                         protected=run_files(args.run_dir), stdout=text)
     kind = _report_kind(args.output)
     if args.plot is not None:
         from genorm.plots import plot_format
@@ -696,7 +701,8 @@ def _train_config_from_args(args: argparse.Namespace):
 
         config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
-        from genorm.training.rundir import CONFIG, read_config
+        from genorm.trained import read_config
+        from genorm.training.rundir import CONFIG
 
         if os.path.isfile(os.path.join(args.out, CONFIG)):
             config = read_config(args.out)
@@ -739,12 +745,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run = train(args.fasta, config, out, resume=args.resume, force=args.force, verbose=verbose,
                         progress=bar, threads=args.threads)
     except KeyboardInterrupt:
-        from genorm.training.rundir import backup_epochs
+        from genorm.training.backup import resumable_epochs
 
-        if os.path.isfile(os.path.join(out, "backup", "state.json")):
-            saved = backup_epochs(out)
-            upto = f"epoch {saved}, its last complete backup" if saved else "its last completed epoch"
-            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to {upto}.\n"
+        saved = resumable_epochs(out)
+        if saved:
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to epoch {saved}, its last complete "
+                             "backup.\n"
                              f"continue it with: {resume_cmd}\n")
         else:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "

@@ -402,10 +402,10 @@ def _files_label(fasta) -> str:
 
 def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
                 records: Sequence[str] | None = None, policy=None, progress=None, format: str | None = None) -> Targets:
-    """Choose what to evaluate for a loaded run (:func:`genorm.training.rundir.load`), and label it honestly.
+    """Choose what to evaluate for a loaded run (:func:`genorm.trained.load`), and label it honestly.
 
     Args:
-        run: a :class:`~genorm.training.rundir.LoadedRun`.
+        run: a :class:`~genorm.trained.LoadedRun`.
         fasta: None (the run's genome), or FASTA path(s) / a Genome to evaluate whole: explicit
             files, reported as *not* the run's split.
         split: ``"test"`` (default) or ``"val"``: the run's split when neither ``fasta`` nor
@@ -494,7 +494,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
 
     Args:
         model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run
-            (:func:`genorm.training.rundir.load`), or a Keras model from :func:`genorm.model.build_model`.
+            (:func:`genorm.trained.load`), or a Keras model from :func:`genorm.model.build_model`.
         genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
             (read with the default encoding policy). None (only when ``model`` is a loaded run):
             the run's genome, checked against its provenance, as :func:`run_targets` chooses:
@@ -608,6 +608,23 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     return Report(*frames, meta=meta)
 
 
-__all__ = ["Lane", "Report", "Targets", "evaluate", "plan_lanes", "run_targets", "stream_logits"]
+def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
+                 records=None, policy=None, format=None, warmup=None, segment=None, context: str = "full",
+                 batch_size: int = DEFAULT_BATCH_SIZE, chunk: int = DEFAULT_CHUNK, progress=None, on_note=None) -> Report:
+    """Evaluate a loaded run (:func:`genorm.trained.load`): the one definition of "evaluate a run".
+
+    Minimal version (the TRAINING helper's placeholder for ``LoadedRun.evaluate``): chooses the
+    targets with :func:`run_targets` and scores them with :func:`evaluate`, which picks up the
+    run's ``baselines.npz``; ``context="window"`` limits the context to the run's window.
+    ``on_note`` is accepted for the full version (which fits missing baselines and says so).
+    """
+    targets = run_targets(run, fasta, split=split, intervals=intervals, allow_train_overlap=allow_train_overlap,
+                          records=records, policy=policy, format=format)
+    window = run.config.window if context == "window" else None
+    return evaluate(run, targets.genome, targets.intervals, targets=targets, warmup=warmup, segment=segment,
+                    window=window, batch_size=batch_size, chunk=chunk, progress=progress)
+
+
+__all__ = ["Lane", "Report", "Targets", "evaluate", "evaluate_run", "plan_lanes", "run_targets", "stream_logits"]
 
 
