@@ -32,7 +32,7 @@ from conftest import TINY_TRAIN as TINY
     ({"soft_mask_weight": -1.0}, "`soft_mask_weight`, expected a number in \\[0, 1000\\], got -1.0"),
     ({"max_time": "soon"}, "`max_time`, expected a duration like '90s', '10m', '1h' or '1h30m', got 'soon'"),
     ({"val_fraction": 1.5}, r"`val_fraction`, expected a number in \[0, 1\), got 1.5"),
-    ({"records": []}, r"`records`, expected at least one record name \(or leave it unset\), got \(\)"),
+    ({"records": []}, r"`records`, expected at least one record name \(or leave it unset\), got \[\]"),
     ({"seed": 2**32}, r"`seed`, expected an integer in \[0, 2\*\*32\), got 4294967296"),
     ({"baselines": 1}, "`baselines`, expected true or false, got 1"),
     ({"strategy": "ring"}, "`strategy`, expected one of auto, one, mirrored, multiworker, got 'ring'"),
