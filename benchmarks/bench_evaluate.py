@@ -73,7 +73,7 @@ def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, pref
                 repeats: int) -> None:
     from genorm.evaluation.baselines import Baselines
     from genorm.evaluation.evaluate import evaluate, plan_lanes, stream_logits
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     if run_dir is None:
         from genorm.training.trainer import TrainConfig, train

@@ -72,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from genorm.predict import Predictor, write_predictions
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -34,7 +34,7 @@ _LAZY = {
     "build_model": ("genorm.model", "build_model"),
     "TrainConfig": ("genorm.training.trainer", "TrainConfig"),
     "train": ("genorm.training.trainer", "train"),
-    "load": ("genorm.training.rundir", "load"),
+    "load": ("genorm.trained", "load"),
     "evaluate": ("genorm.evaluation.evaluate", "evaluate"),
     "Predictor": ("genorm.predict", "Predictor"),
     "make_splits": ("genorm.splits", "make_splits"),

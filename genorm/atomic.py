@@ -81,31 +81,28 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _check_not_run_file(target: Path, run_dir: str | os.PathLike) -> None:
-    """Refuse ``target`` if it is (or would replace) a file of the run directory ``run_dir``."""
-    from genorm.training.rundir import BACKUP, LOCK, RUN_FILES
-
-    root = Path(os.path.realpath(run_dir))
-    if not root.is_dir():
-        return
-    protected = set(RUN_FILES) | {BACKUP, LOCK}
-    inside = target.is_relative_to(root) and target != root
-    named = inside and target.relative_to(root).parts[0] in protected
-    linked = target.exists() and any(
-        _same_file(target, p) for d in (root, root / BACKUP) if d.is_dir() for p in d.iterdir() if p.is_file())
-    if named or linked:
-        raise OutputFileError(f"Cannot write {target}: it is a file of the run directory {run_dir}, which this "
-                              "command reads; writing it would destroy the run. Choose an output path outside "
-                              "the run's files.")
+def _check_not_protected(target: Path, protected: Iterable[str | os.PathLike]) -> None:
+    """Refuse ``target`` if it is, lies inside, or is a link of one of the ``protected`` paths (the files
+    of a run directory the command reads: :func:`genorm.training.rundir.run_files`)."""
+    protected = [Path(p) for p in protected]
+    for p in protected:
+        place = Path(os.path.realpath(p.parent)) / p.name  # the path itself, not what a symlink points to
+        if target == place or target.is_relative_to(place) or (
+                target.exists() and p.is_file() and _same_file(target, p)):
+            owner = os.path.commonpath([str(q.parent) for q in protected])
+            raise OutputFileError(f"Cannot write {target}: it is a file of the run directory {owner}, which "
+                                  "this command reads; writing it would destroy the run. Choose an output path "
+                                  "outside the run's files.")
 
 
 def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (),
-                 run_dir: str | os.PathLike | None = None, stdout: bool = True) -> Path:
+                 protected: Iterable[str | os.PathLike] = (), stdout: bool = True) -> Path:
     """The path to write for ``path`` if a file can be written there; else an :class:`OutputFileError`.
 
     Called before long work, so that a bad ``--output`` fails at once, not after the work.
     A symbolic link resolves to its target (written through, the link kept). ``inputs``: files
-    the command reads; ``run_dir``: a run directory it reads. Writing over one of them, however
+    the command reads; ``protected``: paths that must not be written or written into (a run
+    directory's files, :func:`genorm.training.rundir.run_files`). Writing over one of them, however
     the path is spelled, is refused. ``stdout``: whether ``-`` (standard output) is allowed.
     """
     if os.fspath(path) == "":
@@ -125,8 +122,7 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     if any(target.is_relative_to(fs) for fs in _PSEUDO_FS):
         raise OutputFileError(f"Cannot write {given}: {target.parts[1]!r} is a kernel pseudo-filesystem, not a "
                               "place for files. Choose another output path.")
-    if run_dir is not None:
-        _check_not_run_file(target, run_dir)
+    _check_not_protected(target, protected)
     if target.is_dir():
         raise OutputFileError(f"Cannot write {given}: it is a directory. Give a file path, not a directory.")
     return _check_parent(given, target)

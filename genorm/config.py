@@ -15,11 +15,13 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from genorm.errors import ConfigError
-from genorm.validate import check_number, check_positive_int, invalid  # noqa: F401  (check_positive_int re-exported)
+from genorm.validate import (check_bool, check_choice, check_int, check_names, check_number,  # noqa: F401
+                             check_positive_int, invalid)  # (check_positive_int re-exported)
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -61,8 +63,7 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise invalid("cell", "one of " + ", ".join(CELLS), self.cell)
+        check_choice("cell", self.cell, CELLS)
         object.__setattr__(self, "units", check_positive_int("units", self.units))
         object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
         object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, 1.0, hi_open=True))
@@ -90,19 +91,18 @@ def parse_duration(value: str | float | int | None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ConfigError(f"Received an invalid value for `max_time`, expected a duration like '10m', got {value!r}.")
+        raise invalid("max_time", "a duration like '10m'", value)
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         text = str(value).strip().lower().replace(" ", "")
         parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s?)?", text)
         if not text or parts is None or not any(parts.groups()):
-            raise ConfigError(f"Received an invalid value for `max_time`, expected a duration like '90s', '10m', "
-                              f"'1h' or '1h30m', got {value!r}.")
+            raise invalid("max_time", "a duration like '90s', '10m', '1h' or '1h30m'", value)
         h, m, s = (float(g) if g else 0.0 for g in parts.groups())
         seconds = 3600 * h + 60 * m + s
     if not seconds > 0 or not math.isfinite(seconds):
-        raise ConfigError(f"Received an invalid value for `max_time`, expected a positive duration, got {value!r}.")
+        raise invalid("max_time", "a positive duration", value)
     return seconds
 
 
@@ -189,10 +189,8 @@ class TrainConfig:
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
         if not isinstance(self.model, ModelConfig):
-            raise ConfigError(f"Received an invalid value for `model`, expected a ModelConfig, got {self.model!r}.")
-        window = self.window
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
-            raise ConfigError(f"Received an invalid value for `window`, expected an integer >= 2, got {window!r}.")
+            raise invalid("model", "a ModelConfig", self.model)
+        object.__setattr__(self, "window", check_int("window", self.window, 2))
         for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.bases_per_epoch is not None:
@@ -200,9 +198,7 @@ class TrainConfig:
             if self.bases_per_epoch > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
                 raise invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
                                "with more epochs)", self.bases_per_epoch)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
-            raise ConfigError(f"Received an invalid value for `seed`, expected an integer in [0, 2**32), "
-                              f"got {self.seed!r}.")
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32, expected="an integer in [0, 2**32)"))
         for name, lo, hi, expected in (("learning_rate", 0, 10, "a positive number below 10"),
                                        ("clipnorm", 0, math.inf, "a positive number"),
                                        ("min_learning_rate", 0, 1, "a positive number below 1")):
@@ -214,26 +210,12 @@ class TrainConfig:
                                        ("val_fraction", False, True), ("test_fraction", False, True)):
             object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0, 1.0, lo_open=lo_open,
                                                         hi_open=hi_open))
-        if self.iupac not in ("n", "error"):
-            raise ConfigError(f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}.")
+        check_choice("iupac", self.iupac, ("n", "error"), expected="'n' or 'error'")
         for name in ("u_as_t", "rc_augment", "tensorboard", "baselines"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise invalid(name, "true or false", getattr(self, name))
-            object.__setattr__(self, name, bool(getattr(self, name)))
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("val_records", "test_records", "records"):
-            v = getattr(self, name)
-            if v is not None:
-                if isinstance(v, str):
-                    v = [v]
-                if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-                    raise invalid(name, "a list of record names", v)
-                v = tuple(str(x) for x in v)
-                if not v:
-                    raise ConfigError(f"Received an empty list for `{name}`: name at least one record, or leave it "
-                                      "unset.")
-                object.__setattr__(self, name, v)
-        if self.strategy not in STRATEGIES:
-            raise invalid("strategy", "one of " + ", ".join(STRATEGIES), self.strategy)
+            object.__setattr__(self, name, check_names(name, getattr(self, name)))
+        check_choice("strategy", self.strategy, STRATEGIES)
         parse_duration(self.max_time)
         if self.max_time is not None and not isinstance(self.max_time, str):
             # positional, never "1e+20s", which the duration syntax would not read back
@@ -288,6 +270,17 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"Unknown training option(s) {unknown}. Known options: {sorted(known | model_keys)}.")
         return cls(model=ModelConfig.from_dict(model), **d)
+
+    @classmethod
+    def from_saved(cls, d: Any, source) -> TrainConfig:
+        """:meth:`from_dict` of the options a run directory saved in ``source`` (its ``config.json``);
+        invalid options there are a :class:`~genorm.errors.RunDirError` naming the file."""
+        from genorm.errors import RunDirError
+
+        try:
+            return cls.from_dict(d)
+        except (ConfigError, TypeError) as exc:
+            raise RunDirError(f"{source} holds an invalid configuration: {exc}") from None
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (model fields may be given flat: ``units=64``)."""

@@ -31,11 +31,46 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int if it is an integer >= ``minimum``."""
-    if not is_int(value) or value < minimum:
-        raise invalid(name, f"an integer >= {minimum}", value)
+def check_int(name: str, value: Any, minimum: int, below: int | None = None, *, expected: str | None = None) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (and < ``below`` when given); ``expected``
+    replaces the generated description in the message."""
+    if not is_int(value) or value < minimum or (below is not None and value >= below):
+        raise invalid(name, expected or (f"an integer in [{minimum}, {below})" if below is not None
+                                         else f"an integer >= {minimum}"), value)
     return int(value)
+
+
+def check_choice(name: str, value: Any, choices, *, expected: str | None = None) -> Any:
+    """``value`` if it is one of ``choices``.
+
+    >>> check_choice("cell", "rnn", ("gru", "lstm"))
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `cell`, expected one of gru, lstm, got 'rnn'.
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise invalid(name, expected or "one of " + ", ".join(choices), value)
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is a Python or NumPy boolean (not 0/1, not "no")."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(name, "true or false", value)
+    return bool(value)
+
+
+def check_names(name: str, value: Any) -> tuple[str, ...] | None:
+    """``value`` (one name or a non-empty list of names) as a tuple of names; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise invalid(name, "a list of record names", value)
+    if not value:
+        raise invalid(name, "at least one record name (or leave it unset)", value)
+    return tuple(value)
 
 
 def check_positive_int(name: str, value: Any) -> int:

@@ -14,6 +14,28 @@ os.environ["GENORM_CACHE"] = tempfile.mkdtemp(prefix="genorm-test-cache-")
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
+from genorm.config import ModelConfig, TrainConfig  # noqa: E402  (light: no TensorFlow)
+
+TINY_TRAIN = TrainConfig(model=ModelConfig(cell="gru", units=12, layers=1), window=24, batch_size=16, epochs=3,
+                         bases_per_epoch=16 * 24 * 6, learning_rate=1e-2, max_val_bases=2000, seed=3)
+"""A training configuration that learns ``periodic_fasta`` in seconds."""
+
+
+@pytest.fixture(scope="session")
+def periodic_fasta(tmp_path_factory):
+    """One record of ``ACGTTGCA`` repeated: a tiny model learns it in a few epochs."""
+    path = tmp_path_factory.mktemp("data") / "periodic.fa"
+    path.write_text(">periodic\n" + "ACGTTGCA" * 600 + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(periodic_fasta, tmp_path_factory):
+    """A run of ``TINY_TRAIN`` for 6 epochs on ``periodic_fasta`` (trained once per session; do not modify)."""
+    from genorm.training.trainer import train
+
+    return train([periodic_fasta], TINY_TRAIN.replace(epochs=6), out_dir=tmp_path_factory.mktemp("runs") / "run")
+
 
 @pytest.fixture
 def sample_data() -> Path:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
-from genorm.training.callbacks import CostEstimate, EpochLog, TrainingState, cost_message
+from genorm.model import ModelConfig, build_model
+from genorm.training.backup import TrainingState
+from genorm.training.callbacks import CostEstimate, EpochLog, NanGuard, cost_message
 
 
 @pytest.mark.parametrize("rate, bases, seconds, max_time, expected", [
@@ -82,3 +85,17 @@ def test_cost_estimate_of_a_short_first_epoch_is_reported_at_its_end(caplog):
     assert cb.rate == pytest.approx(100)
     assert [r.getMessage() for r in caplog.records] == [
         "training: about 2 min for 10 k bases at 100 bases/s on this machine; use --max-time to bound it"]
+
+
+def test_nan_guard_restores_last_good_weights():
+    model = build_model(ModelConfig(units=4, layers=1))
+    state = TrainingState()
+    guard = NanGuard(state)
+    guard.set_model(model)
+    guard.on_epoch_begin(0)
+    good = model.get_weights()
+    model.set_weights([w + 1.0 for w in good])
+    guard.on_train_batch_end(0, {"loss": float("nan")})
+    assert state.stopped == "nan" and model.stop_training
+    for a, b in zip(model.get_weights(), good):
+        np.testing.assert_array_equal(a, b)

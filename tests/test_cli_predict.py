@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_cli_predict_bedgraph_and_tsv(tiny_run, tmp_path, capsys):
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     fa = tmp_path / "q.fa"
     fa.write_text(">q1 a query\nACGTNNAC\n>q2\nGGT\n")

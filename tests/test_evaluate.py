@@ -262,7 +262,7 @@ def tiny_run(tmp_path_factory):
 
 def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
     from genorm.cli import main
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     run_dir, _ = tiny_run
     out, png = tmp_path / "report.json", tmp_path / "report.png"

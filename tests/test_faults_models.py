@@ -29,7 +29,7 @@ from genorm.genome import Genome
 from genorm.model import OneHotBases, build_model, check_model, make_stepper
 from genorm.predict import Predictor, write_predictions
 from genorm.splits import make_splits
-from genorm.training.trainer import check_targets_carry_weight
+from genorm.training.data import check_targets_carry_weight
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA = ROOT / "sample_data" / "phage_lambda_NC_001416.1.fa"
@@ -125,7 +125,7 @@ def _fake_run(tmp_path: Path, model: keras.Model, config: ModelConfig) -> Path:
 
 
 def test_load_refuses_a_model_that_config_json_does_not_describe(tmp_path):
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     run = _fake_run(tmp_path, BAD_MODELS[0][1](), CONFIG8)
     with pytest.raises(RunDirError, match=r"run/model.keras has a layer 'dense_extra' \(Dense\) that config.json's "
@@ -320,7 +320,7 @@ class _Counting:
 
 
 def test_short_records_run_together_with_the_numbers_of_one_at_a_time(tiny_model, tmp_path):
-    from genorm.fasta import read_fasta
+    from genorm.reading import read_fasta
 
     rng = np.random.default_rng(3)
     lengths = [1, 5, 97, 120, 3, 60, 400, 2, 88, 101, 33, 7] * 4 + [1000, 17, 55]

@@ -447,19 +447,19 @@ def test_disk_full_while_writing_the_first_model(fasta, tmp_path, capsys, monkey
 def test_ctrl_c_inside_the_backup_write(fasta, tmp_path, capsys, monkeypatch, where, resumable):
     import keras
 
-    import genorm.training.rundir as rundir
+    from genorm.training import backup
 
     if where == "weights":
         _fail_on_call(monkeypatch, keras.Model, "save_weights", 2, KeyboardInterrupt())
     else:
-        real = rundir.write_json
+        real = backup._write_json
 
         def write_then_interrupt(path, obj):
             real(path, obj)
             if Path(path).name == "state.json" and obj["state"]["epochs_done"] == 2:
                 raise KeyboardInterrupt  # the backup of epoch 2 is complete; its old files not yet removed
 
-        monkeypatch.setattr(rundir, "write_json", write_then_interrupt)
+        monkeypatch.setattr(backup, "_write_json", write_then_interrupt)
     out = tmp_path / "run"
     rc, _, err = cli(capsys, "train", fasta, "--out", out, *TINY, "--epochs", "3")
     assert rc == 130, err
@@ -529,7 +529,7 @@ def test_random_json_in_config_and_run_files_gives_only_genorm_errors(run_copy, 
     from hypothesis import strategies as st
 
     from genorm.cli.train import train_config_from_args as _train_config_from_args
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
     values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)

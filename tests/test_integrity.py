@@ -94,7 +94,7 @@ def test_train_then_evaluate_records_named_like_bed_headers(base_run, capsys, tm
     assert report["meta"]["targets"]["kind"] == "split" and report["meta"]["targets"]["run_split"] is True
     model_rows = [r for r in report["per_record"] if r["predictor"] == "model"]
     assert [r["record"] for r in model_rows] == NAMES  # no record's test bases lost
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     splits = load(run_dir).splits
     assert report["summary"][0]["bases"] == splits.bases()["test"]
@@ -207,7 +207,7 @@ def test_edited_split_is_refused_without_a_way_around(run, capsys, keep_hash, ne
 
 def test_custom_intervals_overlapping_training_are_refused(run, capsys, tmp_path):
     run_dir, _ = run
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     train0 = load(run_dir).splits.train[0]  # track_1 0-...
     bed = tmp_path / "mine.bed"
@@ -228,7 +228,7 @@ def test_custom_intervals_overlapping_training_are_refused(run, capsys, tmp_path
 
 def test_custom_intervals_outside_training(run, capsys, tmp_path):
     run_dir, _ = run
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     loaded = load(run_dir)
     test0 = loaded.splits.test[0]

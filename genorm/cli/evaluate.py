@@ -63,12 +63,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.atomic import check_output
     from genorm.errors import ConfigError
     from genorm.evaluation.evaluate import evaluate_run
-    from genorm.training.rundir import load
+    from genorm.trained import load
+    from genorm.training.rundir import run_files
 
     for path, text in ((args.output, True), (args.plot, False)):
         if path is not None:  # before minutes of evaluation
             check_output(path, inputs=[*args.fasta, *([args.intervals] if args.intervals else [])],
-                         run_dir=args.run_dir, stdout=text)
+                         protected=run_files(args.run_dir), stdout=text)
     kind = _report_kind(args.output)
     if args.plot is not None:
         from genorm.plots import plot_format

@@ -10,7 +10,7 @@ from genorm.cli.common import Formatter, add_policy_options, format_from_args, h
 
 def _load_predictor(args: argparse.Namespace):
     from genorm.predict import Predictor
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     return Predictor(load(args.run_dir).stepper())
 
@@ -39,10 +39,11 @@ def add_predict(sub) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import check_output
+    from genorm.training.rundir import run_files
     from genorm.predict import require_pybigtools, track_format, write_track
 
     fmt = track_format(args.output, args.format)
-    check_output(args.output, inputs=args.fasta, run_dir=args.run_dir, stdout=fmt != "bigwig")  # before any work
+    check_output(args.output, inputs=args.fasta, protected=run_files(args.run_dir), stdout=fmt != "bigwig")  # first
     if fmt == "bigwig":
         require_pybigtools()  # before loading the model
     predictor = _load_predictor(args)
@@ -71,9 +72,10 @@ def add_score(sub) -> None:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
+    from genorm.training.rundir import run_files
 
     if args.output is not None:
-        check_output(args.output, inputs=args.fasta, run_dir=args.run_dir)
+        check_output(args.output, inputs=args.fasta, protected=run_files(args.run_dir))
     predictor = _load_predictor(args)
     predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args), format=format_from_args(args))
@@ -104,10 +106,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import io
 
     from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
+    from genorm.training.rundir import run_files
     from genorm.reading import write_fasta
 
     output = args.output if args.output is not None else "-"
-    check_output(output, run_dir=args.run_dir)
+    check_output(output, protected=run_files(args.run_dir))
     check_field(args.name, "FASTA record name (--name)")
     predictor = _load_predictor(args)
     seq = predictor.sample(args.length, prime=args.prime, temperature=args.temperature, seed=args.seed)

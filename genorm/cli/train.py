@@ -140,7 +140,8 @@ def train_config_from_args(args: argparse.Namespace):
 
         config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
-        from genorm.training.rundir import CONFIG, read_config
+        from genorm.trained import read_config
+        from genorm.training.rundir import CONFIG
 
         if os.path.isfile(os.path.join(args.out, CONFIG)):
             config = read_config(args.out)
@@ -185,12 +186,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             run = train(args.fasta, config, out, resume=args.resume, force=args.force, verbose=verbose,
                         progress=bar, threads=args.threads)
     except KeyboardInterrupt:
-        from genorm.training.rundir import backup_epochs
+        from genorm.training.backup import resumable_epochs
 
-        if os.path.isfile(os.path.join(out, "backup", "state.json")):
-            saved = backup_epochs(out)
-            upto = f"epoch {saved}, its last complete backup" if saved else "its last completed epoch"
-            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to {upto}.\n"
+        saved = resumable_epochs(out)
+        if saved:
+            sys.stderr.write(f"\ninterrupted: the run in {out} is saved up to epoch {saved}, its last complete "
+                             "backup.\n"
                              f"continue it with: {resume_cmd}\n")
         else:
             sys.stderr.write(f"\ninterrupted before the first epoch ended: nothing to resume and nothing kept in "

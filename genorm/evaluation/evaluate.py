@@ -407,10 +407,10 @@ def _files_label(fasta) -> str:
 
 def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_train_overlap: bool = False,
                 records: Sequence[str] | None = None, policy=None, progress=None, format: str | None = None) -> Targets:
-    """Choose what to evaluate for a loaded run (:func:`genorm.training.rundir.load`), and label it honestly.
+    """Choose what to evaluate for a loaded run (:func:`genorm.trained.load`), and label it honestly.
 
     Args:
-        run: a :class:`~genorm.training.rundir.LoadedRun`.
+        run: a :class:`~genorm.trained.LoadedRun`.
         fasta: None (the run's genome), or FASTA path(s) / a Genome to evaluate whole: explicit
             files, reported as *not* the run's split.
         split: ``"test"`` (default) or ``"val"``: the run's split when neither ``fasta`` nor
@@ -499,7 +499,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
 
     Args:
         model: a Stepper (:func:`genorm.model.make_stepper`), a loaded run
-            (:func:`genorm.training.rundir.load`), or a Keras model from :func:`genorm.model.build_model`.
+            (:func:`genorm.trained.load`), or a Keras model from :func:`genorm.model.build_model`.
         genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
             (read with the default encoding policy). None (only when ``model`` is a loaded run):
             the run's genome, checked against its provenance, as :func:`run_targets` chooses:

@@ -10,8 +10,9 @@ In the order :func:`genorm.training.trainer.train` installs them:
   after ``lr_patience`` epochs without improvement, stops after ``patience``.
 * :class:`BestCheckpoint` – keeps the best weights (in memory and, through ``save_best``, on
   disk) whenever validation improves.
-* :class:`Backup` – after each epoch, appends the history row and writes the resumable state
-  (weights, optimizer, :class:`TrainingState`) through ``save_backup``.
+* :class:`~genorm.training.backup.Backup` – after each epoch, appends the history row and writes
+  the resumable state (weights, optimizer, :class:`TrainingState`); it lives in
+  :mod:`genorm.training.backup`, which owns the backup format.
 * :class:`CostEstimate` – after the first batches, logs the measured bases per second and what
   the configured budget will cost on this machine (:func:`cost_message`).
 * :class:`EpochLog` – one line per epoch (with ``verbose=2``), instead of Keras' printout.
@@ -19,22 +20,19 @@ In the order :func:`genorm.training.trainer.train` installs them:
 Progress lines (the cost estimate, one line per epoch) go to the ``genorm.progress`` logger
 (:data:`progress_logger`), which the command line shows by default and hides with ``--quiet``;
 details go to the module loggers, shown with ``--verbose``.
-
-Everything a resumed run needs to continue exactly as an uninterrupted one is in
-:class:`TrainingState` (plain numbers, JSON) plus the model and optimizer variables.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+
+from genorm.training.backup import TrainingState
 
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("genorm.progress")
@@ -44,50 +42,6 @@ MONITOR = "val_bits"
 """The quantity every decision is made on: validation bits per base (lower is better)."""
 MIN_DELTA = 1e-4
 """An improvement smaller than this (bits per base) does not count."""
-
-
-@dataclass
-class TrainingState:
-    """What a run has done so far; saved with every backup, restored by ``--resume``.
-
-    Attributes:
-        epochs_done: completed epochs (a partial epoch stopped by the time budget counts).
-        batches_done: training batches consumed; the stream resumes at this batch number.
-        bases_done: input bases trained on (batches × batch size × window).
-        best: best validation bits per base so far (inf before the first).
-        best_epoch: the epoch (1-based) that reached ``best``; 0 before the first.
-        es_wait: epochs since the last improvement (early stopping).
-        lr_wait: epochs since the last improvement or learning-rate cut.
-        learning_rate: the current learning rate.
-        history: one dict per epoch (the rows of ``history.csv``).
-        stopped: why training ended: "" while running, "epochs", "early_stopping", "time_budget",
-            "nan", "interrupted".
-        train_seconds: seconds spent in ``fit`` over all invocations.
-    """
-
-    epochs_done: int = 0
-    batches_done: int = 0
-    bases_done: int = 0
-    best: float = math.inf
-    best_epoch: int = 0
-    es_wait: int = 0
-    lr_wait: int = 0
-    learning_rate: float = 0.0
-    history: list[dict] = field(default_factory=list)
-    stopped: str = ""
-    train_seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["best"] = None if math.isinf(self.best) else self.best
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainingState:
-        d = dict(d)
-        d["best"] = math.inf if d.get("best") is None else float(d["best"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def _finite(x) -> bool:
@@ -221,66 +175,6 @@ class BestCheckpoint(keras.callbacks.Callback):
         if self.state.best_epoch == epoch + 1:
             self.best_weights = self.model.get_weights()
             self.save_best(self.model)
-
-
-class Backup(keras.callbacks.Callback):
-    """Records each epoch in the history and saves the resumable state through ``save_backup``.
-
-    ``saved_epochs()`` reads back how many epochs the backup on disk holds. :meth:`rollback`
-    puts the shared :class:`TrainingState` back to what that backup holds, so that after an
-    interrupt or a failed write (even one inside ``save_backup``) the messages, ``history.csv``
-    and provenance describe what ``--resume`` will actually continue from.
-    """
-
-    def __init__(self, state: TrainingState, bases_per_batch: int, save_backup: Callable[[keras.Model], None],
-                 clock_start: float, saved_epochs: Callable[[], int] | None = None):
-        super().__init__()
-        self.state = state
-        self.bases_per_batch = bases_per_batch
-        self.save_backup = save_backup
-        self.saved_epochs = saved_epochs
-        self._clock_start = clock_start
-        self._epoch_batches = 0
-        self._epoch_start = 0.0
-        self._saved = state.to_dict()  # the state the backup on disk holds
-
-    def on_train_begin(self, logs=None):
-        self._saved = self.state.to_dict()
-
-    def rollback(self) -> int:
-        """Make the state the one of the last complete backup (unless the last save completed after all);
-        returns its number of epochs."""
-        if self.saved_epochs is not None and self.saved_epochs() == self.state.epochs_done:
-            return self.state.epochs_done  # the backup of the current state is on disk
-        saved = TrainingState.from_dict(self._saved)
-        for f in dataclasses.fields(TrainingState):
-            setattr(self.state, f.name, getattr(saved, f.name))
-        return self.state.epochs_done
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_batches = 0
-        self._epoch_start = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._epoch_batches += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        s = self.state
-        logs = logs or {}
-        seconds = time.monotonic() - self._epoch_start
-        s.epochs_done = epoch + 1
-        s.batches_done += self._epoch_batches
-        s.bases_done += self._epoch_batches * self.bases_per_batch
-        row = {"epoch": epoch + 1, "steps": self._epoch_batches, "bases": s.bases_done}
-        for key in ("loss", "accuracy", "bits", "val_loss", "val_accuracy", "val_bits"):
-            if key in logs:
-                row[key] = float(logs[key])
-        row["learning_rate"] = float(logs.get("learning_rate", s.learning_rate))
-        row["seconds"] = round(seconds, 3)
-        s.history.append(row)
-        s.train_seconds += seconds
-        self.save_backup(self.model)
-        self._saved = s.to_dict()
 
 
 # ------------------------------------------------------------------------------------------

@@ -364,18 +364,19 @@ def worker_scratch(out_dir: str | os.PathLike, resume: bool) -> Iterator[Path]:
     """A private temporary run directory for a non-chief worker, deleted on exit.
 
     With ``resume`` the chief's ``config.json``, ``provenance.json``, ``splits.bed`` and
-    ``backup/`` are copied in first (the run directory must then be on a filesystem every worker
+    backup are copied in first (the run directory must then be on a filesystem every worker
     sees), so that the worker restores the same state as the chief.
     """
+    from genorm.training import backup, rundir
+
     scratch = Path(tempfile.mkdtemp(prefix="genorm-worker-"))
     try:
         if resume:
             src = Path(out_dir)
-            for name in os.listdir(src) if src.is_dir() else []:
-                if name in ("config.json", "provenance.json", "splits.bed", "model.keras"):
+            for name in (rundir.CONFIG, rundir.PROVENANCE, rundir.SPLITS, rundir.MODEL):
+                if (src / name).is_file():
                     shutil.copy2(src / name, scratch / name)
-                elif name == "backup":
-                    shutil.copytree(src / name, scratch / name)
+            backup.copy(src, scratch)
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -2,10 +2,11 @@
 
 :func:`train` reads the genome (through the on-disk cache), splits every record into
 train / validation / test (:mod:`genorm.splits`), streams random training windows
-(:mod:`genorm.stream`), and fits the model of :mod:`genorm.model` with Adam and gradient
+(:mod:`genorm.windows`), and fits the model of :mod:`genorm.model` with Adam and gradient
 clipping. Every decision (best checkpoint, learning-rate cuts, early stopping) is made on the
-**validation** split; the test split is never looked at. See :mod:`genorm.callbacks` for the
-callbacks and :mod:`genorm.run` for the run directory it writes.
+**validation** split; the test split is never looked at. See :mod:`genorm.training.callbacks` for the
+callbacks, :mod:`genorm.training.backup` for the resumable backup and :mod:`genorm.training.rundir`
+for the run directory it writes.
 
 Metrics (all weighted by the stream's weights, so N positions count for nothing):
 
@@ -32,17 +33,16 @@ from typing import Any
 
 import keras
 
-from genorm.training import distribute
-from genorm.training import rundir as rundir
+from genorm.training import backup, data, distribute, rundir
+from genorm.training.backup import Backup, TrainingState
+from genorm.training.data import Data, set_up_data
 from genorm.training.callbacks import (
-    Backup,
     BestCheckpoint,
     CostEstimate,
     EpochLog,
     NanGuard,
     PlateauStopping,
     TimeBudget,
-    TrainingState,
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
@@ -78,20 +78,6 @@ class Run:
 # Pieces
 
 
-def load_genome(fasta_paths: Sequence[str], config: TrainConfig, progress=None):
-    """The genome of ``fasta_paths`` as ``config`` reads it (through the on-disk cache if available)."""
-    try:
-        from genorm.cache import cached_genome
-    except ImportError:  # pragma: no cover - the cache module is optional
-        cached_genome = None
-    records = list(config.records) if config.records else None
-    if cached_genome is not None:
-        return cached_genome(list(fasta_paths), policy=config.policy(), records=records, progress=progress)
-    from genorm.genome import read_genome
-
-    return read_genome(list(fasta_paths), policy=config.policy(), records=records, progress=progress)
-
-
 @keras.saving.register_keras_serializable(package="genorm")
 class BitsPerBase(keras.metrics.Mean):
     """Weighted mean cross-entropy in bits per base: ``Σ w·CE / Σ w / ln 2`` (logits in)."""
@@ -113,103 +99,6 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
         jit_compile=False,  # XLA is slower for these RNNs on CPU, and cuDNN RNNs do not compile
     )
     return model
-
-
-def _check_inputs(fasta_paths, config: TrainConfig) -> tuple[list[str], Any]:
-    """The input paths, or ``([], genome)`` for in-memory records (SeqRecords or (name, sequence) pairs)."""
-    from genorm import reading
-
-    fasta_paths = reading.as_sources(fasta_paths)
-    if reading.is_in_memory(fasta_paths):
-        from genorm.genome import read_genome
-
-        return [], read_genome(fasta_paths, policy=config.policy(),
-                               records=list(config.records) if config.records else None)
-    paths = [str(p) for p in fasta_paths]
-    if not paths:
-        raise ConfigError("No FASTA file given: genorm train needs at least one genome file.")
-    for p in paths:
-        if p == "-":
-            raise ConfigError("genorm train cannot read standard input ('-'): the run records each input's path "
-                              "and SHA-256 so that it can be re-read; save the FASTA to a file first.")
-    return paths, None
-
-
-def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: list[dict]) -> dict:
-    return {
-        "format_version": rundir.FORMAT_VERSION,
-        "inputs": inputs,
-        "records": [{"name": n, "length": int(l)} for n, l in zip(genome.names, genome.lengths.tolist())],
-        "encoding_policy": genome.policy.to_dict() if hasattr(genome.policy, "to_dict") else {},
-        "split_sha256": splits.sha256(),
-        "split_bases": splits.bases(),
-        "seed": config.seed,
-        "versions": rundir.versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "running",
-    }
-
-
-def _val_dataset(genome, splits, config: TrainConfig):
-    from genorm.windows import make_dataset
-
-    val_bases = sum(iv.length for iv in splits.val)
-    if val_bases <= config.max_val_bases:
-        cfg = config.stream_config(shuffle=False, bases_per_epoch=None, rc_augment=False)
-    else:  # a fixed random sample: batch k depends only on (seed, k)
-        cfg = config.stream_config(shuffle=True, bases_per_epoch=config.max_val_bases, rc_augment=False)
-    return make_dataset(genome, splits.val, cfg, seed=config.seed + 1, repeat=False).cache()
-
-
-def _weighted_targets(genome, intervals, soft_mask_weight: float, block: int = 1 << 20) -> tuple[int, int, int]:
-    """``(weighted, soft_masked, with_n)`` target counts of ``intervals``, as the window stream weighs them.
-
-    A target (every base of an interval but its first) carries weight when it and the base before it
-    are A/C/G/T and, if it is soft-masked, ``soft_mask_weight > 0``. Stops at the first block that
-    has a weighted target, so a usual genome costs one block.
-    """
-    import numpy as np
-
-    from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
-
-    weighted = soft = with_n = 0
-    for iv in intervals:
-        record = genome.packed_record(iv.record)
-        for a in range(iv.start, iv.end - 1, block):
-            packed = record[a:min(a + block + 1, iv.end)]
-            codes = packed & CODE_BITS
-            ok = (codes[1:] != N) & (codes[:-1] != N)
-            masked = ok & ((packed[1:] & SOFT_MASK_FLAG) > 0)
-            with_n += int(ok.size - ok.sum())
-            soft += int(masked.sum())
-            weighted += int(ok.sum()) - (0 if soft_mask_weight > 0 else int(masked.sum()))
-            if weighted:
-                return weighted, soft, with_n
-    return weighted, soft, with_n
-
-
-def check_targets_carry_weight(genome, splits, config: TrainConfig) -> None:
-    """Refuse to train when no training, or no validation, target carries loss weight.
-
-    Such a run would learn nothing and report a loss of 0 (0.0000 bits/base) or NaN as its result.
-
-    Raises:
-        SplitError: every target of the split is N, follows an N, or is soft-masked with
-            ``soft_mask_weight == 0``.
-    """
-    from genorm.errors import SplitError
-
-    for name, intervals in (("training", splits.train), ("validation", splits.val)):
-        weighted, soft, with_n = _weighted_targets(genome, intervals, config.soft_mask_weight)
-        if weighted:
-            continue
-        why = [f"{soft:,} are soft-masked (lower case) and --soft-mask-weight is 0"] if soft else []
-        why += [f"{with_n:,} are N or follow an N"] if with_n else []
-        advice = "use --soft-mask-weight > 0 (e.g. 1) to learn from lower-case bases" if soft \
-            else "check the input, or choose other records with --records"
-        raise SplitError(f"No {name} target carries any weight ({'; '.join(why) or 'the split has no targets'}): "
-                         f"the model would learn nothing and report a meaningless loss. Nothing was trained; "
-                         f"{advice}.")
 
 
 # ------------------------------------------------------------------------------------------
@@ -256,7 +145,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"Received an invalid value for `config`, expected a TrainConfig, got {config!r}.")
-    paths, preloaded = _check_inputs(fasta_paths, config)
+    paths, preloaded = data.check_inputs(fasta_paths, config)
     if config.tensorboard:
         import importlib.util
 
@@ -295,107 +184,48 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         raise
 
 
-def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
-    saved = rundir.read_config(out)
-    diff = [k for k, v in config.to_dict().items() if k not in RESUMABLE and saved.to_dict().get(k) != v]
-    if diff:
-        shown = ", ".join(f"{k}: {saved.to_dict()[k]!r} -> {config.to_dict()[k]!r}" for k in diff)
-        raise ConfigError(f"Cannot resume {out} with different options ({shown}). Resume with the run's own "
-                          f"options (they are in {out / rundir.CONFIG}), or start a new run.")
-    prov = rundir.read_json(out / rundir.PROVENANCE, "inputs, versions and seed")
-    old = [(i.get("sha256"), i.get("size")) for i in prov.get("inputs", [])]
-    new = [(i["sha256"], i["size"]) for i in inputs]
-    if old != new:
-        raise ConfigError(f"Cannot resume {out}: the input FASTA file(s) differ from the ones the run started "
-                          f"with (sizes/SHA-256 in {out / rundir.PROVENANCE}).")
-    return prov
-
-
-def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
-                  threads=None, preloaded=None) -> Run:
-    from genorm.splits import make_splits
-    from genorm.windows import make_dataset
-
-    if preloaded is None:
-        inputs = [rundir.file_info(p) for p in paths]
-    else:  # in-memory records: names, lengths and the SHA-256 of the encoded sequence
-        from genorm.reading import IN_MEMORY, in_memory_provenance
-
-        inputs, paths = [in_memory_provenance(preloaded)], [IN_MEMORY]
-    prov = _check_resume(out, config, inputs) if resume else None
-    genome = load_genome(paths, config, progress) if preloaded is None else preloaded
-    if genome.total_length and sum(s.n for s in genome.stats) >= genome.total_length:
-        from genorm.errors import SplitError
-
-        raise SplitError(f"{', '.join(paths)}: every base is N (or an ambiguity code read as N): there is nothing to "
-                         "learn from. Check the file, or choose other records with --records.")
-    splits = make_splits(genome, config.window, val_fraction=config.val_fraction,
-                         test_fraction=config.test_fraction, val_records=config.val_records,
-                         test_records=config.test_records, seed=config.seed)
-    if not splits.val:
-        raise ConfigError("The validation split is empty: training needs one to choose the best model. Set "
-                          "--val-fraction > 0 or name --val-records.")
-    check_targets_carry_weight(genome, splits, config)
-    val_plain = _val_dataset(genome, splits, config)  # fails here (e.g. every window mostly N) before any write
-    if resume:
-        if prov.get("split_sha256") != splits.sha256():
-            raise ConfigError(f"Cannot resume {out}: the split differs from the saved one ({out / rundir.SPLITS}).")
-        prov["status"] = "running"
-        prov.setdefault("resumed", []).append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    else:
-        prov = _provenance(paths, genome, splits, config, inputs)
-        splits.to_bed(out / rundir.SPLITS)
-        if config.baselines:
-            _fit_baselines(genome, splits, out)
-    prov["distribution"] = {"strategy": dist.name, "replicas": dist.replicas, "workers": dist.cluster.num_workers}
-    rundir.write_json(out / rundir.CONFIG, {"format_version": rundir.FORMAT_VERSION, "config": config.to_dict()})
-    rundir.write_json(out / rundir.PROVENANCE, prov)
-
+def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tuple[keras.Model, TrainingState]:
+    """The compiled model and its :class:`TrainingState`: fresh, or restored from the run's backup."""
     keras.utils.set_random_seed(config.seed)
     with dist.scope():
         model = compile_model(build_model(config.model), config)
     dist.prepare_model(model, config.window)
-    state = TrainingState(learning_rate=float(config.learning_rate))
-    if resume:
-        saved, restore = rundir.read_backup(out)
-        state = TrainingState.from_dict(saved.get("state", {}))
-        if state.stopped in ("early_stopping", "nan") or (state.stopped == "epochs"
-                                                          and state.epochs_done >= config.epochs):
-            raise RunDirError(f"The run in {out} is complete (stopped: {state.stopped}, {state.epochs_done} "
-                              "epochs); there is nothing to resume. Raise --epochs to train longer.")
-        restore(model)
-        state.stopped = ""
-        logger.info("Resuming %s after epoch %d (%s bases trained).", out, state.epochs_done,
-                    f"{state.bases_done:,}")
+    if not resume:
+        return model, TrainingState(learning_rate=float(config.learning_rate))
+    state, restore = backup.read(out)
+    if state.stopped in ("early_stopping", "nan") or (state.stopped == "epochs" and state.epochs_done >= config.epochs):
+        raise RunDirError(f"The run in {out} is complete (stopped: {state.stopped}, {state.epochs_done} "
+                          "epochs); there is nothing to resume. Raise --epochs to train longer.")
+    restore(model)
+    state.stopped = ""
+    logger.info("Resuming %s after epoch %d (%s bases trained).", out, state.epochs_done, f"{state.bases_done:,}")
+    return model, state
 
-    stream_cfg = config.stream_config()
+
+def _datasets(data: Data, config: TrainConfig, dist, state: TrainingState, threads):
+    """``(train_ds, val_ds, steps)``: the distributed training stream (resumed at the batch the state
+    reached) and validation batches, and the training steps per epoch."""
+    from genorm.windows import make_dataset, steps_per_epoch
+
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
-        lambda batch, seed: make_dataset(genome, splits.train, config.stream_config(batch_size=batch), seed=seed,
-                                         repeat=True, threads=threads),
+        lambda batch, seed: make_dataset(data.genome, data.splits.train, config.stream_config(batch_size=batch),
+                                         seed=seed, repeat=True, threads=threads),
         config.batch_size, config.seed, skip=state.batches_done)
-    val_ds = dist.eval_dataset(val_plain)
-    from genorm.windows import steps_per_epoch
+    return train_ds, dist.eval_dataset(data.val_plain), steps_per_epoch(data.genome, data.splits.train,
+                                                                        config.stream_config())
 
-    steps = steps_per_epoch(genome, splits.train, stream_cfg)
+
+def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int, wall_start: float, dist,
+               save_best, verbose, extra_callbacks) -> tuple[list, BestCheckpoint, Backup, int]:
+    """genorm's callbacks in their order, then ``extra_callbacks``; also the checkpoint and backup
+    callbacks (the trainer asks them afterwards) and Keras' ``verbose`` (0 when genorm logs epochs)."""
     bases_per_batch = config.batch_size * config.window
-
-    best_model = build_model(config.model)
-
-    def save_best(m):
-        best_model.set_weights(m.get_weights())
-        rundir.save_model(best_model, out / rundir.MODEL)
-
-    def save_backup(m):  # the backup first: history.csv never lists an epoch the backup does not hold
-        rundir.save_backup(out, m, {"state": state.to_dict()}, tag=f".e{state.epochs_done}")
-        rundir.write_history(out / rundir.HISTORY, state.history)
-
-    fit_start = time.monotonic()
-    time_budget = TimeBudget(state, config.max_seconds, start=wall_start)
     checkpoint = BestCheckpoint(state, save_best)
-    backup = Backup(state, bases_per_batch, save_backup, fit_start, saved_epochs=lambda: rundir.backup_epochs(out))
-    cbs = [NanGuard(state), time_budget,
+    backup_cb = Backup(state, bases_per_batch, out, time.monotonic(),  # the backup first: history.csv never
+                       after_save=lambda: rundir.write_history(out / rundir.HISTORY, state.history))  # lists more
+    cbs = [NanGuard(state), TimeBudget(state, config.max_seconds, start=wall_start),
            PlateauStopping(state, config.patience, config.lr_patience, config.lr_factor, config.min_learning_rate),
-           checkpoint, backup,
+           checkpoint, backup_cb,
            CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
                         config.max_time)]
     if verbose == 2:  # genorm's own line per epoch, on the progress logger, instead of Keras' on stdout
@@ -405,9 +235,13 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs")))
     if dist.cluster.num_workers > 1:
         cbs.append(distribute.SyncStop(dist, state))  # every worker leaves fit() at the same batch
-    cbs += extra_callbacks
-    bases_before = state.bases_done
-    interrupted = False
+    return cbs + list(extra_callbacks), checkpoint, backup_cb, verbose
+
+
+def _fit(model, train_ds, val_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
+         backup_cb: Backup, verbose) -> bool:
+    """``model.fit`` from the state's epoch on; returns whether Ctrl-C interrupted it (the state is then
+    the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
     try:
         if state.epochs_done < config.epochs:
             with dist.fitting(model):  # Keras workarounds for the strategy (genorm._compat), around fit only
@@ -416,35 +250,54 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         if not state.stopped:
             state.stopped = "epochs"
     except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
-        interrupted = True
-        backup.rollback()
+        backup_cb.rollback()
         state.stopped = "interrupted"
         logger.warning("Interrupted: the run in %s is saved up to epoch %d; continue it with --resume.",
                        out, state.epochs_done)
+        return True
     except OutputFileError as exc:  # a full disk while writing the model or the backup
-        raise _write_failed(exc, out, backup.rollback()) from None
-    fit_seconds = time.monotonic() - fit_start
+        raise _write_failed(exc, out, backup_cb.rollback()) from None
+    return False
 
+
+def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
+                  threads=None, preloaded=None) -> Run:
+    data = set_up_data(paths, config, out, resume, progress, preloaded, dist)
+    model, state = _build_or_restore(config, out, resume, dist)
+    train_ds, val_ds, steps = _datasets(data, config, dist, state, threads)
+    best_model = build_model(config.model)
+
+    def save_best(m):
+        best_model.set_weights(m.get_weights())
+        rundir.save_model(best_model, out / rundir.MODEL)
+
+    cbs, checkpoint, backup_cb, verbose = _callbacks(config, out, state, steps, wall_start, dist, save_best,
+                                                     verbose, extra_callbacks)
+    bases_before, fit_start = state.bases_done, time.monotonic()
+    interrupted = _fit(model, train_ds, val_ds, steps, config, state, out, cbs, backup_cb, verbose)
+    fit_seconds = time.monotonic() - fit_start
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)
     elif (out / rundir.MODEL).is_file():  # resumed: the best epoch came before this invocation
         model.set_weights(keras.saving.load_model(out / rundir.MODEL, compile=False, safe_mode=True).get_weights())
     else:
         save_best(model)
+    return _finish(model, config, out, data, state, dist, interrupted, state.bases_done - bases_before,
+                   fit_seconds, wall_start)
+
+
+def _finish(model, config: TrainConfig, out: Path, data: Data, state: TrainingState, dist, interrupted: bool,
+            trained_now: int, fit_seconds: float, wall_start: float) -> Run:
+    """Write the history, curves and final provenance; the :class:`Run` with its summary (or, after
+    Ctrl-C, re-raise the interrupt once everything says what the backup holds)."""
     if not interrupted:  # the state of the last completed epoch stays as it is after Ctrl-C
-        state_file = out / rundir.BACKUP / "state.json"
-        if state_file.is_file():
-            saved = rundir.read_json(state_file, "backup state")
-            saved["state"]["stopped"] = state.stopped
-            rundir.write_json(state_file, saved)
+        backup.mark_stopped(out, state.stopped)
     rundir.write_history(out / rundir.HISTORY, state.history)
     try:
-        rundir.write_curves(out / rundir.CURVES, state.history, title=f"{model.name} on {Path(paths[0]).name}")
+        rundir.write_curves(out / rundir.CURVES, state.history, title=f"{model.name} on {Path(data.paths[0]).name}")
     except Exception as exc:  # a plotting problem must not lose a trained run
         logger.warning("Could not draw %s: %s", out / rundir.CURVES, exc)
-
     best_row = next((r for r in state.history if r["epoch"] == state.best_epoch), {})
-    trained_now = state.bases_done - bases_before
     summary = {
         "val_bits": best_row.get("val_bits", float("nan")),
         "val_accuracy": best_row.get("val_accuracy", float("nan")),
@@ -460,10 +313,10 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
         "is_chief": dist.is_chief,
         **_markov_on_validation(out),
     }
-    prov.update(status="interrupted" if interrupted else "complete",
-                finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                summary={k: v for k, v in summary.items() if k != "run_dir"})
-    rundir.write_json(out / rundir.PROVENANCE, prov)
+    data.prov.update(status="interrupted" if interrupted else "complete",
+                     finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     summary={k: v for k, v in summary.items() if k != "run_dir"})
+    rundir.write_json(out / rundir.PROVENANCE, data.prov)
     if interrupted:
         raise KeyboardInterrupt(f"training interrupted; resume with --resume (run {out})")
     import pandas as pd
@@ -518,26 +371,8 @@ def compare_with_markov(summary: dict) -> str:
 
 def _write_failed(exc: OutputFileError, out: Path, epochs: int) -> OutputFileError:
     """``exc`` (a failed write during training), saying what the run directory still holds."""
-    if epochs > 0 and (out / rundir.BACKUP / "state.json").is_file():
+    if epochs > 0 and backup.exists(out):
         return OutputFileError(f"{exc} The run in {out} stays resumable from epoch {epochs}, its last complete "
                                "backup: free some space, then continue it with the same command and --resume.")
     return OutputFileError(f"{exc} No epoch was saved, so there is nothing to resume: free some space and start "
                            "the run again.")
-
-
-def _fit_baselines(genome, splits, out: Path) -> None:
-    try:
-        from genorm.evaluation.baselines import fit_baselines
-    except ImportError:  # pragma: no cover
-        return
-    from genorm.errors import GenormError
-
-    t = time.monotonic()
-    try:
-        fit_baselines(genome, splits).save(out / rundir.BASELINES)
-    except GenormError as exc:
-        logger.warning("Baselines not fitted: %s", exc)
-        return
-    logger.info("Baselines fitted in %.1f s.", time.monotonic() - t)
-
-
