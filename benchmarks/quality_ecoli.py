@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
     from genorm.evaluation.baselines import Baselines
     from genorm.evaluation.evaluate import evaluate
-    from genorm.training.rundir import BASELINES, load
+    from genorm.trained import load
+    from genorm.training.rundir import BASELINES
     from genorm.training.trainer import TrainConfig, train
 
     t0 = time.monotonic()

@@ -239,7 +239,7 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
 
 
 def _fit(model, train_ds, val_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
-         backup_cb: Backup, verbose) -> bool:
+         backup_cb: Backup, verbose, dist) -> bool:
     """``model.fit`` from the state's epoch on; returns whether Ctrl-C interrupted it (the state is then
     the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
     try:
@@ -274,7 +274,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
     cbs, checkpoint, backup_cb, verbose = _callbacks(config, out, state, steps, wall_start, dist, save_best,
                                                      verbose, extra_callbacks)
     bases_before, fit_start = state.bases_done, time.monotonic()
-    interrupted = _fit(model, train_ds, val_ds, steps, config, state, out, cbs, backup_cb, verbose)
+    interrupted = _fit(model, train_ds, val_ds, steps, config, state, out, cbs, backup_cb, verbose, dist)
     fit_seconds = time.monotonic() - fit_start
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)
