@@ -16,6 +16,8 @@ In the order :func:`genorm.training.trainer.train` installs them:
 * :class:`CostEstimate` – after the first batches, logs the measured bases per second and what
   the configured budget will cost on this machine (:func:`cost_message`).
 * :class:`EpochLog` – one line per epoch (with ``verbose=2``), instead of Keras' printout.
+* :class:`StopOnInterrupt` – with :func:`interrupt_between_batches`: Ctrl-C stops training at
+  the next batch boundary, never inside a library callback that would swallow it.
 
 Progress lines (the cost estimate, one line per epoch) go to the ``genorm.progress`` logger
 (:data:`progress_logger`), which the command line shows by default and hides with ``--quiet``;
@@ -24,10 +26,13 @@ details go to the module loggers, shown with ``--verbose``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -297,3 +302,53 @@ class EpochLog(keras.callbacks.Callback):
         parts = [f"{key} {row[key]:.4f}" for key in ("bits", "accuracy", "val_bits", "val_accuracy") if key in row]
         progress_logger.info("epoch %d/%d: %s; %s bases trained; %s (%s bases/s)", epoch + 1, self.epochs,
                              ", ".join(parts), _amount(row.get("bases", 0)), _duration(seconds), _amount(rate))
+
+
+# ------------------------------------------------------------------------------------------
+# Ctrl-C at a safe point
+
+
+@contextlib.contextmanager
+def interrupt_between_batches() -> Iterator[dict]:
+    """While the block runs, the first Ctrl-C (SIGINT) is only recorded; :class:`StopOnInterrupt`
+    raises ``KeyboardInterrupt`` at the next batch boundary. A second Ctrl-C raises at once.
+
+    Why: Python raises ``KeyboardInterrupt`` wherever the main thread happens to be. Inside a
+    garbage-collection callback (JAX registers one, and Keras imports JAX when it is installed)
+    the exception is printed as "Exception ignored" and lost, and training carries on. Outside
+    the main thread, or when someone else installed a SIGINT handler, nothing changes.
+
+    Yields:
+        ``{"interrupted": bool}``, shared with :class:`StopOnInterrupt`.
+    """
+    flag = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+
+    def record(signum, frame):
+        if flag["interrupted"]:
+            raise KeyboardInterrupt
+        flag["interrupted"] = True
+
+    previous = signal.signal(signal.SIGINT, record)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` at the first batch or epoch boundary after a recorded Ctrl-C
+    (see :func:`interrupt_between_batches`; install it last, after the backup)."""
+
+    def __init__(self, flag: dict):
+        super().__init__()
+        self.flag = flag
+
+    def _check(self, *args, **kwargs) -> None:
+        if self.flag["interrupted"]:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check

@@ -42,7 +42,9 @@ from genorm.training.callbacks import (
     EpochLog,
     NanGuard,
     PlateauStopping,
+    StopOnInterrupt,
     TimeBudget,
+    interrupt_between_batches,
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
@@ -244,9 +246,11 @@ def _fit(model, train_ds, val_ds, steps: int, config: TrainConfig, state: Traini
     the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
     try:
         if state.epochs_done < config.epochs:
-            with dist.fitting(model):  # Keras workarounds for the strategy (genorm._compat), around fit only
+            # Keras workarounds for the strategy (genorm._compat) around fit only; Ctrl-C at a batch boundary
+            with dist.fitting(model), interrupt_between_batches() as flag:
                 model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                          validation_data=val_ds, callbacks=cbs, verbose=verbose, shuffle=False)
+                          validation_data=val_ds, callbacks=[*cbs, StopOnInterrupt(flag)], verbose=verbose,
+                          shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
     except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
