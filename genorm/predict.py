@@ -77,7 +77,7 @@ class Predictor:
     """Predictions of a trained model. Usually obtained from ``genorm.load(run_dir)``.
 
     Args:
-        stepper: a :class:`genorm.model.Stepper` (or anything with ``initial_state``,
+        stepper: a :class:`genorm.stepper.Stepper` (or anything with ``initial_state``,
             ``step`` and ``initial_logits``).
         chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
             per layer).
@@ -85,7 +85,8 @@ class Predictor:
         lanes: most records run together as the rows of one batch by :meth:`iter_records_proba`
             (short records only: a batch holds at most ``chunk`` bases, padding included).
 
-    >>> from genorm.model import ModelConfig, build_model, make_stepper
+    >>> from genorm.model import ModelConfig, build_model
+    >>> from genorm.stepper import make_stepper
     >>> predictor = Predictor(make_stepper(build_model(ModelConfig(units=4, layers=1))))
     >>> predictor.predict_proba("ACGTN").shape
     (5, 4)
