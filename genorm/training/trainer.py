@@ -151,7 +151,7 @@ def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: l
 
 
 def _val_dataset(genome, splits, config: TrainConfig):
-    from genorm.windows import make_dataset
+    from genorm.dataset import make_dataset
 
     val_bases = sum(iv.length for iv in splits.val)
     if val_bases <= config.max_val_bases:
@@ -314,7 +314,7 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
 def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress, wall_start, dist,
                   threads=None, preloaded=None) -> Run:
     from genorm.splits import make_splits
-    from genorm.windows import make_dataset
+    from genorm.dataset import make_dataset
 
     if preloaded is None:
         inputs = [rundir.file_info(p) for p in paths]
@@ -374,7 +374,7 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                                          repeat=True, threads=threads),
         config.batch_size, config.seed, skip=state.batches_done)
     val_ds = dist.eval_dataset(val_plain)
-    from genorm.windows import steps_per_epoch
+    from genorm.dataset import steps_per_epoch
 
     steps = steps_per_epoch(genome, splits.train, stream_cfg)
     bases_per_batch = config.batch_size * config.window
