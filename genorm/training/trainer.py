@@ -46,11 +46,10 @@ from genorm.training.callbacks import (
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
+from genorm.evaluation.metrics import LN2
 from genorm.model import build_model
 
 logger = logging.getLogger(__name__)
-
-LN2 = math.log(2.0)
 
 @dataclass
 class Run:
