@@ -321,7 +321,7 @@ class _Counting:
 
 
 def test_short_records_run_together_with_the_numbers_of_one_at_a_time(tiny_model, tmp_path):
-    from genorm.fasta import read_fasta
+    from genorm.reading import read_fasta
 
     rng = np.random.default_rng(3)
     lengths = [1, 5, 97, 120, 3, 60, 400, 2, 88, 101, 33, 7] * 4 + [1000, 17, 55]
