@@ -1,4 +1,4 @@
-"""Benchmark of the window stream (genorm.windows) and the genome cache: prints figures.
+"""Benchmark of the window stream (genorm.windows, genorm.dataset) and the genome cache: prints figures.
 
     .venv/bin/python benchmarks/bench_stream.py                 # 100 Mb genome, window 200, batch 256
     .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 0.5 --skip-memory   # quick look
@@ -103,7 +103,7 @@ def genorm_iterator(genome, L: int, B: int, full: bool = True, threads: int | No
     """
     import genorm.windows
     from genorm.splits import make_splits
-    from genorm.windows import StreamConfig, make_dataset
+    from genorm.dataset import StreamConfig, make_dataset
 
     splits = make_splits(genome, window=L)
     if full:
@@ -183,7 +183,7 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
     import tensorflow as tf  # noqa: F401  (imported first so that the baseline includes it)
 
     from genorm.splits import make_splits
-    from genorm.windows import StreamConfig, make_dataset
+    from genorm.dataset import StreamConfig, make_dataset
 
     # TensorFlow's import peaks far above its resting RSS; reset the high-water mark (VmHWM) so
     # that the peak measured is the one of reading and streaming the genome.

@@ -38,8 +38,8 @@ _LAZY = {
     "evaluate": ("genorm.evaluation.evaluate", "evaluate"),
     "Predictor": ("genorm.predict", "Predictor"),
     "make_splits": ("genorm.splits", "make_splits"),
-    "StreamConfig": ("genorm.windows", "StreamConfig"),
-    "make_dataset": ("genorm.windows", "make_dataset"),
+    "StreamConfig": ("genorm.dataset", "StreamConfig"),
+    "make_dataset": ("genorm.dataset", "make_dataset"),
 }
 
 

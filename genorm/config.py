@@ -22,19 +22,35 @@ import numpy as np
 from genorm.errors import ConfigError
 from genorm.validate import (check_bool, check_choice, check_int, check_names, check_number,  # noqa: F401
                              check_positive_int, invalid)  # (check_positive_int re-exported)
+from genorm.windows import MAX_SOFT_MASK_WEIGHT  # noqa: F401  (re-exported)
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
 
-CELLS = ("simple_rnn", "gru", "lstm")
-"""Recurrent cells :func:`build_model` knows."""
+@dataclass(frozen=True)
+class Cell:
+    """What genorm knows about one recurrent cell: its Keras layer class, weight blocks and state arrays."""
+
+    keras_class: str
+    gates: int
+    """Weight blocks (GRU: update, reset, candidate; LSTM: input, forget, cell, output)."""
+    states: int
+    """State arrays a layer carries (LSTM: ``h`` and ``c``)."""
+
+
+CELL_TABLE = {
+    "simple_rnn": Cell("SimpleRNN", gates=1, states=1),
+    "gru": Cell("GRU", gates=3, states=1),
+    "lstm": Cell("LSTM", gates=4, states=2),
+}
+"""The one table of the recurrent cells :func:`genorm.model.build_model` knows."""
+
+CELLS = tuple(CELL_TABLE)
+"""Recurrent cells :func:`genorm.model.build_model` knows."""
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 """Distribution strategies (see :mod:`genorm.distribute`)."""
 
-MAX_SOFT_MASK_WEIGHT = 1000.0
-"""Upper bound of ``soft_mask_weight`` (relative to 1 for an upper-case target): a larger weight only
-makes the loss overflow float32 (``1e308`` gave NaN metrics), it cannot mean anything more."""
 
 MAX_BASES_PER_EPOCH = 10**12
 """Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
@@ -228,8 +244,8 @@ class TrainConfig:
         return parse_duration(self.max_time)
 
     def stream_config(self, **changes):
-        """The :class:`~genorm.windows.StreamConfig` of the training stream (``changes`` override)."""
-        from genorm.windows import StreamConfig
+        """The :class:`~genorm.dataset.StreamConfig` of the training stream (``changes`` override)."""
+        from genorm.dataset import StreamConfig
 
         kw = dict(window=self.window, batch_size=self.batch_size, bases_per_epoch=self.bases_per_epoch,
                   shuffle=True, rc_augment=self.rc_augment, max_n_fraction=float(self.max_n_fraction),

@@ -255,11 +255,12 @@ def onehot_to_codes(onehot: np.ndarray) -> np.ndarray:
 
 
 def reverse_complement(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of codes ``(L,) uint8`` (A<->T, C<->G, N->N); packed codes keep their mask bit.
+    """Reverse complement of codes ``(..., L) uint8`` along the last axis (A<->T, C<->G, N->N); packed
+    codes keep their mask bit. A ``(B, L)`` array gives the reverse complement of each row.
 
     >>> codes_to_string(reverse_complement(string_to_codes("AACGN")))
     'NCGTT'
     """
     codes = np.asarray(codes, dtype=np.uint8)
     base = _COMPLEMENT[codes & CODE_BITS]
-    return (base | (codes & SOFT_MASK_FLAG))[::-1].copy()
+    return (base | (codes & SOFT_MASK_FLAG))[..., ::-1].copy()

@@ -9,6 +9,19 @@ found, where (file, record, line), and what to do. The CLI prints them as one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def first_names(names: Iterable[str], limit: int = 10) -> str:
+    """The first ``limit`` names joined by commas, with `` ...`` when there are more: how messages list
+    records.
+
+    >>> first_names(["chr1", "chr2"]), first_names(map(str, range(12)))
+    ('chr1, chr2', '0, 1, 2, 3, 4, 5, 6, 7, 8, 9 ...')
+    """
+    names = list(names)
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+
 
 class GenormError(Exception):
     """Base class of every error genorm raises on bad input or bad state."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
-from genorm.errors import RecordSelectionError
+from genorm.errors import RecordSelectionError, first_names
 from genorm.reading import RecordStats, scan
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ class Genome:
         try:
             return self._index[name]
         except KeyError:
-            shown = ", ".join(self.names[:10]) + (" ..." if len(self.names) > 10 else "")
-            raise RecordSelectionError(f"No record named {name!r}. Records: {shown}.") from None
+            raise RecordSelectionError(f"No record named {name!r}. Records: {first_names(self.names)}.") from None
 
     # -- access ---------------------------------------------------------------------------
     def packed_record(self, record: int | str) -> np.ndarray:

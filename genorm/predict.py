@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,19 +26,11 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import ConfigError, GenormError
+from genorm.evaluation.metrics import softmax
 from genorm.validate import check_int, check_number, check_positive_int
 
 logger = logging.getLogger(__name__)
 
-LN2 = math.log(2.0)
-
-
-def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)  # <= 0 before dividing: a tiny temperature gives -inf, never inf - inf
-    with np.errstate(over="ignore", divide="ignore"):
-        e = np.exp(z / temperature)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def sequence_to_packed(seq, policy: EncodingPolicy | None = None, what: str = "sequence") -> np.ndarray:
@@ -77,7 +68,7 @@ class Predictor:
     """Predictions of a trained model. Usually obtained from ``genorm.load(run_dir)``.
 
     Args:
-        stepper: a :class:`genorm.model.Stepper` (or anything with ``initial_state``,
+        stepper: a :class:`genorm.stepper.Stepper` (or anything with ``initial_state``,
             ``step`` and ``initial_logits``).
         chunk: bases per forward call (memory per call is about ``chunk * units * 4`` bytes
             per layer).
@@ -85,7 +76,8 @@ class Predictor:
         lanes: most records run together as the rows of one batch by :meth:`iter_records_proba`
             (short records only: a batch holds at most ``chunk`` bases, padding included).
 
-    >>> from genorm.model import ModelConfig, build_model, make_stepper
+    >>> from genorm.model import ModelConfig, build_model
+    >>> from genorm.stepper import make_stepper
     >>> predictor = Predictor(make_stepper(build_model(ModelConfig(units=4, layers=1))))
     >>> predictor.predict_proba("ACGTN").shape
     (5, 4)
@@ -109,11 +101,11 @@ class Predictor:
         packed = sequence_to_packed(seq, self.policy)
         codes = encoding.packed_to_codes(packed).astype(np.int32)
         state = self.stepper.initial_state(1)
-        prev = _softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)  # row for the next position
+        prev = softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)  # row for the next position
         for start in range(0, codes.size, self.chunk):
             block = codes[start:start + self.chunk]
             logits, state = self.stepper.step(block[None, :], state)
-            probs = _softmax(logits[0]).astype(np.float32)
+            probs = softmax(logits[0]).astype(np.float32)
             out = np.concatenate([prev, probs[:-1]], axis=0)
             prev = probs[-1:]
             yield start, packed[start:start + block.size], out
@@ -149,9 +141,9 @@ class Predictor:
         for i, p in enumerate(packed):
             codes[i, :p.size] = encoding.packed_to_codes(p)
         logits, _ = self.stepper.step(codes, self.stepper.initial_state(len(group)))
-        first = _softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)
+        first = softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)
         for i, (rec, p) in enumerate(zip(group, packed)):
-            probs = _softmax(logits[i, :p.size - 1]).astype(np.float32)
+            probs = softmax(logits[i, :p.size - 1]).astype(np.float32)
             yield rec, iter([(0, p, np.concatenate([first, probs], axis=0))])
 
     def predict_proba(self, seq) -> np.ndarray:
@@ -237,7 +229,7 @@ class Predictor:
             if temperature == 0:
                 base = int(np.argmax(logits))
             else:
-                base = int(rng.choice(4, p=_softmax(logits, temperature)))
+                base = int(rng.choice(4, p=softmax(logits, temperature)))
             result[i] = base
             if i + 1 < length:
                 out, state = self.stepper.step(np.array([[base]], dtype=np.int32), state)

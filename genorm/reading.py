@@ -38,7 +38,7 @@ import numpy as np
 
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
-from genorm.errors import FastaFormatError, RecordSelectionError
+from genorm.errors import FastaFormatError, RecordSelectionError, first_names
 from genorm.formats import FORMATS, bad_character_error, check_format, fasta_records, seqio_records, where
 from genorm.in_memory import (
     IN_MEMORY,
@@ -322,7 +322,7 @@ def scan(
     if wanted is not None:
         missing = [r for r in (records or []) if r not in found]
         if missing:
-            available = ", ".join(list(seen)[:10]) + (" ..." if len(seen) > 10 else "")
+            available = first_names(seen)
             raise RecordSelectionError(
                 f"Record(s) not found: {', '.join(missing)}. Available records: {available or 'none'}."
             )

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genorm.atomic import atomic_write_text
-from genorm.errors import ConfigError, SplitError
+from genorm.errors import ConfigError, SplitError, first_names
 from genorm.validate import check_int
 
 if TYPE_CHECKING:
@@ -71,6 +71,23 @@ class Interval:
     def length(self) -> int:
         """Number of bases, ``end - start``."""
         return self.end - self.start
+
+
+def as_tuples(intervals: Iterable) -> list[tuple[int, int, int]]:
+    """``(record, start, end)`` int tuples of :class:`Interval` s (or of anything with ``.record``,
+    ``.start``, ``.end``) or of 3-tuples: the plain form the evaluation and the baselines use.
+
+    >>> as_tuples([Interval(0, 2, 5), (1, 0, 3)])
+    [(0, 2, 5), (1, 0, 3)]
+    """
+    out = []
+    for iv in intervals:
+        if hasattr(iv, "record"):
+            out.append((int(iv.record), int(iv.start), int(iv.end)))
+        else:
+            r, s, e = iv
+            out.append((int(r), int(s), int(e)))
+    return out
 
 
 @dataclass
@@ -280,8 +297,7 @@ def _parse_row(line: str, genome: Genome, columns: int, where: str, quiet: bool 
         except ValueError:
             raise SplitError(f"{where}: start and end must be integers, got {cols[1]!r} and {cols[2]!r}.") from None
         if name not in genome.names:
-            shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
-            raise SplitError(f"{where}: record {name!r} is not in the genome (records: {shown}).")
+            raise SplitError(f"{where}: record {name!r} is not in the genome (records: {first_names(genome.names)}).")
         rec = genome.index(name)
         n = int(genome.lengths[rec])
         if not 0 <= a < b <= n:
@@ -315,10 +331,10 @@ def overlap_bases(intervals: Iterable, others: Iterable) -> int:
     """Bases that lie in both ``intervals`` and ``others`` (each a list of ``(record, start, end)``,
     non-overlapping within itself)."""
     by_record: dict[int, list[tuple[int, int]]] = {}
-    for r, a, b in (tuple(iv) if not isinstance(iv, Interval) else (iv.record, iv.start, iv.end) for iv in others):
+    for r, a, b in as_tuples(others):
         by_record.setdefault(r, []).append((a, b))
     total = 0
-    for r, a, b in (tuple(iv) if not isinstance(iv, Interval) else (iv.record, iv.start, iv.end) for iv in intervals):
+    for r, a, b in as_tuples(intervals):
         total += sum(max(0, min(b, d) - max(a, c)) for c, d in by_record.get(r, ()))
     return total
 
@@ -343,9 +359,47 @@ def _named(genome: Genome, names: Iterable[str] | None, which: str) -> set[str]:
         raise SplitError(f"`{which}` is an empty list: name at least one record, or pass None to use fractions.")
     missing = [n for n in names if n not in genome.names]
     if missing:
-        shown = ", ".join(genome.names[:10]) + (" ..." if len(genome) > 10 else "")
-        raise SplitError(f"`{which}` names record(s) not in the genome: {', '.join(missing)}. Records: {shown}.")
+        raise SplitError(f"`{which}` names record(s) not in the genome: {', '.join(missing)}. "
+                         f"Records: {first_names(genome.names)}.")
     return set(names)
+
+
+def _tail_split(i: int, n: int, window: int, vf: float, tf: float,
+                gap: int) -> tuple[Interval, Interval | None, Interval | None]:
+    """``(train, val, test)`` of record ``i`` of ``n`` bases: test at the end, val before it, gaps of ``gap``
+    bases between; ``(whole record, None, None)`` when the record is too short for the tails."""
+    t = round(n * tf) if tf > 0 else 0
+    v = round(n * vf) if vf > 0 else 0
+    need = window + 1 + (t + gap if tf > 0 else 0) + (v + gap if vf > 0 else 0)
+    if (tf > 0 and t < 1) or (vf > 0 and v < 1) or n < need:
+        return Interval(i, 0, n), None, None
+    end, val, test = n, None, None
+    if tf > 0:
+        test = Interval(i, n - t, n)
+        end = n - t - gap
+    if vf > 0:
+        val = Interval(i, end - v, end)
+        end = end - v - gap
+    return Interval(i, 0, end), val, test
+
+
+def _check_not_empty(genome: Genome, window: int, gap: int, train, val, test, vf: float, tf: float,
+                     val_records, test_records) -> None:
+    """A split asked for (by fraction or by names) that ended up empty is an error."""
+    if not train:
+        raise SplitError(
+            f"The training split is empty: all {len(genome)} record(s) are named in val_records/test_records. "
+            "Leave at least one record for training."
+        )
+    for split, items, frac, named in (("validation", val, vf, val_records), ("test", test, tf, test_records)):
+        if not items and (frac > 0 or named is not None):
+            longest = int(genome.lengths.max()) if len(genome) else 0
+            raise SplitError(
+                f"The {split} split is empty: no record is long enough to split (longest {longest:,} bases; "
+                f"window {window} with val_fraction {vf} and test_fraction {tf} needs about "
+                f"{window + 1 + 2 * gap} bases plus the tails). Use a smaller window, or name whole records "
+                f"with val_records / test_records."
+            )
 
 
 def make_splits(
@@ -399,48 +453,19 @@ def make_splits(
     gap = window
     train, val, test, short = [], [], [], []
     for i, (name, n) in enumerate(zip(genome.names, genome.lengths.tolist())):
-        if name in val_named:
-            val.append(Interval(i, 0, n))
+        if name in val_named or name in test_named:
+            (val if name in val_named else test).append(Interval(i, 0, n))
             continue
-        if name in test_named:
-            test.append(Interval(i, 0, n))
-            continue
-        t = round(n * tf) if tf > 0 else 0
-        v = round(n * vf) if vf > 0 else 0
-        need = window + 1 + (t + gap if tf > 0 else 0) + (v + gap if vf > 0 else 0)
-        if (tf > 0 and t < 1) or (vf > 0 and v < 1) or n < need:
-            if tf > 0 or vf > 0:
-                short.append(name)
-            train.append(Interval(i, 0, n))
-            continue
-        end = n
-        if tf > 0:
-            test.append(Interval(i, n - t, n))
-            end = n - t - gap
-        if vf > 0:
-            val.append(Interval(i, end - v, end))
-            end = end - v - gap
-        train.append(Interval(i, 0, end))
-
-    if not train:
-        raise SplitError(
-            f"The training split is empty: all {len(genome)} record(s) are named in val_records/test_records. "
-            "Leave at least one record for training."
-        )
-    for split, items, frac, named in (("validation", val, vf, val_records), ("test", test, tf, test_records)):
-        if not items and (frac > 0 or named is not None):
-            longest = int(genome.lengths.max()) if len(genome) else 0
-            raise SplitError(
-                f"The {split} split is empty: no record is long enough to split (longest {longest:,} bases; "
-                f"window {window} with val_fraction {vf} and test_fraction {tf} needs about "
-                f"{window + 1 + 2 * gap} bases plus the tails). Use a smaller window, or name whole records "
-                f"with val_records / test_records."
-            )
+        tr, v, t = _tail_split(i, n, window, vf, tf, gap)
+        if v is None and t is None and (tf > 0 or vf > 0):
+            short.append(name)
+        train.append(tr)
+        val += [v] if v is not None else []
+        test += [t] if t is not None else []
+    _check_not_empty(genome, window, gap, train, val, test, vf, tf, val_records, test_records)
     if short:  # after the checks above: a failed split is one error, not a warning and an error
-        logger.warning(
-            "%d record(s) too short to split with window %d, val_fraction %g, test_fraction %g "
-            "(put whole into train): %s%s", len(short), window, vf, tf, ", ".join(short[:10]),
-            " ..." if len(short) > 10 else "")
+        logger.warning("%d record(s) too short to split with window %d, val_fraction %g, test_fraction %g "
+                       "(put whole into train): %s", len(short), window, vf, tf, first_names(short))
     splits = Splits(train=train, val=val, test=test, window=window, names=list(genome.names), gap=gap,
                     short_records=short, seed=seed)
     logger.info("%r", splits)

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genorm.errors import ConfigError
+from genorm.evaluation.metrics import softmax  # NumPy only: exp(y - max) / sum exp(y - max)
 from genorm.validate import check_int, check_number
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
@@ -150,12 +151,6 @@ def one_hot(indices: Sequence[int], size: int) -> np.ndarray:
     ok = (idx >= 0) & (idx < size)
     out[np.nonzero(ok)[0], idx[ok]] = 1.0
     return out
-
-
-def softmax(y: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, ``exp(y - max) / Σ exp(y - max)`` (shift for stability)."""
-    e = np.exp(y - y.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass

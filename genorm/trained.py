@@ -86,7 +86,7 @@ class LoadedRun:
 
     def stepper(self):
         """A :class:`~genorm.model.Stepper` for streaming the model over long sequences."""
-        from genorm.model import make_stepper
+        from genorm.stepper import make_stepper
 
         return make_stepper(self.model, source=str(self.run_dir / MODEL))
 
@@ -227,7 +227,7 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
         raise RunDirError(f"{model_path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); the file is "
                           "corrupt or not a genorm model.") from None
     from genorm.errors import ConfigError
-    from genorm.model import check_model
+    from genorm.stepper import check_model
 
     try:  # streaming inference rebuilds the model from its layers: it must be what config.json describes
         check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model")

@@ -1,116 +1,73 @@
-"""The ``tf.data`` window stream: genome intervals to ``(inputs, targets, weights)`` batches.
+"""Training windows in NumPy: where windows start in a genome's intervals, and the windows themselves.
 
-Each element of :func:`make_dataset` is one batch, a tuple that Keras ``model.fit`` takes as
-``(x, y, sample_weight)``:
+A window is ``L + 1`` consecutive bases of one interval (``window = L``), as ``uint8`` packed
+codes (bits 0-2 the base, A=0 C=1 G=2 T=3 N=4; bit 3 the soft mask, see
+:mod:`genorm.encoding`). :class:`WindowSampler` makes batch ``k`` of ``B`` windows, ``(B, L + 1)
+uint8``, from ``(seed, k)`` alone:
 
-===========  ================  ==================================================================
-name         shape, dtype      meaning
-===========  ================  ==================================================================
-inputs       ``(B, L) int32``  base codes 0-4 of a window (soft-mask bit stripped; N = 4)
-targets      ``(B, L) int32``  codes 0-3: ``targets[b, i]`` is the base *after* ``inputs[b, i]``
-                               (record position ``start + i + 1``); 0 where that base is N
-weights      ``(B, L) float``  float32: 0 where the target or the input is N (or is padding),
-                               ``soft_mask_weight`` where the target is soft-masked, else 1
-===========  ================  ==================================================================
+* starts drawn at once in NumPy, uniform over every start whose ``L + 1`` bases fit in one
+  interval (random mode), or taken in order every ``stride`` bases (strided mode);
+* the windows gathered with one vectorised index into a sliding-window view of the flat
+  ``genome.packed`` array (no copy of the genome); a memory-mapped genome is read through the
+  sampler's own mapping of the cache file, whose pages are released as training moves on
+  (:class:`_MappedGenome`);
+* windows never cross an interval (hence never a record) boundary; an interval shorter than
+  ``L + 1`` bases still gives one window, padded with N;
+* windows whose real bases are more than ``max_n_fraction`` N are redrawn (random mode) or left
+  out (strided mode); a window still mostly N after redrawing becomes all N;
+* with ``rc_augment`` each window is replaced, with probability 1/2, by its reverse complement
+  (:func:`genorm.encoding.reverse_complement`) *before* it is cut into inputs and targets, so
+  targets stay aligned on the reversed strand.
 
-How a batch is made: ``B`` window starts are drawn at once in NumPy (uniform over every start
-whose ``L + 1`` bases fit in one interval, seeded by ``(seed, batch number)``; or taken in order
-with a stride), gathered with one vectorised index into a sliding-window view of the flat
-``genome.packed`` array (no copy of the genome; a memory-mapped genome is read through the
-stream's own mapping of the cache file, whose pages are released as training moves on, see
-:class:`WindowSampler`), and turned into inputs, targets and weights by a few TensorFlow ops.
-One-hot is left to the model.
-
-* Windows never cross an interval (hence never a record) boundary.
-* An interval shorter than ``L + 1`` bases still gives one window, padded with N (weight 0);
-  the number of such intervals is logged.
-* Windows whose real bases are more than ``max_n_fraction`` N are redrawn (random mode) or
-  left out (strided mode); a window that stays mostly N after redrawing is replaced by all N,
-  weight 0. Weights are never all-N-and-nonzero, so the loss stays finite.
-* With ``rc_augment`` each window is replaced, with probability 1/2, by its reverse complement
-  *before* it is cut into inputs and targets, so targets stay aligned on the reversed strand.
-* Batch ``k`` depends only on ``(seed, k)``: the same seed gives the same batches, whatever the
-  parallelism.
+:func:`windows_to_arrays` cuts windows into inputs, targets and weights, the NumPy reference
+of what :mod:`genorm.dataset` does in TensorFlow.
 
 >>> from genorm.genome import Genome
 >>> from genorm.splits import Interval
 >>> g = Genome.from_strings({"a": "ACGTACGTAC"})
->>> cfg = StreamConfig(window=4, batch_size=2, shuffle=False)
->>> x, y, w = next(iter(make_dataset(g, [Interval(0, 0, 10)], cfg, repeat=False)))
->>> x.numpy().tolist(), y.numpy().tolist()
-([[0, 1, 2, 3], [0, 1, 2, 3]], [[1, 2, 3, 0], [1, 2, 3, 0]])
+>>> sampler = WindowSampler(g, [Interval(0, 0, 10)], StreamConfig(window=4, batch_size=2, shuffle=False))
+>>> sampler.batch(0).tolist()
+[[0, 1, 2, 3, 0], [0, 1, 2, 3, 0]]
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import mmap
-import os
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
+from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, reverse_complement
 from genorm.errors import ConfigError, SplitError
-from genorm.config import MAX_SOFT_MASK_WEIGHT
-from genorm.validate import check_int, check_number
 from genorm.splits import Interval
+from genorm.validate import check_int, check_number
 
 if TYPE_CHECKING:
     from genorm.genome import Genome
 
 logger = logging.getLogger(__name__)
 
+MAX_SOFT_MASK_WEIGHT = 1000.0
+"""Upper bound of ``soft_mask_weight`` (relative to 1 for an upper-case target): a larger weight only
+makes the loss overflow float32 (``1e308`` gave NaN metrics), it cannot mean anything more."""
+
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
-# Cache path: the stream maps the genome's file itself and, after a read, unmaps (MADV_DONTNEED)
+# Cache path: the sampler maps the genome's file itself and, after a read, unmaps (MADV_DONTNEED)
 # what it has read once that may exceed _MAP_BUDGET bytes, counting _FOLIO bytes (the largest
 # page cache folio a page fault maps on x86-64 Linux) per window.
 _MAP_BUDGET = 256 << 20
 _FOLIO = 2 << 20
 
-# Interpreter exit while a tf.data thread is inside (or entering) tf.numpy_function can hang
-# the process. Every stream's NumPy calls are counted here, and an atexit handler waits until
-# the pipelines are idle (their prefetch buffers full) before Python finalizes.
-_ACTIVITY_LOCK = threading.Lock()
-_ACTIVITY = {"in_flight": 0, "last": 0.0}
-_EXIT_HANDLER = {"registered": False}
-
-
-def _track(fn):
-    def tracked(k):
-        with _ACTIVITY_LOCK:
-            _ACTIVITY["in_flight"] += 1
-        try:
-            return fn(k)
-        finally:
-            with _ACTIVITY_LOCK:
-                _ACTIVITY["in_flight"] -= 1
-                _ACTIVITY["last"] = time.monotonic()
-
-    return tracked
-
-
-def _quiesce(idle: float = 0.25, timeout: float = 10.0) -> None:
-    """Wait (at most ``timeout`` s) until no stream has made a batch for ``idle`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with _ACTIVITY_LOCK:
-            busy = _ACTIVITY["in_flight"] > 0 or time.monotonic() - _ACTIVITY["last"] < idle
-        if not busy:
-            return
-        time.sleep(0.02)
-
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """How windows are drawn and batched.
+    """How windows are drawn and batched (the sampler's and the dataset's configuration).
 
     Args:
         window: input length ``L`` (each window reads ``L + 1`` bases). Default 200.
@@ -159,24 +116,73 @@ class StreamConfig:
 
 
 # ------------------------------------------------------------------------------------------
-# The NumPy side: window starts and the gather
+# intervals as flat positions
 
 
-def _complement_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint8)
-    for code, comp in enumerate((3, 2, 1, 0, N)):
-        table[code] = comp
-        table[code | SOFT_MASK_FLAG] = comp | SOFT_MASK_FLAG
-    return table
+@dataclass(frozen=True)
+class FlatIntervals:
+    """The usable intervals (2 or more bases) as flat positions in ``genome.packed``.
+
+    Attributes:
+        start, end: ``(I,) int64`` flat ``[start, end)`` of each interval.
+        has_n: ``(I,) bool``: its record holds N (only those are scanned for mostly-N windows).
+        unusable: intervals of fewer than 2 bases (no target), left out.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    has_n: np.ndarray
+    unusable: int
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(I,) int64`` bases of each interval."""
+        return self.end - self.start
 
 
-_COMPLEMENT_PACKED = _complement_table()
+def flat_intervals(genome: Genome, intervals) -> FlatIntervals:
+    """Check ``intervals`` against ``genome`` and give them as flat positions (see :class:`FlatIntervals`).
+
+    Raises:
+        SplitError: no intervals, one outside its record, or none with 2 or more bases.
+        ConfigError: an item that is not an :class:`~genorm.splits.Interval`.
+    """
+    if isinstance(intervals, Interval):
+        intervals = [intervals]
+    intervals = list(intervals)
+    if not intervals:
+        raise SplitError("Received an empty list of intervals: this split has no bases to stream.")
+    lengths = genome.lengths
+    rec, a, b = (np.empty(len(intervals), dtype=np.int64) for _ in range(3))
+    for i, iv in enumerate(intervals):
+        if not isinstance(iv, Interval):
+            raise ConfigError(f"Received an invalid value in `intervals`, expected Interval, got {iv!r}.")
+        if not 0 <= iv.record < len(lengths) or not 0 <= iv.start < iv.end <= lengths[iv.record]:
+            size = f"of length {int(lengths[iv.record])}" if 0 <= iv.record < len(lengths) else "(no such record)"
+            raise SplitError(
+                f"{iv} is not inside record {iv.record} {size}: the split does not belong to this genome."
+            )
+        rec[i], a[i], b[i] = iv.record, iv.start, iv.end
+    n_counts = np.array([getattr(s, "n", 1) for s in genome.stats], dtype=np.int64) \
+        if len(genome.stats) == len(lengths) else np.ones(len(lengths), dtype=np.int64)
+    keep = b - a >= 2
+    unusable = int((~keep).sum())
+    if unusable:
+        logger.warning("%d interval(s) of fewer than 2 bases have no target and are not used.", unusable)
+    if not keep.any():
+        raise SplitError("No interval has 2 or more bases: there is nothing to predict.")
+    offsets = genome.offsets[rec[keep]]
+    return FlatIntervals(offsets + a[keep], offsets + b[keep], n_counts[rec[keep]] > 0, unusable)
+
+
+# ------------------------------------------------------------------------------------------
+# the sampler
 
 
 class WindowSampler:
     """Window starts over intervals of a genome, and the windows themselves, batch by batch.
 
-    The NumPy half of :func:`make_dataset`, usable on its own (tests, benchmarks).
+    The NumPy half of :func:`genorm.dataset.make_dataset`, usable on its own (tests, benchmarks).
 
     Args:
         genome: a :class:`~genorm.genome.Genome` (``packed`` may be a read-only memory map).
@@ -209,72 +215,30 @@ class WindowSampler:
         self.size = int(genome.packed.shape[0])
         self._mapped = _MappedGenome.of(genome.packed, random=config.shuffle)
         self.packed = genome.packed if self._mapped is None else self._mapped.packed
-        starts, ends, has_n = self._flat_intervals(genome, intervals)
-        lengths = ends - starts
-        unusable = lengths < 2
-        self.unusable_intervals = int(unusable.sum())
-        if self.unusable_intervals:
-            logger.warning("%d interval(s) of fewer than 2 bases have no target and are not used.",
-                           self.unusable_intervals)
-        keep = ~unusable
-        starts, ends, has_n, lengths = starts[keep], ends[keep], has_n[keep], lengths[keep]
-        if starts.size == 0:
-            raise SplitError("No interval has 2 or more bases: there is nothing to predict.")
+        flat = flat_intervals(genome, intervals)
+        self.unusable_intervals = flat.unusable
+        lengths = flat.lengths
         self.padded_intervals = int((lengths < L + 1).sum())
         if self.padded_intervals:
             logger.info("%d interval(s) shorter than %d bases: each gives one window padded with N (weight 0).",
                         self.padded_intervals, L + 1)
-        self.iv_start, self.iv_end, self.iv_has_n = starts, ends, has_n
+        self.iv_start, self.iv_end, self.iv_has_n = flat.start, flat.end, flat.has_n
         self.total_bases = int(lengths.sum())
         self.skipped_windows = 0
         from numpy.lib.stride_tricks import sliding_window_view
 
         self._view = sliding_window_view(self.packed, L + 1) if self.size >= L + 1 else None
         self._arange = np.arange(L + 1, dtype=np.int64)
-        B = config.batch_size
         if config.shuffle:
             self._cum = np.cumsum(np.maximum(lengths - L, 1))
-            self.steps = max(1, math.ceil((config.bases_per_epoch or self.total_bases) / (B * L)))
             self.window_starts = None
+            self.steps = _steps(config.bases_per_epoch or self.total_bases, config)
         else:
             self.window_starts, self.window_ends = self._strided_starts()
-            n = int(self.window_starts.size)
-            if n == 0:
-                raise SplitError(
-                    f"Every strided window is more than {config.max_n_fraction:g} N: nothing to stream. "
-                    "Raise max_n_fraction (--max-n-fraction; 1.0 keeps every window), or check the input."
-                )
-            if config.bases_per_epoch:
-                self.steps = max(1, math.ceil(config.bases_per_epoch / (B * L)))
-            else:
-                self.steps = math.ceil(n / B)
+            self.steps = _steps(config.bases_per_epoch, config) if config.bases_per_epoch \
+                else math.ceil(self.window_starts.size / config.batch_size)
 
-    # -- setup ----------------------------------------------------------------------------
-    @staticmethod
-    def _flat_intervals(genome: Genome, intervals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if isinstance(intervals, Interval):
-            intervals = [intervals]
-        intervals = list(intervals)
-        if not intervals:
-            raise SplitError("Received an empty list of intervals: this split has no bases to stream.")
-        lengths = genome.lengths
-        offsets = genome.offsets
-        rec = np.empty(len(intervals), dtype=np.int64)
-        a = np.empty(len(intervals), dtype=np.int64)
-        b = np.empty(len(intervals), dtype=np.int64)
-        for i, iv in enumerate(intervals):
-            if not isinstance(iv, Interval):
-                raise ConfigError(f"Received an invalid value in `intervals`, expected Interval, got {iv!r}.")
-            if not 0 <= iv.record < len(lengths) or not 0 <= iv.start < iv.end <= lengths[iv.record]:
-                size = f"of length {int(lengths[iv.record])}" if 0 <= iv.record < len(lengths) else "(no such record)"
-                raise SplitError(
-                    f"{iv} is not inside record {iv.record} {size}: the split does not belong to this genome."
-                )
-            rec[i], a[i], b[i] = iv.record, iv.start, iv.end
-        n_counts = np.array([getattr(s, "n", 1) for s in genome.stats], dtype=np.int64) \
-            if len(genome.stats) == len(lengths) else np.ones(len(lengths), dtype=np.int64)
-        return offsets[rec] + a, offsets[rec] + b, n_counts[rec] > 0
-
+    # -- strided mode ---------------------------------------------------------------------
     def _strided_starts(self) -> tuple[np.ndarray, np.ndarray]:
         """Strided starts ``(W,) int64`` (flat) and their interval ends, mostly-N windows left out."""
         S = self.config.effective_stride
@@ -291,6 +255,11 @@ class WindowSampler:
         if self.skipped_windows:
             logger.info("%d of %d strided window(s) are more than %g N and are left out.",
                         self.skipped_windows, total, self.config.max_n_fraction)
+        if starts.size == 0:
+            raise SplitError(
+                f"Every strided window is more than {self.config.max_n_fraction:g} N: nothing to stream. "
+                "Raise max_n_fraction (--max-n-fraction; 1.0 keeps every window), or check the input."
+            )
         return starts, ends
 
     def _n_ok(self, starts: np.ndarray, end: int) -> np.ndarray:
@@ -310,7 +279,7 @@ class WindowSampler:
             ok[i:i + per] = n <= self.config.max_n_fraction * (stop - s)
         return ok
 
-    # -- batches --------------------------------------------------------------------------
+    # -- gathering windows ----------------------------------------------------------------
     def _sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` uniform random window starts (flat) and the ends of their intervals."""
         u = rng.integers(0, int(self._cum[-1]), n)
@@ -344,6 +313,7 @@ class WindowSampler:
         n = np.count_nonzero((windows & CODE_BITS) == N, axis=1) - (self.config.window + 1 - real)
         return n > self.config.max_n_fraction * real
 
+    # -- batches --------------------------------------------------------------------------
     def batch(self, k: int) -> np.ndarray:
         """Batch number ``k``: windows ``(B', L + 1) uint8`` of packed codes, reverse-complemented
         where ``rc_augment`` drew a flip.
@@ -351,37 +321,53 @@ class WindowSampler:
         ``B' = batch_size``, except for the last batch of a strided pass. Depends only on
         ``(seed, k)``.
         """
-        cfg = self.config
         k = int(k)
         rng = np.random.default_rng([self.seed, k])
-        if cfg.shuffle:
-            starts, ends = self._sample(rng, cfg.batch_size)
-            windows = self._gather(starts, ends)
-            if cfg.max_n_fraction < 1.0 and self.iv_has_n.any():
-                bad = np.flatnonzero(self._mostly_n(windows, starts, ends))
-                for _ in range(_REDRAW_ROUNDS):
-                    if bad.size == 0:
-                        break
-                    s, e = self._sample(rng, bad.size)
-                    w = self._gather(s, e)
-                    windows[bad], starts[bad], ends[bad] = w, s, e
-                    bad = bad[self._mostly_n(w, s, e)]
-                if bad.size:
-                    windows[bad] = N
-        else:
-            n = self.window_starts.size
-            if cfg.bases_per_epoch:
-                idx = (k * cfg.batch_size + np.arange(cfg.batch_size)) % n
-            else:
-                j = k % self.steps
-                idx = np.arange(j * cfg.batch_size, min((j + 1) * cfg.batch_size, n))
-            windows = self._gather(self.window_starts[idx], self.window_ends[idx])
-        if cfg.rc_augment:
-            flips = np.flatnonzero(rng.random(windows.shape[0]) < 0.5)
-            if not windows.flags.writeable:
-                windows = windows.copy()
-            windows[flips] = _COMPLEMENT_PACKED[windows[flips, ::-1]]
+        windows = self._random_batch(rng) if self.config.shuffle else self._strided_batch(k)
+        if self.config.rc_augment:
+            windows = _flip_some(windows, rng)
         return windows
+
+    def _random_batch(self, rng: np.random.Generator) -> np.ndarray:
+        """``B`` random windows, mostly-N ones redrawn (up to ``_REDRAW_ROUNDS`` times, then all N)."""
+        starts, ends = self._sample(rng, self.config.batch_size)
+        windows = self._gather(starts, ends)
+        if self.config.max_n_fraction < 1.0 and self.iv_has_n.any():
+            bad = np.flatnonzero(self._mostly_n(windows, starts, ends))
+            for _ in range(_REDRAW_ROUNDS):
+                if bad.size == 0:
+                    break
+                s, e = self._sample(rng, bad.size)
+                w = self._gather(s, e)
+                windows[bad], starts[bad], ends[bad] = w, s, e
+                bad = bad[self._mostly_n(w, s, e)]
+            if bad.size:
+                windows[bad] = N
+        return windows
+
+    def _strided_batch(self, k: int) -> np.ndarray:
+        """Batch ``k`` of the strided pass (cycling through the starts when ``bases_per_epoch`` is set)."""
+        cfg, n = self.config, self.window_starts.size
+        if cfg.bases_per_epoch:
+            idx = (k * cfg.batch_size + np.arange(cfg.batch_size)) % n
+        else:
+            j = k % self.steps
+            idx = np.arange(j * cfg.batch_size, min((j + 1) * cfg.batch_size, n))
+        return self._gather(self.window_starts[idx], self.window_ends[idx])
+
+
+def _steps(bases: int, config: StreamConfig) -> int:
+    """Batches of ``B`` windows of ``L`` input bases that make ``bases`` (at least 1)."""
+    return max(1, math.ceil(bases / (config.batch_size * config.window)))
+
+
+def _flip_some(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each window replaced by its reverse complement with probability 1/2 (``rng`` draws the flips)."""
+    flips = np.flatnonzero(rng.random(windows.shape[0]) < 0.5)
+    if not windows.flags.writeable:
+        windows = windows.copy()
+    windows[flips] = reverse_complement(windows[flips])
+    return windows
 
 
 class _MappedGenome:
@@ -454,7 +440,7 @@ class _MappedGenome:
 
 
 def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The NumPy reference of the stream's TensorFlow map (used by tests).
+    """The NumPy reference of :mod:`genorm.dataset`'s TensorFlow map (used by tests).
 
     Args:
         windows: ``(B, L + 1) uint8`` packed codes.
@@ -472,89 +458,10 @@ def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tup
 
 
 def reverse_complement_windows(windows: np.ndarray) -> np.ndarray:
-    """Reverse complement of each row of ``(B, L + 1) uint8`` packed windows (soft-mask bits kept)."""
-    return _COMPLEMENT_PACKED[np.asarray(windows, dtype=np.uint8)[:, ::-1]]
+    """Reverse complement of each row of ``(B, L + 1) uint8`` packed windows (soft-mask bits kept):
+    :func:`genorm.encoding.reverse_complement` along the rows."""
+    return reverse_complement(np.asarray(windows, dtype=np.uint8))
 
 
-# ------------------------------------------------------------------------------------------
-# The TensorFlow side
-
-
-def _to_batch(windows, soft_mask_weight: float):
-    """TensorFlow: ``(B, L + 1) uint8`` packed windows to ``(inputs, targets, weights)``."""
-    import tensorflow as tf
-
-    w = tf.cast(windows, tf.int32)
-    codes = tf.bitwise.bitwise_and(w, CODE_BITS)
-    inputs, nxt = codes[:, :-1], codes[:, 1:]
-    weights = tf.cast((inputs < N) & (nxt < N), tf.float32)
-    if soft_mask_weight != 1.0:
-        soft = tf.cast(tf.bitwise.bitwise_and(w[:, 1:], SOFT_MASK_FLAG), tf.float32) * (1.0 / SOFT_MASK_FLAG)
-        weights = weights * (1.0 + (soft_mask_weight - 1.0) * soft)
-    targets = tf.where(nxt < N, nxt, 0)
-    return inputs, targets, weights
-
-
-def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0,
-                 repeat: bool = True, threads: int | None = None):
-    """A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` batches from ``intervals`` of ``genome``.
-
-    Args:
-        genome: a :class:`~genorm.genome.Genome`.
-        intervals: the :class:`~genorm.splits.Interval` s to read (e.g. ``splits.train``).
-        config: a :class:`StreamConfig`.
-        seed: integer seed; batch ``k`` depends only on ``(seed, k)``.
-        repeat: True (default): endless, ``steps_per_epoch`` batches make an epoch (random starts
-            drawn afresh every epoch). False: exactly ``steps_per_epoch`` batches, then the end.
-        threads: the most batches made at once, and the size of the dataset's own thread pool
-            (``tf.data`` private thread pool). Default None: all cores (``tf.data.AUTOTUNE``).
-            The batches do not depend on it.
-
-    Returns:
-        A dataset whose elements are ``inputs (B, L) int32``, ``targets (B, L) int32`` and
-        ``weights (B, L) float32`` (see the module docstring). ``repeat=False, shuffle=False`` is a
-        finite, deterministic pass (validation).
-
-    Raises:
-        ConfigError: an invalid config, seed or thread count.
-        SplitError: no intervals, or intervals that do not fit the genome.
-    """
-    import tensorflow as tf
-
-    if threads is not None:
-        check_int("threads", threads, 1)
-    sampler = WindowSampler(genome, intervals, config, seed)
-    L, B = config.window, config.batch_size
-    fixed = config.shuffle or bool(config.bases_per_epoch)
-    smw = float(config.soft_mask_weight)
-
-    def load(k):
-        windows = tf.numpy_function(_track(sampler.batch), [k], tf.uint8, stateful=False, name="genorm_windows")
-        windows.set_shape((B if fixed else None, L + 1))
-        return _to_batch(windows, smw)
-
-    if not _EXIT_HANDLER["registered"]:  # after TensorFlow's own handlers, so that it runs before them
-        atexit.register(_quiesce)
-        _EXIT_HANDLER["registered"] = True
-    with tf.device("/CPU:0"):
-        ds = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(sampler.steps)
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE if threads is None else int(threads),
-                    deterministic=True)
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-        if threads is not None:
-            options = tf.data.Options()
-            options.threading.private_threadpool_size = int(threads)
-            ds = ds.with_options(options)
-    logger.info("stream: %d interval(s), %s bases, %d steps/epoch of %d x %d (%s)", sampler.iv_start.size,
-                f"{sampler.total_bases:,}", sampler.steps, B, L, "random" if config.shuffle else "strided")
-    return ds
-
-
-def steps_per_epoch(genome: Genome, intervals: Sequence[Interval], config: StreamConfig) -> int:
-    """Batches in one epoch of :func:`make_dataset` with the same arguments.
-
-    Random mode: ``ceil(bases_per_epoch / (B * L))``, ``bases_per_epoch`` defaulting to the
-    bases in ``intervals``. Strided mode: the batches of one pass (the last may be short), or
-    ``ceil(bases_per_epoch / (B * L))`` when given.
-    """
-    return WindowSampler(genome, intervals, config).steps
+__all__ = ["MAX_SOFT_MASK_WEIGHT", "FlatIntervals", "StreamConfig", "WindowSampler", "flat_intervals",
+           "reverse_complement_windows", "windows_to_arrays"]

@@ -117,7 +117,8 @@ def test_split_batch():
 def test_worker_streams_draw_different_windows():
     from genorm.genome import Genome
     from genorm.splits import Interval
-    from genorm.windows import StreamConfig, WindowSampler
+    from genorm.dataset import StreamConfig
+    from genorm.windows import WindowSampler
 
     rng = np.random.default_rng(0)
     g = Genome.from_strings({"r": "".join(rng.choice(list("ACGT"), 5000))})

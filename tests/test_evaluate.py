@@ -6,90 +6,14 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from genorm.evaluation.baselines import fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError
-from genorm.evaluation.evaluate import Lane, evaluate, plan_lanes, stream_logits
+from genorm.evaluation.evaluate import evaluate
 from genorm.genome import Genome
-
-P_CONST = np.array([0.1, 0.2, 0.3, 0.4])
-
-
-class ConstantStepper:
-    """Always predicts P_CONST."""
-
-    def initial_state(self, batch):
-        return [np.zeros((batch, 1), np.float32)]
-
-    def initial_logits(self):
-        return np.log(P_CONST).astype(np.float32)
-
-    def step(self, codes, state):
-        return np.broadcast_to(self.initial_logits(), (*codes.shape, 4)).copy(), state
-
-
-class ElmanStepper:
-    """A tiny NumPy recurrence h = tanh(x W + h U), logits = h V + c (one-hot N is zeros)."""
-
-    def __init__(self, units=5, seed=0):
-        rng = np.random.default_rng(seed)
-        self.w, self.u = rng.normal(size=(4, units)), rng.normal(size=(units, units)) * 0.6
-        self.v, self.c = rng.normal(size=(units, 4)), rng.normal(size=4)
-        self.calls = []
-
-    def initial_state(self, batch):
-        return [np.zeros((batch, self.u.shape[0]))]
-
-    def initial_logits(self):
-        return self.c.astype(np.float32)
-
-    def step(self, codes, state):
-        self.calls.append(codes.shape)
-        onehot = np.vstack([np.eye(4), np.zeros((1, 4))])[codes]
-        h, out = state[0], []
-        for t in range(codes.shape[1]):
-            h = np.tanh(onehot[:, t] @ self.w + h @ self.u)
-            out.append(h @ self.v + self.c)
-        return np.stack(out, axis=1).astype(np.float32), [h]
-
-    def one_shot(self, codes):
-        """Logits (L, 4) of every base of one sequence, base 0 from the empty context."""
-        first = self.initial_logits()[None]
-        if len(codes) == 1:
-            return first
-        logits, _ = self.step(np.asarray(codes)[None, :-1], self.initial_state(1))
-        return np.vstack([first, logits[0]])
-
-
-class LastTwoStepper:
-    """Logits depend only on the last two inputs (state = those two codes, 5 = none yet)."""
-
-    def initial_state(self, batch):
-        return [np.full((batch, 2), 5.0)]
-
-    def initial_logits(self):
-        return np.zeros(4, np.float32)
-
-    def step(self, codes, state):
-        prev = state[0].copy()
-        out = np.zeros((*codes.shape, 4), np.float32)
-        for t in range(codes.shape[1]):
-            prev = np.stack([prev[:, 1], codes[:, t]], axis=1)
-            out[:, t, 0] = prev[:, 0] * 6 + prev[:, 1]
-        return out, [prev]
-
-
-def _collect(stepper, genome, lanes, **kw):
-    got = {}
-    for r, p, logits in stream_logits(stepper, genome, lanes, **kw):
-        for rr, pp, ll in zip(r, p, logits):
-            assert (rr, pp) not in got, "a base was scored twice"
-            got[(int(rr), int(pp))] = ll
-    return got
-
+from steppers import P_CONST, ConstantStepper, ElmanStepper, LastTwoStepper
 
 GENOME = {"a": "ACGTacgtNNTTGCAAAT", "b": "GGGGCnT", "c": "T"}
 
@@ -154,57 +78,10 @@ def test_markov_row_matches_markov_scores():
     assert row["accuracy"] == pytest.approx(s["accuracy"])
 
 
-@pytest.mark.parametrize("batch_size, chunk", [(1, 1000), (2, 3), (3, 7), (8, 1)])
-def test_streaming_equals_one_shot(batch_size, chunk):
-    rng = np.random.default_rng(1)
-    seqs = {f"r{i}": "".join(rng.choice(list("ACGTN"), p=[.24, .24, .24, .24, .04], size=n))
-            for i, n in enumerate([60, 1, 2, 33, 17])}
-    g = Genome.from_strings(seqs)
-    stepper = ElmanStepper()
-    intervals = [(0, 5, 60), (1, 0, 1), (2, 0, 2), (3, 0, 33), (4, 3, 17)]
-    got = _collect(stepper, g, plan_lanes(intervals), batch_size=batch_size, chunk=chunk)
-    assert len(got) == sum(e - s for _, s, e in intervals)
-    for r, s, e in intervals:
-        want = stepper.one_shot(g.codes(r)[s:e])
-        have = np.stack([got[(r, p)] for p in range(s, e)])
-        np.testing.assert_allclose(have, want, atol=1e-5)
-
-
-def test_warmup_lanes_exact_for_finite_memory():
-    g = Genome.from_strings({"x": "ACGTTGCANACGGTTACAATTGGCC" * 8})
-    exact = _collect(LastTwoStepper(), g, plan_lanes([(0, 3, 200)]))
-    lanes = plan_lanes([(0, 3, 200)], warmup=2, segment=9)
-    assert lanes[1] == Lane(0, 10, 12, 21)
-    warm = _collect(LastTwoStepper(), g, lanes, batch_size=4, chunk=5)
-    assert warm.keys() == exact.keys()
-    for k in exact:
-        np.testing.assert_array_equal(warm[k], exact[k])
-    short = _collect(LastTwoStepper(), g, plan_lanes([(0, 3, 200)], warmup=1, segment=9), batch_size=4)
-    assert any((short[k] != exact[k]).any() for k in exact)  # one base of warm-up is not enough
-
-
-def test_window_limits_context():
+def test_window_mode_in_the_report():
     g = Genome.from_strings({"x": "ACGTACGTACGT"})
-    got = _collect(LastTwoStepper(), g, plan_lanes([(0, 0, 12)], window=5))
-    # offset 0 of each window: empty context (initial logits, 0); offset 1: one base (5 * 6 + code)
-    for w in (0, 5, 10):
-        assert got[(0, w)][0] == 0
-        assert got[(0, w + 1)][0] == 5 * 6 + g.codes(0)[w]
     rep = evaluate(LastTwoStepper(), g, [(0, 0, 12)], window=5)
     assert rep.meta["mode"] == "window" and rep.meta["lanes"] == 3
-
-
-def test_report_files(tmp_path):
-    g = Genome.from_strings(GENOME)
-    rep = evaluate(ConstantStepper(), g, [(0, 0, 18), (1, 0, 7)])
-    rep.to_json(tmp_path / "r.json")
-    rep.to_tsv(tmp_path / "r.tsv")
-    data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"][0]["bases"] == 22 and data["meta"]["mode"] == "exact"
-    long = pd.read_csv(tmp_path / "r.tsv", sep="\t", keep_default_na=False)
-    row = long[(long.table == "summary") & (long.predictor == "model") & (long.metric == "accuracy")]
-    assert float(row.value.iloc[0]) == pytest.approx(rep.summary.accuracy[0])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.tsv"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -222,20 +99,12 @@ def test_errors(kwargs, match):
         evaluate(ConstantStepper(), g, **kwargs)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_keras_streaming_equals_one_shot(cell):
-    from genorm.model import ModelConfig, build_model, make_stepper
+def test_keras_model_evaluates_every_non_n_base():
+    from genorm.model import ModelConfig, build_model
 
-    model = build_model(ModelConfig(cell=cell, units=8, layers=2))
-    rng = np.random.default_rng(2)
-    codes = rng.choice(5, p=[.24, .24, .24, .24, .04], size=300).astype(np.uint8)
-    g = Genome.from_strings({"x": "".join("ACGTN"[c] for c in codes), "y": "ACGTTGCA"})
-    one_shot = np.asarray(model(codes[None, :-1].astype(np.int32)))[0]
-    stepper = make_stepper(model)
-    want = np.vstack([stepper.initial_logits()[None], one_shot])
-    got = _collect(stepper, g, plan_lanes([(0, 0, 300), (1, 0, 8)]), batch_size=2, chunk=64)
-    have = np.stack([got[(0, p)] for p in range(300)])
-    np.testing.assert_allclose(have, want, atol=1e-5)
+    model = build_model(ModelConfig(cell="gru", units=8, layers=1))
+    codes = np.random.default_rng(2).choice(5, p=[.24, .24, .24, .24, .04], size=300).astype(np.uint8)
+    g = Genome.from_strings({"x": "".join("ACGTN"[c] for c in codes)})
     rep = evaluate(model, g, [(0, 0, 300)], chunk=37)
     assert rep.summary.bases[0] == int((codes < 4).sum())
 
@@ -312,3 +181,46 @@ def test_evaluate_fasta_path_whole_records(write_fasta):
     assert rep.summary.bases.tolist() == [6, 6]
     assert rep.summary.accuracy[0] == pytest.approx(4 / 6)
     assert rep.per_record[rep.per_record.predictor == "model"].bases.tolist() == [5, 1]
+
+
+# ------------------------------------------------------------------------------------------
+# evaluate_run: the one definition of "evaluate a run"
+
+
+def test_evaluate_run_fits_missing_baselines_and_says_so(tiny_run, tmp_path):
+    import shutil
+
+    from genorm.evaluation.evaluate import evaluate_run
+    from genorm.training.rundir import BASELINES, load
+
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    with_file = evaluate_run(load(copy), chunk=50)
+    (copy / BASELINES).unlink()
+    notes = []
+    rep = evaluate_run(load(copy), chunk=50, on_note=notes.append)
+    assert notes == [f"{copy / BASELINES} is missing; fitting the baselines on the run's training split"]
+    assert not (copy / BASELINES).exists()  # fitted for this report only
+    assert rep.summary.predictor.tolist() == with_file.summary.predictor.tolist()
+    assert rep.summary.bits_per_base.tolist() == pytest.approx(with_file.summary.bits_per_base.tolist())
+    assert rep.description == f"the test split of {copy} (the run's held-out split)"
+    assert rep.meta["targets"]["run_split"] and rep.meta["mode"] == "exact"
+
+
+def test_evaluate_run_window_context_and_errors(tiny_run):
+    from genorm.evaluation.evaluate import evaluate_run
+    from genorm.training.rundir import load
+
+    run = load(tiny_run[0])
+    notes = []
+    rep = evaluate_run(run, split="val", context="window", chunk=50, on_note=notes.append)
+    assert rep.meta["mode"] == "window" and rep.meta["window"] == run.config.window == 20 and notes == []
+    assert rep.summary.bases[0] == sum(iv.end - iv.start for iv in run.splits.val)
+    assert rep.description.startswith("the val split of")
+    with pytest.raises(ConfigError, match=r"`context`, expected one of full, window, got 'windows'"):
+        evaluate_run(run, context="windows")
+    with pytest.raises(ConfigError, match=r"--warmup and --context window\) exclude each other"):
+        evaluate_run(run, warmup=5, context="window")
+    with pytest.raises(ConfigError, match=r"`warmup`, expected an integer >= 0, got -1"):
+        evaluate_run(run, warmup=-1)

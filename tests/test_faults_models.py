@@ -26,7 +26,8 @@ from genorm.evaluation.baselines import Baselines, fit_baselines
 from genorm.config import ModelConfig, TrainConfig
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.genome import Genome
-from genorm.model import OneHotBases, build_model, check_model, make_stepper
+from genorm.model import OneHotBases, build_model
+from genorm.stepper import check_model, make_stepper
 from genorm.predict import Predictor, write_predictions
 from genorm.splits import make_splits
 from genorm.training.data import check_targets_carry_weight

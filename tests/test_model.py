@@ -1,5 +1,5 @@
-"""The model: configuration errors, one-hot inside, cuDNN-compatible layers, streaming Stepper,
-save and load."""
+"""The model: configuration errors, one-hot inside, cuDNN-compatible layers, save and load
+(streaming inference: tests/test_stepper.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genorm.errors import ConfigError
-from genorm.model import CELLS, ModelConfig, OneHotBases, build_model, make_stepper
+from genorm.model import CELLS, ModelConfig, OneHotBases, build_model, expected_layers
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -60,39 +60,6 @@ def test_output_at_t_depends_only_on_inputs_up_to_t():
     assert not np.allclose(a[0, 10:], b[0, 10:])
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_stepper_chunks_equal_one_pass(cell):
-    keras.utils.set_random_seed(1)
-    model = build_model(ModelConfig(cell=cell, units=12, layers=2))
-    codes = np.random.default_rng(0).integers(0, 5, (3, 57)).astype(np.int32)
-    full = model.predict_on_batch(codes)
-    stepper = make_stepper(model)
-    state = stepper.initial_state(3)
-    assert len(state) == (4 if cell == "lstm" else 2) and state[0].shape == (3, 12)
-    parts = []
-    for a, b in [(0, 1), (1, 20), (20, 21), (21, 57)]:
-        logits, state = stepper.step(codes[:, a:b], state)
-        assert logits.dtype == np.float32
-        parts.append(logits)
-    np.testing.assert_allclose(np.concatenate(parts, axis=1), full, atol=1e-5)
-
-
-def test_initial_logits_is_dense_at_zero_state():
-    model = build_model(ModelConfig(units=8, layers=1))
-    w, b = model.get_layer("logits").get_weights()
-    bias = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
-    model.get_layer("logits").set_weights([w, bias])
-    np.testing.assert_array_equal(make_stepper(model).initial_logits(), bias)
-
-
-def test_stepper_errors():
-    stepper = make_stepper(build_model(ModelConfig(units=8, layers=1)))
-    with pytest.raises(ConfigError, match="expected shape"):
-        stepper.step(np.zeros(5, np.int32), stepper.initial_state(1))
-    with pytest.raises(ConfigError, match="initial_state"):
-        stepper.step(np.zeros((2, 5), np.int32), stepper.initial_state(1))
-
-
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_save_load_safe_mode_identical(tmp_path, cell):
     model = build_model(ModelConfig(cell=cell, units=8, layers=2))
@@ -101,3 +68,13 @@ def test_save_load_safe_mode_identical(tmp_path, cell):
     loaded = keras.saving.load_model(path, safe_mode=True)
     codes = np.random.default_rng(2).integers(0, 5, (2, 30)).astype(np.int32)
     np.testing.assert_array_equal(loaded.predict_on_batch(codes), model.predict_on_batch(codes))
+
+
+def test_expected_layers_follow_the_cell_table():
+    assert expected_layers(ModelConfig(cell="simple_rnn", units=8, layers=2, dropout=0.1)) == [
+        ("onehot", "OneHotBases"), ("rnn_1", "SimpleRNN"), ("dropout_1", "Dropout"), ("rnn_2", "SimpleRNN"),
+        ("dropout_2", "Dropout"), ("logits", "Dense")]
+    for cell in CELLS:
+        model = build_model(ModelConfig(cell=cell, units=4, layers=1))
+        assert [(x.name, type(x).__name__) for x in model.layers[1:]] == expected_layers(
+            ModelConfig(cell=cell, units=4, layers=1))

@@ -12,7 +12,8 @@ from Bio.SeqRecord import SeqRecord
 
 from genorm import encoding
 from genorm.errors import ConfigError, FastaFormatError
-from genorm.model import ModelConfig, build_model, make_stepper
+from genorm.model import ModelConfig, build_model
+from genorm.stepper import make_stepper
 from genorm.predict import Predictor, write_predictions
 
 

@@ -1,1 +1,10 @@
-"""Evaluation: streaming lanes, metrics, baselines, the report, evaluate()."""
+"""Evaluation of a trained model against baselines, in the order the data flows:
+
+* :mod:`~genorm.evaluation.lanes`: the model streamed over the bases to score (lanes, state carried);
+* :mod:`~genorm.evaluation.metrics`: per-base metric definitions, ``softmax``, the accumulator (NumPy only);
+* :mod:`~genorm.evaluation.baselines`: uniform, composition and Markov baselines (``baselines.npz``);
+* :mod:`~genorm.evaluation.report`: the :class:`~genorm.evaluation.report.Report` tables and files;
+* :mod:`~genorm.evaluation.evaluate`: ``evaluate`` (intervals) and ``evaluate_run`` (a trained run).
+
+Nothing is imported here, so ``import genorm.evaluation.metrics`` stays free of TensorFlow and pandas.
+"""

@@ -49,6 +49,7 @@ from genorm.atomic import atomic_path
 from genorm.encoding import CODE_BITS, N
 from genorm.errors import ConfigError, RunDirError
 from genorm.evaluation.metrics import credits
+from genorm.splits import as_tuples
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +66,6 @@ DEFAULT_MAX_VAL_BASES = 2_000_000
 
 # ------------------------------------------------------------------------------------------
 # intervals and context arrays
-
-
-def as_intervals(intervals: Iterable) -> list[tuple[int, int, int]]:
-    """``(record, start, end)`` tuples of Interval objects (``.record/.start/.end``) or 3-tuples."""
-    out = []
-    for iv in intervals:
-        if hasattr(iv, "record"):
-            out.append((int(iv.record), int(iv.start), int(iv.end)))
-        else:
-            r, s, e = iv
-            out.append((int(r), int(s), int(e)))
-    return out
 
 
 def _interval_codes(genome, intervals: Sequence[tuple[int, int, int]]) -> list[np.ndarray]:
@@ -482,7 +471,7 @@ def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int =
         train = splits.train
     if val is None:
         val = splits.val if splits is not None else []
-    train_iv, val_iv = as_intervals(train), as_intervals(val)
+    train_iv, val_iv = as_tuples(train), as_tuples(val)
     if not train_iv:
         raise ConfigError("fit_baselines received no training intervals: the training split is empty. "
                           "Use a longer genome or smaller validation/test fractions.")

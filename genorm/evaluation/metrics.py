@@ -21,12 +21,40 @@ up to the total exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 NUM_BASES = 4
 
+LN2 = math.log(2.0)
+"""``ln 2``: nats to bits (a cross-entropy in nats divided by ``LN2`` is in bits)."""
+
 FIELDS = ("bases", "bits", "p_true", "top1", "top2", "pred_A", "pred_C", "pred_G", "pred_T")
 """Columns of an accumulator cell: counts and sums over the bases of one group."""
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Softmax over the last axis, in float64: ``exp((y - max y) / T) / sum exp((y - max y) / T)``.
+
+    The shift by the maximum keeps it finite; a tiny ``temperature`` gives ``exp(-inf) = 0``,
+    never ``inf - inf``.
+
+    >>> softmax(np.log(np.array([1.0, 1.0, 2.0, 4.0]))).tolist()
+    [0.125, 0.125, 0.25, 0.5]
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    with np.errstate(over="ignore", divide="ignore"):
+        e = np.exp(z / temperature)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log of :func:`softmax` over the last axis, in float64 (``y - max y - log sum exp(y - max y)``)."""
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
 def credits(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:

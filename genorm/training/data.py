@@ -69,7 +69,7 @@ def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: l
 
 
 def _val_dataset(genome, splits, config: TrainConfig):
-    from genorm.windows import make_dataset
+    from genorm.dataset import make_dataset
 
     val_bases = sum(iv.length for iv in splits.val)
     if val_bases <= config.max_val_bases:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import os
 
-from genorm.config import ModelConfig
+from genorm.config import CELL_TABLE, ModelConfig
 from genorm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
-"""Weight blocks per recurrent cell (GRU: update, reset, candidate; LSTM: input, forget, cell, output)."""
+GATES = {name: cell.gates for name, cell in CELL_TABLE.items()}
+"""Weight blocks per recurrent cell (from :data:`genorm.config.CELL_TABLE`)."""
 
 
 def physical_memory() -> int | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -207,7 +206,7 @@ def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tup
 def _datasets(data: Data, config: TrainConfig, dist, state: TrainingState, threads):
     """``(train_ds, val_ds, steps)``: the distributed training stream (resumed at the batch the state
     reached) and validation batches, and the training steps per epoch."""
-    from genorm.windows import make_dataset, steps_per_epoch
+    from genorm.dataset import make_dataset, steps_per_epoch
 
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(data.genome, data.splits.train, config.stream_config(batch_size=batch),
