@@ -107,7 +107,6 @@ def test_report_on_this_tree(layout, capsys):
     assert "private Keras/TensorFlow API outside genorm/_compat.py: none" in out  # issue 14, point 4: this holds
 
 
-@pytest.mark.xfail(strict=False, reason="layout refactor in progress")
 def test_layout_limits_hold(layout):
     findings, _ = layout.check(REPO)
     assert findings.total == 0, "\n".join(f"{t}: {items}" for t, items in findings.sections() if items)

@@ -86,8 +86,6 @@ def _weighted_targets(genome, intervals, soft_mask_weight: float, block: int = 1
     are A/C/G/T and, if it is soft-masked, ``soft_mask_weight > 0``. Stops at the first block that
     has a weighted target, so a usual genome costs one block.
     """
-    import numpy as np
-
     from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 
     weighted = soft = with_n = 0
