@@ -9,9 +9,9 @@ Prints figures; writes nothing but the temporary run directory.
    (target >= 2.5x); timings interleaved, best of ``--repeats``. Exact single-lane streaming is
    timed on a prefix of the test split and compared with warm-up lanes on that prefix (how far
    from exact the fast plan is).
-2. Markov baselines on the bundled genomes, ANCHORS section 1 protocol: first 90 % of every
+2. Markov baselines on the bundled genomes, the reference protocol (docs/figures.md §1): first 90 % of every
    record for training, last 10 % for testing; uniform, composition, best k chosen on the test
-   tail (as ANCHORS does) and k chosen on a validation tail (the last 5 % of the training part,
+   tail (as that table does) and k chosen on a validation tail (the last 5 % of the training part,
    as genorm's fit_baselines does in a run).
 
 Usage::

@@ -8,7 +8,7 @@ All three predict, for every base of a sequence, a distribution ``(4,)`` over A,
 * **markov** (order ``k``): ``P(b | c) = (n(c, b) + 1/2) / (n(c) + 2)`` where ``c`` is the
   ``k`` bases before, counted over the training intervals. A context or target containing N
   is never counted. Unseen contexts give the uniform distribution (plain add-1/2, no
-  back-off between seen and unseen contexts, as in ANCHORS section 1).
+  back-off between seen and unseen contexts, as in the reference protocol of docs/figures.md §1).
 
 **Short contexts back off** (none are skipped, so a baseline covers exactly the bases a model
 is scored on): a base with only ``r < k`` A/C/G/T bases before it in its interval (the first
