@@ -191,7 +191,8 @@ def test_evaluate_run_fits_missing_baselines_and_says_so(tiny_run, tmp_path):
     import shutil
 
     from genorm.evaluation.evaluate import evaluate_run
-    from genorm.training.rundir import BASELINES, load
+    from genorm.trained import load
+    from genorm.training.rundir import BASELINES
 
     run_dir, _ = tiny_run
     copy = tmp_path / "run"
@@ -210,7 +211,7 @@ def test_evaluate_run_fits_missing_baselines_and_says_so(tiny_run, tmp_path):
 
 def test_evaluate_run_window_context_and_errors(tiny_run):
     from genorm.evaluation.evaluate import evaluate_run
-    from genorm.training.rundir import load
+    from genorm.trained import load
 
     run = load(tiny_run[0])
     notes = []

@@ -353,14 +353,22 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     return Report(*frames, meta=meta)
 
 
-def run_baselines(run, on_note: Callable[[str], None] | None = None) -> Baselines:
+def run_baselines(run, on_note: Callable[[str], None] | None = None) -> Baselines | None:
     """The run's ``baselines.npz``, or, when it is missing, baselines fitted on the run's training split
-    (``on_note`` is told so: a minute of counting on a large genome, and the file stays missing)."""
+    (``on_note`` is told so: a minute of counting on a large genome, and the file stays missing).
+    None for a run trained on in-memory records without the file: its training split cannot be re-read."""
     from genorm.evaluation.baselines import fit_baselines
+    from genorm.in_memory import IN_MEMORY
 
     path = Path(run.run_dir) / BASELINES
     if path.is_file():
         return Baselines.load(path)
+    if IN_MEMORY in getattr(run, "fasta_paths", ()):
+        text = f"{path} is missing and the run was trained on in-memory records: no baselines in the report"
+        logger.info("%s", text)
+        if on_note is not None:
+            on_note(text)
+        return None
     text = f"{path} is missing; fitting the baselines on the run's training split"
     logger.info("%s", text)
     if on_note is not None:
