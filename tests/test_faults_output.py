@@ -25,6 +25,7 @@ import pytest
 from genorm.atomic import atomic_write_text, check_field, escape_text, remove_stale_temporaries
 from genorm.cli import main
 from genorm.errors import ConfigError, GenormError, OutputFileError, RunDirError
+from cli_checks import assert_one_error
 
 pytestmark = pytest.mark.slow
 
@@ -49,16 +50,6 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
         rc = exc.code
     out, err = capsys.readouterr()
     return rc, out, err
-
-
-def assert_one_error(rc: int, err: str, *needles: str) -> str:
-    assert rc == 2, err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def snapshot(run: Path) -> dict:

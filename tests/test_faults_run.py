@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_checks import assert_one_error
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,17 +74,6 @@ def genorm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def popen(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "genorm.cli", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
-
-
-def assert_one_error(rc: int, stderr: str, *needles: str) -> str:
-    """Exit status 2, no traceback, exactly one line on stderr, an ``error:`` line holding every needle."""
-    assert rc == 2, stderr
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def wait_for(predicate, timeout: float = 60.0) -> bool:

@@ -57,7 +57,7 @@ def add_index(sub) -> None:
         help="parse FASTA once into the memory-mapped genome cache that later runs use",
         description="Build (or check) the genome cache: one byte per base in DIR/packed.npy, memory-mapped by "
                     "training and evaluation, so a second run does not re-parse the FASTA. The cache is rebuilt "
-                    "when the FASTA (size or modification time), the encoding policy or --records change.",
+                    "when the FASTA's content (its SHA-256), the encoding policy or --records change.",
     )
     p.add_argument("fasta", nargs="+", help="FASTA file(s): plain, gzip or bgzip")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
