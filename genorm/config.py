@@ -161,6 +161,11 @@ class TrainConfig:
             (:data:`MAX_SOFT_MASK_WEIGHT`). Default 1.0. 0 ignores them; a genome with no other
             target is then an error before training (nothing would be learned).
         max_n_fraction: skip windows that are more than this fraction N. Default 0.5.
+        tbptt: stateful training (truncated back-propagation through time): each row of a batch
+            walks consecutive windows and carries its recurrent state from one batch to the next
+            (:mod:`genorm.walks`). Default False: independent windows, each from a zero state.
+        walk: with ``tbptt``, reset a row's state and re-seat it at least every this many windows.
+            Default 50.
         max_time: wall-clock budget for training per invocation, e.g. ``"90s"``, ``"10m"``,
             ``"1h"``: training stops cleanly and keeps the best model; None: no limit.
         seed: seeds weights, window sampling and the split. Default 0.
@@ -195,6 +200,8 @@ class TrainConfig:
     rc_augment: bool = False
     soft_mask_weight: float = 1.0
     max_n_fraction: float = 0.5
+    tbptt: bool = False
+    walk: int = 50
     max_time: str | None = None
     seed: int = 0
     tensorboard: bool = False
@@ -207,7 +214,7 @@ class TrainConfig:
         if not isinstance(self.model, ModelConfig):
             raise invalid("model", "a ModelConfig", self.model)
         object.__setattr__(self, "window", check_int("window", self.window, 2))
-        for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases"):
+        for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases", "walk"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.bases_per_epoch is not None:
             object.__setattr__(self, "bases_per_epoch", check_positive_int("bases_per_epoch", self.bases_per_epoch))
@@ -227,7 +234,7 @@ class TrainConfig:
             object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0, 1.0, lo_open=lo_open,
                                                         hi_open=hi_open))
         check_choice("iupac", self.iupac, ("n", "error"), expected="'n' or 'error'")
-        for name in ("u_as_t", "rc_augment", "tensorboard", "baselines"):
+        for name in ("u_as_t", "rc_augment", "tensorboard", "baselines", "tbptt"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("val_records", "test_records", "records"):
             object.__setattr__(self, name, check_names(name, getattr(self, name)))
@@ -249,7 +256,7 @@ class TrainConfig:
 
         kw = dict(window=self.window, batch_size=self.batch_size, bases_per_epoch=self.bases_per_epoch,
                   shuffle=True, rc_augment=self.rc_augment, max_n_fraction=float(self.max_n_fraction),
-                  soft_mask_weight=float(self.soft_mask_weight))
+                  soft_mask_weight=float(self.soft_mask_weight), walk=self.walk if self.tbptt else None)
         kw.update(changes)
         return StreamConfig(**kw)
 

@@ -131,12 +131,24 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
 
     if threads is not None:
         check_int("threads", threads, 1)
-    sampler = WindowSampler(genome, intervals, config, seed)
+    if config.walk:
+        from genorm.walks import WalkSampler
+
+        sampler = WalkSampler(genome, intervals, config, seed)
+    else:
+        sampler = WindowSampler(genome, intervals, config, seed)
     L, B = config.window, config.batch_size
     fixed = config.shuffle or bool(config.bases_per_epoch)
     smw = float(config.soft_mask_weight)
 
     def load(k):
+        if config.walk:  # stateful lanes: ((inputs, keep), targets, weights)
+            windows, keep = tf.numpy_function(_track(sampler.batch), [k], (tf.uint8, tf.float32), stateful=False,
+                                              name="genorm_walks")
+            windows.set_shape((B, L + 1))
+            keep.set_shape((B,))
+            inputs, targets, weights = _to_batch(windows, smw)
+            return (inputs, keep), targets, weights
         windows = tf.numpy_function(_track(sampler.batch), [k], tf.uint8, stateful=False, name="genorm_windows")
         windows.set_shape((B if fixed else None, L + 1))
         return _to_batch(windows, smw)
@@ -153,8 +165,9 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
             options = tf.data.Options()
             options.threading.private_threadpool_size = int(threads)
             ds = ds.with_options(options)
-    logger.info("stream: %d interval(s), %s bases, %d steps/epoch of %d x %d (%s)", sampler.iv_start.size,
-                f"{sampler.total_bases:,}", sampler.steps, B, L, "random" if config.shuffle else "strided")
+    logger.info("stream: %s bases, %d steps/epoch of %d x %d (%s)", f"{sampler.total_bases:,}", sampler.steps, B, L,
+                f"stateful lanes, walks of up to {config.walk} windows" if config.walk
+                else "random" if config.shuffle else "strided")
     return ds
 
 

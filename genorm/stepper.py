@@ -232,6 +232,13 @@ class Stepper:
 
         return lambda codes, state: [t.numpy() for t in call(codes, *state)]
 
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Load new weights of the same architecture (a :func:`~genorm.model.build_model` model's
+        ``get_weights()``, e.g. after a training epoch) without rebuilding or retracing."""
+        self.model.set_weights(weights)
+        if len(weights) and np.shape(weights[-1]) == (4,):
+            self._dense_bias = np.asarray(weights[-1], dtype=np.float32).copy()
+
     def initial_state(self, batch: int) -> list[np.ndarray]:
         """Zero states for ``batch`` sequences: list of ``(batch, units) float32``."""
         batch = check_positive_int("batch", batch)

@@ -83,6 +83,9 @@ class StreamConfig:
         max_n_fraction: skip windows whose real bases are more than this fraction N. Default
             0.5; 1.0 keeps every window.
         soft_mask_weight: weight of soft-masked (lower-case) targets. Default 1.0.
+        walk: None (default): independent windows (:class:`WindowSampler`). ``K``: stateful lanes
+            (:class:`genorm.walks.WalkSampler`): each row walks consecutive windows, its state reset
+            when its walk ends and at least every ``K`` windows (random mode only).
     """
 
     window: int = 200
@@ -93,6 +96,7 @@ class StreamConfig:
     rc_augment: bool = False
     max_n_fraction: float = 0.5
     soft_mask_weight: float = 1.0
+    walk: int | None = None
 
     def __post_init__(self) -> None:
         check_int("window", self.window, 2)
@@ -108,6 +112,11 @@ class StreamConfig:
                 )
         check_number("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
         check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT)
+        if self.walk is not None:
+            check_int("walk", self.walk, 1)
+            if not self.shuffle:
+                raise ConfigError("Received shuffle=False with walk set: stateful lanes (walk) are drawn at random; "
+                                  "use shuffle=True, or walk=None for a strided pass.")
 
     @property
     def effective_stride(self) -> int:

@@ -26,7 +26,8 @@ TRAIN_OPTIONS = [
         ("--bases-per-epoch", "bases_per_epoch"), ("--learning-rate", "learning_rate"), ("--clipnorm", "clipnorm"),
         ("--lr-patience", "lr_patience"), ("--patience", "patience"), ("--max-time", "max_time"), ("--seed", "seed"),
         ("--rc-augment", "rc_augment"), ("--soft-mask-weight", "soft_mask_weight"),
-        ("--max-n-fraction", "max_n_fraction"), ("--tensorboard", "tensorboard"), ("--strategy", "strategy"),
+        ("--max-n-fraction", "max_n_fraction"), ("--tbptt", "tbptt"), ("--walk", "walk"),
+        ("--tensorboard", "tensorboard"), ("--strategy", "strategy"),
     ]),
     ("splits", [
         ("--val-fraction", "val_fraction"), ("--test-fraction", "test_fraction"), ("--val-records", "val_records"),
@@ -119,7 +120,7 @@ def _add_options(p: argparse.ArgumentParser, fields: dict) -> None:
             if kind == "names":
                 text = "comma-separated " + text
             if kind is bool:
-                g.add_argument(flag, dest=name, action="store_true", default=argparse.SUPPRESS,
+                g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=f"{text} (default: {'on' if default else 'off'})")
                 continue
             shown = "none" if default is None else ",".join(default) if isinstance(default, tuple) else default

@@ -82,8 +82,8 @@ class NanGuard(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Stops when ``seconds`` (wall clock, from ``start``) would be exceeded.
 
-    ``reserve()`` estimates the seconds still needed after the last batch (validation and
-    saving); it is measured after the first validation.
+    ``reserve`` estimates the seconds still needed after the last batch of an epoch (validation,
+    checkpoint and backup); it is measured from the end of the first epoch on.
     """
 
     def __init__(self, state: TrainingState, seconds: float | None, start: float, reserve_guess: float = 2.0):
@@ -103,9 +103,9 @@ class TimeBudget(keras.callbacks.Callback):
         self._last = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
+        now = self._last_end = time.monotonic()
         if self.seconds is None:
             return
-        now = time.monotonic()
         if self._last is not None:
             dt = now - self._last
             self._batch_time = dt if self._batch_time == 0 else 0.9 * self._batch_time + 0.1 * dt
@@ -115,12 +115,9 @@ class TimeBudget(keras.callbacks.Callback):
                 logger.info("Time budget of %.0f s reached: stopping after this batch.", self.seconds)
             self.model.stop_training = True
 
-    def on_test_begin(self, logs=None):
-        self._test_start = time.monotonic()
-
-    def on_test_end(self, logs=None):
-        # validation + checkpointing + backup take about this long, with a margin
-        self.reserve = 1.5 * (time.monotonic() - self._test_start) + 1.0
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._last is not None:  # validation + checkpointing + backup took about this long: keep a margin
+            self.reserve = 1.5 * (time.monotonic() - self._last_end) + 1.0
 
     def on_epoch_end(self, epoch, logs=None):
         if self.seconds is not None and self._left() < self.reserve + self._batch_time and not self.state.stopped:
@@ -178,7 +175,9 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.state.best_epoch == epoch + 1:
-            self.best_weights = self.model.get_weights()
+            from genorm.training.stateful import base_weights
+
+            self.best_weights = base_weights(self.model)
             self.save_best(self.model)
 
 

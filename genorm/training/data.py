@@ -68,17 +68,6 @@ def _provenance(paths: list[str], genome, splits, config: TrainConfig, inputs: l
     }
 
 
-def _val_dataset(genome, splits, config: TrainConfig):
-    from genorm.dataset import make_dataset
-
-    val_bases = sum(iv.length for iv in splits.val)
-    if val_bases <= config.max_val_bases:
-        cfg = config.stream_config(shuffle=False, bases_per_epoch=None, rc_augment=False)
-    else:  # a fixed random sample: batch k depends only on (seed, k)
-        cfg = config.stream_config(shuffle=True, bases_per_epoch=config.max_val_bases, rc_augment=False)
-    return make_dataset(genome, splits.val, cfg, seed=config.seed + 1, repeat=False).cache()
-
-
 def _weighted_targets(genome, intervals, soft_mask_weight: float, block: int = 1 << 20) -> tuple[int, int, int]:
     """``(weighted, soft_masked, with_n)`` target counts of ``intervals``, as the window stream weighs them.
 
@@ -146,12 +135,12 @@ def _check_resume(out: Path, config: TrainConfig, inputs: list[dict]) -> dict:
 
 @dataclass
 class Data:
-    """What :func:`set_up_data` prepared: the genome, its split, the validation batches, the provenance."""
+    """What :func:`set_up_data` prepared: the genome, its split, the validation lanes, the provenance."""
 
     paths: list[str]
     genome: Any
     splits: Any
-    val_plain: Any
+    val_lanes: Any
     prov: dict
 
 
@@ -192,7 +181,9 @@ def set_up_data(paths, config: TrainConfig, out: Path, resume: bool, progress, p
     prov = _check_resume(out, config, inputs) if resume else None
     genome, splits = _read_and_split(paths, config, progress, preloaded)
     check_targets_carry_weight(genome, splits, config)
-    val_plain = _val_dataset(genome, splits, config)  # fails here (e.g. every window mostly N) before any write
+    from genorm.training.validation import plan_validation
+
+    val_lanes = plan_validation(splits.val, config.max_val_bases)
     if resume:
         if prov.get("split_sha256") != splits.sha256():
             raise ConfigError(f"Cannot resume {out}: the split differs from the saved one ({out / rundir.SPLITS}).")
@@ -206,7 +197,7 @@ def set_up_data(paths, config: TrainConfig, out: Path, resume: bool, progress, p
     prov["distribution"] = {"strategy": dist.name, "replicas": dist.replicas, "workers": dist.cluster.num_workers}
     rundir.write_config(out, config)
     rundir.write_json(out / rundir.PROVENANCE, prov)
-    return Data(paths=paths, genome=genome, splits=splits, val_plain=val_plain, prov=prov)
+    return Data(paths=paths, genome=genome, splits=splits, val_lanes=val_lanes, prov=prov)
 
 
 def _fit_baselines(genome, splits, out: Path) -> None:

@@ -48,6 +48,8 @@ from genorm.training.callbacks import (
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
 from genorm.model import build_model
+from genorm.training.stateful import StatefulTrainer, base_weights
+from genorm.training.validation import StreamingValidation
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +168,10 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
 
         threads = limit_threads(threads)  # before any TensorFlow operation
     dist = distribute.make_distribution(config.strategy)  # before any other TensorFlow operation
+    if config.tbptt and dist.strategy is not None:
+        raise ConfigError(f"Stateful training (--tbptt) runs on one device; the {dist.name} strategy "
+                          f"({dist.replicas} replicas, {dist.cluster.num_workers} worker(s)) is not supported with "
+                          "it yet: train with --strategy one, or without --tbptt.")
     if not dist.is_chief:  # only the chief writes the run directory; this worker writes a deleted scratch copy
         with distribute.worker_scratch(out_dir, resume) as scratch:
             out = rundir.prepare(scratch, resume=resume)
@@ -189,7 +195,9 @@ def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tup
     """The compiled model and its :class:`TrainingState`: fresh, or restored from the run's backup."""
     keras.utils.set_random_seed(config.seed)
     with dist.scope():
-        model = compile_model(build_model(config.model), config)
+        model = StatefulTrainer(config.model, config.batch_size, config.window) if config.tbptt \
+            else build_model(config.model)
+        compile_model(model, config)
     dist.prepare_model(model, config.window)
     if not resume:
         return model, TrainingState(learning_rate=float(config.learning_rate))
@@ -204,27 +212,28 @@ def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tup
 
 
 def _datasets(data: Data, config: TrainConfig, dist, state: TrainingState, threads):
-    """``(train_ds, val_ds, steps)``: the distributed training stream (resumed at the batch the state
-    reached) and validation batches, and the training steps per epoch."""
+    """``(train_ds, steps)``: the distributed training stream (resumed at the batch the state reached)
+    and the training steps per epoch."""
     from genorm.dataset import make_dataset, steps_per_epoch
 
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(data.genome, data.splits.train, config.stream_config(batch_size=batch),
                                          seed=seed, repeat=True, threads=threads),
         config.batch_size, config.seed, skip=state.batches_done)
-    return train_ds, dist.eval_dataset(data.val_plain), steps_per_epoch(data.genome, data.splits.train,
-                                                                        config.stream_config())
+    return train_ds, steps_per_epoch(data.genome, data.splits.train, config.stream_config())
 
 
 def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int, wall_start: float, dist,
-               save_best, verbose, extra_callbacks) -> tuple[list, BestCheckpoint, Backup, int]:
+               save_best, verbose, extra_callbacks, data: Data) -> tuple[list, BestCheckpoint, Backup, int]:
     """genorm's callbacks in their order, then ``extra_callbacks``; also the checkpoint and backup
     callbacks (the trainer asks them afterwards) and Keras' ``verbose`` (0 when genorm logs epochs)."""
     bases_per_batch = config.batch_size * config.window
     checkpoint = BestCheckpoint(state, save_best)
     backup_cb = Backup(state, bases_per_batch, out, time.monotonic(),  # the backup first: history.csv never
                        after_save=lambda: rundir.write_history(out / rundir.HISTORY, state.history))  # lists more
-    cbs = [NanGuard(state), TimeBudget(state, config.max_seconds, start=wall_start),
+    validation = StreamingValidation(data.genome, data.val_lanes, config.model, config.soft_mask_weight,
+                                     base_weights)  # first: the callbacks after it read its val_* logs
+    cbs = [validation, NanGuard(state), TimeBudget(state, config.max_seconds, start=wall_start),
            PlateauStopping(state, config.patience, config.lr_patience, config.lr_factor, config.min_learning_rate),
            checkpoint, backup_cb,
            CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
@@ -239,7 +248,7 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
     return cbs + list(extra_callbacks), checkpoint, backup_cb, verbose
 
 
-def _fit(model, train_ds, val_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
+def _fit(model, train_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
          backup_cb: Backup, verbose, dist) -> bool:
     """``model.fit`` from the state's epoch on; returns whether Ctrl-C interrupted it (the state is then
     the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
@@ -248,7 +257,7 @@ def _fit(model, train_ds, val_ds, steps: int, config: TrainConfig, state: Traini
             # Keras workarounds for the strategy (genorm._compat) around fit only; Ctrl-C at a batch boundary
             with dist.fitting(model), interrupt_between_batches() as flag:
                 model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                          validation_data=val_ds, callbacks=[*cbs, StopOnInterrupt(flag)], verbose=verbose,
+                          callbacks=[*cbs, StopOnInterrupt(flag)], verbose=verbose,
                           shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
@@ -267,25 +276,26 @@ def _train_locked(paths, config, out, resume, verbose, extra_callbacks, progress
                   threads=None, preloaded=None) -> Run:
     data = set_up_data(paths, config, out, resume, progress, preloaded, dist)
     model, state = _build_or_restore(config, out, resume, dist)
-    train_ds, val_ds, steps = _datasets(data, config, dist, state, threads)
+    train_ds, steps = _datasets(data, config, dist, state, threads)
     best_model = build_model(config.model)
 
     def save_best(m):
-        best_model.set_weights(m.get_weights())
+        best_model.set_weights(base_weights(m))
         rundir.save_model(best_model, out / rundir.MODEL)
 
     cbs, checkpoint, backup_cb, verbose = _callbacks(config, out, state, steps, wall_start, dist, save_best,
-                                                     verbose, extra_callbacks)
+                                                     verbose, extra_callbacks, data)
     bases_before, fit_start = state.bases_done, time.monotonic()
-    interrupted = _fit(model, train_ds, val_ds, steps, config, state, out, cbs, backup_cb, verbose, dist)
+    interrupted = _fit(model, train_ds, steps, config, state, out, cbs, backup_cb, verbose, dist)
     fit_seconds = time.monotonic() - fit_start
     if checkpoint.best_weights is not None:
-        model.set_weights(checkpoint.best_weights)
+        best_model.set_weights(checkpoint.best_weights)
     elif (out / rundir.MODEL).is_file():  # resumed: the best epoch came before this invocation
-        model.set_weights(keras.saving.load_model(out / rundir.MODEL, compile=False, safe_mode=True).get_weights())
+        best_model.set_weights(keras.saving.load_model(out / rundir.MODEL, compile=False,
+                                                       safe_mode=True).get_weights())
     else:
         save_best(model)
-    return _finish(model, config, out, data, state, dist, interrupted, state.bases_done - bases_before,
+    return _finish(best_model, config, out, data, state, dist, interrupted, state.bases_done - bases_before,
                    fit_seconds, wall_start)
 
 
