@@ -39,15 +39,18 @@ def plan_validation(intervals, max_bases: int) -> list[Lane]:
 
     >>> from genorm.splits import Interval
     >>> [(l.start, l.end) for l in plan_validation([Interval(0, 0, 30000)], 20000)]
-    [(0, 8000), (8000, 16000), (24000, 30000)]
+    [(0, 8000), (16000, 24000), (24000, 30000)]
     """
     lanes = plan_lanes(as_tuples(intervals), warmup=VAL_WARMUP, batch_size=DEFAULT_BATCH_SIZE)
     sizes = np.array([lane.end - lane.start for lane in lanes], dtype=np.int64)
     if sizes.sum() <= max_bases:
         return lanes
-    n = int(np.searchsorted(np.cumsum(np.sort(sizes)[::-1]), max_bases)) + 1  # lanes needed, largest first
-    picks = sorted(set(np.linspace(0, len(lanes) - 1, n).round().astype(int).tolist()))
-    return [lanes[i] for i in picks]
+    n = int(np.searchsorted(np.cumsum(np.sort(sizes)[::-1]), max_bases)) + 1  # at least this many lanes
+    while True:
+        picks = np.unique(np.linspace(0, len(lanes) - 1, n).round().astype(int))
+        if sizes[picks].sum() >= max_bases:
+            return [lanes[i] for i in picks.tolist()]
+        n += 1
 
 
 class StreamingValidation(keras.callbacks.Callback):
@@ -96,7 +99,8 @@ class StreamingValidation(keras.callbacks.Callback):
             t = np.minimum(target, 3)
             logp = log_softmax(logits.astype(np.float64))
             total_ce -= float((w * logp[np.arange(t.size), t]).sum())
-            total_right += float((w * (logits.argmax(axis=1) == t)).sum())
+            top = logp == logp.max(axis=1, keepdims=True)  # a tie earns 1/e, as in genorm.evaluation.metrics
+            total_right += float((w * top[np.arange(t.size), t] / top.sum(axis=1)).sum())
             total_w += float(w.sum())
             bases += int((target != N).sum())
         loss = total_ce / total_w if total_w > 0 else math.nan
