@@ -167,11 +167,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         from genorm.threads import limit_threads
 
         threads = limit_threads(threads)  # before any TensorFlow operation
-    dist = distribute.make_distribution(config.strategy)  # before any other TensorFlow operation
-    if config.tbptt and dist.strategy is not None:
-        raise ConfigError(f"Stateful training (--tbptt) runs on one device; the {dist.name} strategy "
-                          f"({dist.replicas} replicas, {dist.cluster.num_workers} worker(s)) is not supported with "
-                          "it yet: train with --strategy one, or without --tbptt.")
+    dist = _distribution(config)  # before any other TensorFlow operation
     if not dist.is_chief:  # only the chief writes the run directory; this worker writes a deleted scratch copy
         with distribute.worker_scratch(out_dir, resume) as scratch:
             out = rundir.prepare(scratch, resume=resume)
@@ -189,6 +185,15 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         if locked and not resume:  # a fresh start that failed before its first backup leaves nothing behind
             rundir.discard_unfinished(out, remove_dir=not existed)
         raise
+
+
+def _distribution(config: TrainConfig):
+    dist = distribute.make_distribution(config.strategy)
+    if config.tbptt and dist.strategy is not None:
+        raise ConfigError(f"Stateful training (--tbptt) runs on one device; the {dist.name} strategy "
+                          f"({dist.replicas} replicas, {dist.cluster.num_workers} worker(s)) is not supported with "
+                          "it yet: train with --strategy one, or without --tbptt.")
+    return dist
 
 
 def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tuple[keras.Model, TrainingState]:
