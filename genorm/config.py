@@ -122,6 +122,11 @@ def parse_duration(value: str | float | int | None) -> float | None:
     return seconds
 
 
+MAX_WALK = 1000
+"""Upper bound of ``walk``: batch ``k`` is rebuilt by replaying up to ``walk - 1`` batches of NumPy
+arithmetic (:mod:`genorm.walks`), and a GRU's memory fades long before 1000 windows."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run; saved as ``config.json`` in the run directory.
@@ -164,8 +169,8 @@ class TrainConfig:
         tbptt: stateful training (truncated back-propagation through time): each row of a batch
             walks consecutive windows and carries its recurrent state from one batch to the next
             (:mod:`genorm.walks`). Default False: independent windows, each from a zero state.
-        walk: with ``tbptt``, reset a row's state and re-seat it at least every this many windows.
-            Default 50.
+        walk: with ``tbptt``, reset a row's state and re-seat it at least every this many windows,
+            in ``[1, 1000]``. Default 50.
         max_time: wall-clock budget for training per invocation, e.g. ``"90s"``, ``"10m"``,
             ``"1h"``: training stops cleanly and keeps the best model; None: no limit.
         seed: seeds weights, window sampling and the split. Default 0.
@@ -214,13 +219,15 @@ class TrainConfig:
         if not isinstance(self.model, ModelConfig):
             raise invalid("model", "a ModelConfig", self.model)
         object.__setattr__(self, "window", check_int("window", self.window, 2))
-        for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases", "walk"):
+        for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.bases_per_epoch is not None:
             object.__setattr__(self, "bases_per_epoch", check_positive_int("bases_per_epoch", self.bases_per_epoch))
             if self.bases_per_epoch > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
                 raise invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
                                "with more epochs)", self.bases_per_epoch)
+        object.__setattr__(self, "walk", check_int("walk", self.walk, 1, MAX_WALK + 1,
+                                                   expected=f"an integer in [1, {MAX_WALK}] (windows)"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32, expected="an integer in [0, 2**32)"))
         for name, lo, hi, expected in (("learning_rate", 0, 10, "a positive number below 10"),
                                        ("clipnorm", 0, math.inf, "a positive number"),

@@ -36,6 +36,8 @@ from conftest import TINY_TRAIN as TINY
     ({"seed": 2**32}, r"`seed`, expected an integer in \[0, 2\*\*32\), got 4294967296"),
     ({"baselines": 1}, "`baselines`, expected true or false, got 1"),
     ({"strategy": "ring"}, "`strategy`, expected one of auto, one, mirrored, multiworker, got 'ring'"),
+    ({"walk": 1001}, r"`walk`, expected an integer in \[1, 1000\] \(windows\), got 1001"),
+    ({"tbptt": "yes"}, "`tbptt`, expected true or false, got 'yes'"),
 ])
 def test_invalid_options(changes, message):
     with pytest.raises(ConfigError, match=message):
