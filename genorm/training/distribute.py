@@ -267,16 +267,6 @@ class Distribution:
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
-    def eval_dataset(self, ds):
-        """A finite evaluation dataset, shared out by batch across workers (Keras sums the metrics)."""
-        if self.strategy is None or self.cluster.num_workers == 1:
-            return ds
-        import tensorflow as tf
-
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return ds.with_options(options)
-
 
 def local_gpus() -> int:
     """GPUs TensorFlow sees (0 without TensorFlow or without a GPU build)."""
