@@ -1,0 +1,323 @@
+"""Adaptive evaluation ("dynamic evaluation", Krause et al. 2018): the model keeps learning while it reads.
+
+An interval is read chunk by chunk (``chunk`` bases at a time, recurrent state carried). Each
+chunk is **first predicted and scored**, with the weights as they are; then the model takes one
+gradient step (plain SGD or Adam, ``learning_rate``) on the masked mean cross-entropy of that same
+forward pass, and only then reads the next chunk. The loss holds only the *scored* targets of the
+chunk (never warm-up context, never N), so no base is ever predicted by weights that were updated
+on it. No gradient flows through the carried state (truncated back-propagation over one chunk).
+
+The adapting weights are a copy (:attr:`AdaptiveStepper.model`, built by
+:func:`genorm.stepper.make_stepper`): the model you pass, and a run's saved ``model.keras``, are
+never changed.
+
+``lanes``: an interval is cut into that many segments that run side by side as the rows of one
+batch and share one set of adapting weights; every segment but the first starts from the zero
+state ``warmup`` bases before it (those bases are read, not scored and not in the loss).
+``carry=False`` (default): weights, optimizer and state restart at every interval, so the numbers
+of an interval do not depend on which intervals were evaluated before it; ``carry=True``: the
+weights (not the state) carry from one interval to the next, in the order given.
+
+===========  ==========================  ==========================================================
+array        shape, dtype                meaning
+===========  ==========================  ==========================================================
+codes        ``(B, T) int32``            inputs, codes A=0 C=1 G=2 T=3 N=4
+targets      ``(B, T) int32``            the base after each input (``codes`` shifted by one)
+mask         ``(B, T) float32``          1 where the target is scored and enters the loss, else 0
+logits       ``(B, T, 4) float32``       predictions of ``targets``, made before the update
+===========  ==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from genorm.encoding import N
+from genorm.errors import ConfigError
+from genorm.validate import check_bool, check_choice, check_int, check_number, check_positive_int
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ADAPT = False
+"""Whether ``genorm evaluate``, ``score`` and ``predict`` adapt unless told (``--adapt / --no-adapt``)."""
+DEFAULT_CHUNK = 100
+DEFAULT_LEARNING_RATE = 0.003
+DEFAULT_OPTIMIZER = "sgd"
+DEFAULT_LANES = 4
+DEFAULT_WARMUP = 500
+DEFAULT_CARRY = False
+OPTIMIZERS = ("sgd", "adam")
+ADAPT_ROW = "model+adapt"
+"""The report's row of the adaptive model (the static model's row stays ``model``)."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How the model adapts while it is evaluated (see the module docstring).
+
+    Attributes:
+        chunk: bases read (and scored) between two gradient steps (>= 2).
+        learning_rate: step size (>= 0; 0 gives the static model's numbers).
+        optimizer: ``"sgd"`` (plain) or ``"adam"``.
+        lanes: segments of one interval run side by side, sharing the adapting weights.
+        warmup: bases of context each segment but the first reads before its first scored base.
+        carry: False: weights and state restart at each interval; True: weights carry across
+            intervals in order.
+
+    >>> AdaptConfig(chunk=50, learning_rate=0.01).optimizer
+    'sgd'
+    """
+
+    chunk: int = DEFAULT_CHUNK
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    optimizer: str = DEFAULT_OPTIMIZER
+    lanes: int = DEFAULT_LANES
+    warmup: int = DEFAULT_WARMUP
+    carry: bool = DEFAULT_CARRY
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("chunk", check_int("adapt.chunk", self.chunk, 2, expected="an integer >= 2 (bases per update)"))
+        set_("learning_rate", check_number("adapt.learning_rate", self.learning_rate, 0.0))
+        set_("optimizer", check_choice("adapt.optimizer", self.optimizer, OPTIMIZERS))
+        set_("lanes", check_positive_int("adapt.lanes", self.lanes))
+        set_("warmup", check_int("adapt.warmup", self.warmup, 0))
+        set_("carry", check_bool("adapt.carry", self.carry))
+
+    def describe(self) -> str:
+        """One line, e.g. ``adaptive: sgd lr 0.003, a step every 100 bases, 4 lane(s), restart per interval``."""
+        how = "weights carried across intervals" if self.carry else "weights and state restart at each interval"
+        return (f"adaptive: {self.optimizer} lr {self.learning_rate:g}, one step every {self.chunk} bases, "
+                f"{self.lanes} lane(s) per interval ({self.warmup} bases warm-up), {how}")
+
+    def to_dict(self) -> dict:
+        return {"chunk": self.chunk, "learning_rate": self.learning_rate, "optimizer": self.optimizer,
+                "lanes": self.lanes, "warmup": self.warmup, "carry": self.carry}
+
+
+def _backend() -> str:
+    return keras.backend.backend()
+
+
+def _base_stepper(model, source: str | None):
+    """A :class:`~genorm.stepper.Stepper` from a Stepper, a loaded run or a Keras model."""
+    from genorm.stepper import Stepper, make_stepper
+
+    if isinstance(model, Stepper):
+        return model
+    if callable(getattr(model, "stepper", None)):
+        return model.stepper()
+    if isinstance(model, keras.Model):
+        return make_stepper(model, source=source)
+    raise ConfigError(f"Adaptive evaluation needs a genorm model (a Keras model of genorm.model.build_model, a "
+                      f"Stepper or a loaded run), got {type(model).__name__}: a stepper without weights cannot "
+                      "adapt.")
+
+
+class AdaptiveStepper:
+    """A model that scores a chunk, then takes one gradient step on it (see the module docstring).
+
+    Args:
+        model: a Keras model of :func:`genorm.model.build_model`, a :class:`~genorm.stepper.Stepper`
+            or a loaded run; its weights are copied, never changed.
+        config: an :class:`AdaptConfig`.
+
+    Raises:
+        ConfigError: Keras runs on another backend than TensorFlow, or ``model`` is not a genorm model.
+    """
+
+    def __init__(self, model, config: AdaptConfig | None = None, source: str | None = None):
+        backend = _backend()
+        if backend != "tensorflow":
+            raise ConfigError(f"Adaptive evaluation needs the TensorFlow backend of Keras, but Keras runs on "
+                              f"{backend!r} (KERAS_BACKEND); set KERAS_BACKEND=tensorflow, or evaluate without "
+                              "--adapt.")
+        self.config = config if config is not None else AdaptConfig()
+        base = _base_stepper(model, source)
+        self.model = keras.models.clone_model(base.model)
+        self.model.set_weights(base.model.get_weights())
+        self._state_sizes = [int(s.shape[1]) for s in base.initial_state(1)]
+        self._original = [np.array(w) for w in self.model.get_weights()]
+        cls = keras.optimizers.SGD if self.config.optimizer == "sgd" else keras.optimizers.Adam
+        self._optimizer = cls(learning_rate=self.config.learning_rate)
+        self._optimizer.build(self.model.trainable_variables)
+        self._optimizer_original = [np.array(v) for v in self._optimizer.variables]
+        self._logits = self.model.get_layer("logits")
+        self._step = self._make_step()
+
+    def _make_step(self):
+        import tensorflow as tf
+
+        matrix = tf.TensorSpec((None, None), tf.int32)
+        signature = [matrix, matrix, tf.TensorSpec((None, None), tf.float32)] + \
+            [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
+        model, optimizer = self.model, self._optimizer
+
+        @tf.function(input_signature=signature)
+        def step(codes, targets, mask, *state):
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                logits, *new_state = model([codes, *state], training=False)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.minimum(targets, 3), logits=logits)
+                loss = tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            return [logits, *new_state]
+
+        return step
+
+    def reset(self) -> None:
+        """Restore the original weights and the optimizer's initial state."""
+        self.model.set_weights(self._original)
+        for variable, value in zip(self._optimizer.variables, self._optimizer_original):
+            variable.assign(value)
+
+    def initial_state(self, batch: int) -> list[np.ndarray]:
+        """Zero states for ``batch`` sequences: list of ``(batch, units) float32``."""
+        batch = check_positive_int("batch", batch)
+        return [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
+
+    def initial_logits(self) -> np.ndarray:
+        """``(4,) float32`` logits of a first base (empty context), with the current weights."""
+        if not self._logits.use_bias:
+            return np.zeros(4, np.float32)
+        return np.asarray(self._logits.bias, dtype=np.float32).copy()
+
+    def step(self, codes: np.ndarray, state: list[np.ndarray], targets: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Score one chunk, then take one gradient step on its masked targets.
+
+        Args:
+            codes, targets: ``(B, T) int`` codes 0-4; mask: ``(B, T)`` 1 for targets in the loss.
+            state: from :meth:`initial_state` or the previous step.
+
+        Returns:
+            ``(logits (B, T, 4) float32, new_state)``: logits computed before the update.
+        """
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] < 1 or np.shape(targets) != codes.shape or np.shape(mask) != codes.shape:
+            raise ConfigError(f"Received an invalid value for `codes`, `targets` or `mask`, expected three arrays of "
+                              f"one shape (B, T) with T >= 1, got {codes.shape}, {np.shape(targets)} and "
+                              f"{np.shape(mask)}.")
+        out = self._step(codes.astype(np.int32), np.asarray(targets, np.int32), np.asarray(mask, np.float32),
+                         *[np.asarray(s, np.float32) for s in state])
+        logits, *new_state = [t.numpy() for t in out]
+        return logits, new_state
+
+
+def make_adaptive(model, config: AdaptConfig | None = None, source: str | None = None) -> AdaptiveStepper:
+    """An :class:`AdaptiveStepper` for ``model`` (a copy of its weights) with ``config`` (default: the defaults)."""
+    return AdaptiveStepper(model, config, source=source)
+
+
+Block = tuple[np.ndarray, np.ndarray]
+"""``(positions (n,) int64, logits (n, 4) float32)`` of scored bases, positions relative to the interval."""
+
+
+def _segments(n: int, config: AdaptConfig) -> list[tuple[int, int, int]]:
+    """``(context start, first scored, end)`` of each lane of an interval of ``n`` bases."""
+    lanes = max(1, min(config.lanes, n // (2 * config.chunk)))  # no lane shorter than two chunks
+    size = math.ceil(n / lanes)
+    return [(max(0, a - config.warmup), a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Block]:
+    """Adaptive predictions of every base of one interval (the stepper is not reset here).
+
+    Args:
+        stepper: an :class:`AdaptiveStepper`.
+        codes: ``(n,)`` codes 0-4 of the interval.
+
+    Yields:
+        ``(positions, logits)`` blocks; base 0 from the empty context, every base once, N included
+        (scored by the caller or not, never in the loss). With one lane, positions come in order.
+    """
+    codes = np.asarray(codes)
+    n = int(codes.size)
+    if n == 0:
+        return
+    yield np.zeros(1, np.int64), stepper.initial_logits()[None, :]
+    if n < 2:
+        return
+    chunk = stepper.config.chunk
+    lanes = _segments(n, stepper.config)
+    steps = max(end - 1 - ctx for ctx, _, end in lanes)
+    state = stepper.initial_state(len(lanes))
+    for t0 in range(0, steps, chunk):
+        t = min(chunk, steps - t0)
+        inputs = np.full((len(lanes), t), N, np.int32)
+        targets = np.full((len(lanes), t), N, np.int32)
+        mask = np.zeros((len(lanes), t), np.float32)
+        spans = []
+        for i, (ctx, first, end) in enumerate(lanes):
+            p0 = ctx + t0
+            m = min(t, end - 1 - p0)
+            lo = max(0, first - 1 - p0)  # input p predicts base p + 1 >= first
+            if m <= lo:
+                continue
+            inputs[i, :m] = codes[p0:p0 + m]
+            targets[i, :m] = codes[p0 + 1:p0 + 1 + m]
+            mask[i, lo:m] = targets[i, lo:m] != N
+            spans.append((i, p0, lo, m))
+        logits, state = stepper.step(inputs, state, targets, mask)
+        for i, p0, lo, m in spans:
+            yield np.arange(p0 + 1 + lo, p0 + 1 + m, dtype=np.int64), logits[i, lo:m]
+
+
+def stream_adaptive(stepper: AdaptiveStepper, genome, intervals: Sequence[tuple[int, int, int]],
+                    progress: Callable[[int, int | None, str], None] | None = None,
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Adaptive predictions of every base of ``intervals`` of ``genome``, interval after interval, in order.
+
+    Weights, optimizer and state restart at each interval (``carry=False``), or only at the first
+    (``carry=True``: weights carried, state still restarted).
+
+    Yields:
+        ``(records (n,) int64, positions (n,) int64, logits (n, 4) float32)`` as
+        :func:`genorm.evaluation.lanes.stream_logits` does.
+    """
+    from genorm.encoding import CODE_BITS
+
+    total = sum(max(0, e - s) for _, s, e in intervals)
+    done = 0
+    for k, (r, s, e) in enumerate(intervals):
+        if k == 0 or not stepper.config.carry:
+            stepper.reset()
+        codes = genome.packed_record(r)[s:e] & CODE_BITS
+        for pos, logits in adapt_interval(stepper, codes):
+            done += pos.size
+            yield np.full(pos.size, r, np.int64), pos + s, np.asarray(logits, np.float32)
+            if progress is not None:
+                progress(done, total, "adapt")
+
+
+def adaptive_logits(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, logits (m, 4))`` blocks of one sequence in order (for :class:`genorm.predict.Predictor`).
+
+    One lane: streamed as computed. More lanes: the whole sequence's logits are held
+    (16 bytes per base) and given in one block.
+    """
+    n = int(np.asarray(codes).size)
+    if stepper.config.lanes == 1 or n < 4 * stepper.config.chunk:
+        for pos, logits in adapt_interval(stepper, codes):
+            yield int(pos[0]), logits
+        return
+    from genorm.training.memory import check_memory
+
+    check_memory(16 * n, f"Adaptive prediction of a sequence of {n:,} bases in {stepper.config.lanes} lanes",
+                 "use one lane (--adapt-lanes 1), which streams")
+    out = np.empty((n, 4), np.float32)
+    for pos, logits in adapt_interval(stepper, codes):
+        out[pos] = logits
+    yield 0, out
+
+
+__all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
+           "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
+           "adapt_interval", "adaptive_logits", "make_adaptive", "stream_adaptive"]
