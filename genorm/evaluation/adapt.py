@@ -150,6 +150,9 @@ class AdaptiveStepper:
         self._optimizer_original = [np.array(v) for v in self._optimizer.variables]
         self._logits = self.model.get_layer("logits")
         self._step = self._make_step()
+        zeros = np.zeros((1, 1), np.float32)
+        self.step(np.full((1, 1), N), self.initial_state(1), np.full((1, 1), N), zeros)  # trace now, not timed later
+        self.reset()
 
     def _make_step(self):
         import tensorflow as tf
