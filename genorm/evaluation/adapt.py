@@ -35,7 +35,6 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 from genorm.encoding import N
@@ -101,12 +100,39 @@ class AdaptConfig:
                 "lanes": self.lanes, "warmup": self.warmup, "carry": self.carry}
 
 
+_FLAGS = {"chunk": "--adapt-chunk", "learning_rate": "--adapt-lr", "optimizer": "--adapt-optimizer",
+          "lanes": "--adapt-lanes"}
+
+
+def adapt_config(adapt: bool, **settings) -> AdaptConfig | None:
+    """The configuration for ``adapt`` (on / off) and the ``settings`` given (None: the default).
+
+    Raises:
+        ConfigError: a setting given while ``adapt`` is off (it would be silently ignored), or a bad value.
+
+    >>> adapt_config(False) is None, adapt_config(True, chunk=50).chunk
+    (True, 50)
+    """
+    given = {k: v for k, v in settings.items() if v is not None}
+    if not adapt:
+        if given:
+            flags = ", ".join(_FLAGS.get(k, k) for k in given)
+            raise ConfigError(f"{flags} only apply to adaptive evaluation: add --adapt (adapt=True), or leave "
+                              f"{'it' if len(given) == 1 else 'them'} out.")
+        return None
+    return AdaptConfig(**given)
+
+
 def _backend() -> str:
+    import keras
+
     return keras.backend.backend()
 
 
 def _base_stepper(model, source: str | None):
     """A :class:`~genorm.stepper.Stepper` from a Stepper, a loaded run or a Keras model."""
+    import keras
+
     from genorm.stepper import Stepper, make_stepper
 
     if isinstance(model, Stepper):
@@ -138,6 +164,8 @@ class AdaptiveStepper:
             raise ConfigError(f"Adaptive evaluation needs the TensorFlow backend of Keras, but Keras runs on "
                               f"{backend!r} (KERAS_BACKEND); set KERAS_BACKEND=tensorflow, or evaluate without "
                               "--adapt.")
+        import keras
+
         self.config = config if config is not None else AdaptConfig()
         base = _base_stepper(model, source)
         self.model = keras.models.clone_model(base.model)
@@ -323,4 +351,4 @@ def adaptive_logits(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[tup
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
            "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_interval", "adaptive_logits", "make_adaptive", "stream_adaptive"]
+           "adapt_config", "adapt_interval", "adaptive_logits", "make_adaptive", "stream_adaptive"]
