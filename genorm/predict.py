@@ -98,7 +98,7 @@ class Predictor:
     def __post_init__(self) -> None:
         self.chunk = check_positive_int("chunk", self.chunk)
         self.lanes = check_positive_int("lanes", self.lanes)
-        self._adaptive = {}
+        self._adaptive = None
 
     # -- adaptive ---------------------------------------------------------------------------
     def _adapt_of(self, adapt):
@@ -115,12 +115,9 @@ class Predictor:
         """The adaptive copy of the model for ``config`` (made once), reset when ``fresh`` or not carrying."""
         from genorm.evaluation.adapt import make_adaptive
 
-        if config not in self._adaptive:
-            self._adaptive[config] = make_adaptive(self.stepper, config)
-        stepper = self._adaptive[config]
-        if fresh or not config.carry:
-            stepper.reset()
-        return stepper
+        if fresh or not config.carry or self._adaptive is None:
+            self._adaptive = make_adaptive(self.stepper, config)  # made once per optimizer, reset
+        return self._adaptive
 
     def _iter_adaptive(self, seq, config, fresh: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         from genorm.evaluation.adapt import adaptive_logits

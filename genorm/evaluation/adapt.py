@@ -12,8 +12,12 @@ The adapting weights are a copy (:attr:`AdaptiveStepper.model`, built by
 never changed.
 
 ``lanes``: an interval is cut into that many segments that run side by side as the rows of one
-batch and share one set of adapting weights; every segment but the first starts from the zero
-state ``warmup`` bases before it (those bases are read, not scored and not in the loss).
+batch and share one set of adapting weights. With ``warmup=0`` (default) a segment starts cold:
+its first base is predicted from the empty context (as an interval's first base is), before any
+update, so every base the model reads, as input or as target, has been scored already. With
+``warmup=W`` a segment first reads the ``W`` bases before it from the zero state (read, never
+scored, never a target in the loss); those bases may then be read before the previous segment
+has scored them (as context only), so ``warmup=0`` is the strict choice.
 ``carry=False`` (default): weights, optimizer and state restart at every interval, so the numbers
 of an interval do not depend on which intervals were evaluated before it; ``carry=True``: the
 weights (not the state) carry from one interval to the next, in the order given.
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,7 +54,7 @@ DEFAULT_CHUNK = 100
 DEFAULT_LEARNING_RATE = 0.003
 DEFAULT_OPTIMIZER = "sgd"
 DEFAULT_LANES = 4
-DEFAULT_WARMUP = 500
+DEFAULT_WARMUP = 0
 DEFAULT_CARRY = False
 OPTIMIZERS = ("sgd", "adam")
 ADAPT_ROW = "model+adapt"
@@ -129,6 +134,13 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
+def _check_backend() -> None:
+    backend = _backend()
+    if backend != "tensorflow":
+        raise ConfigError(f"Adaptive evaluation needs the TensorFlow backend of Keras, but Keras runs on "
+                          f"{backend!r} (KERAS_BACKEND); set KERAS_BACKEND=tensorflow, or evaluate without --adapt.")
+
+
 def _base_stepper(model, source: str | None):
     """A :class:`~genorm.stepper.Stepper` from a Stepper, a loaded run or a Keras model."""
     import keras
@@ -159,12 +171,9 @@ class AdaptiveStepper:
     """
 
     def __init__(self, model, config: AdaptConfig | None = None, source: str | None = None):
-        backend = _backend()
-        if backend != "tensorflow":
-            raise ConfigError(f"Adaptive evaluation needs the TensorFlow backend of Keras, but Keras runs on "
-                              f"{backend!r} (KERAS_BACKEND); set KERAS_BACKEND=tensorflow, or evaluate without "
-                              "--adapt.")
         import keras
+
+        _check_backend()
 
         self.config = config if config is not None else AdaptConfig()
         base = _base_stepper(model, source)
@@ -190,7 +199,7 @@ class AdaptiveStepper:
             [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
         model, optimizer = self.model, self._optimizer
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def step(codes, targets, mask, *state):
             variables = model.trainable_variables
             with tf.GradientTape() as tape:
@@ -202,6 +211,16 @@ class AdaptiveStepper:
             return [logits, *new_state]
 
         return step
+
+    def configure(self, config: AdaptConfig) -> None:
+        """Take ``config`` (its optimizer must be this stepper's: one traced step per optimizer), and reset."""
+        if config.optimizer != self.config.optimizer:
+            raise ConfigError(f"This adaptive stepper was built for {self.config.optimizer!r}, not "
+                              f"{config.optimizer!r}: use make_adaptive(model, config).")
+        self.reset()
+        self.config = config
+        self._optimizer.learning_rate = config.learning_rate
+        self._optimizer_original = [np.array(v) for v in self._optimizer.variables]
 
     def reset(self) -> None:
         """Restore the original weights and the optimizer's initial state."""
@@ -242,9 +261,28 @@ class AdaptiveStepper:
         return logits, new_state
 
 
+_SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+"""One adaptive copy per (Stepper, optimizer): a Stepper's weights are a snapshot that never changes."""
+
+
 def make_adaptive(model, config: AdaptConfig | None = None, source: str | None = None) -> AdaptiveStepper:
-    """An :class:`AdaptiveStepper` for ``model`` (a copy of its weights) with ``config`` (default: the defaults)."""
-    return AdaptiveStepper(model, config, source=source)
+    """An :class:`AdaptiveStepper` for ``model`` with ``config`` (default: the defaults), reset.
+
+    For a :class:`~genorm.stepper.Stepper` (whose weights never change), the adaptive copy is made
+    (and traced) once per optimizer and shared: each call reconfigures and resets it.
+    """
+    from genorm.stepper import Stepper
+
+    config = config if config is not None else AdaptConfig()
+    _check_backend()
+    if not isinstance(model, Stepper):
+        return AdaptiveStepper(model, config, source=source)
+    shared = _SHARED.setdefault(model, {})
+    if config.optimizer not in shared:
+        shared[config.optimizer] = AdaptiveStepper(model, config, source=source)
+    adaptive = shared[config.optimizer]
+    adaptive.configure(config)
+    return adaptive
 
 
 Block = tuple[np.ndarray, np.ndarray]
@@ -273,11 +311,12 @@ def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Bloc
     n = int(codes.size)
     if n == 0:
         return
-    yield np.zeros(1, np.int64), stepper.initial_logits()[None, :]
+    lanes = _segments(n, stepper.config)
+    cold = np.array([first for ctx, first, _ in lanes if ctx == first], np.int64)  # no context: scored first
+    yield cold, np.repeat(stepper.initial_logits()[None, :], cold.size, axis=0)
     if n < 2:
         return
     chunk = stepper.config.chunk
-    lanes = _segments(n, stepper.config)
     steps = max(end - 1 - ctx for ctx, _, end in lanes)
     state = stepper.initial_state(len(lanes))
     for t0 in range(0, steps, chunk):
@@ -289,7 +328,7 @@ def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Bloc
         for i, (ctx, first, end) in enumerate(lanes):
             p0 = ctx + t0
             m = min(t, end - 1 - p0)
-            lo = max(0, first - 1 - p0)  # input p predicts base p + 1 >= first
+            lo = max(0, first - (p0 if ctx == first else p0 + 1))  # input p predicts base p + 1 > first (cold)
             if m <= lo:
                 continue
             inputs[i, :m] = codes[p0:p0 + m]
