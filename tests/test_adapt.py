@@ -63,7 +63,7 @@ def test_config_refuses_bad_values(kwargs, message):
 
 def test_settings_without_adapt_are_refused():
     assert adapt_config(False) is None and adapt_config(True) == AdaptConfig()
-    with pytest.raises(ConfigError, match=r"^--adapt-chunk, --adapt-lr only apply to adaptive evaluation: add --adapt "
+    with pytest.raises(ConfigError, match=r"^--adapt-chunk, --adapt-lr apply only to adaptive evaluation: add --adapt "
                                           r"\(adapt=True\), or leave them out\.$"):
         adapt_config(False, chunk=50, learning_rate=0.1)
 

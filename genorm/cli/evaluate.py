@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, format_from_args, human_stream, note, policy_from_args, \
+from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, \
+    format_from_args, human_stream, note, policy_from_args, \
     positive_int, print_table, records_from_args, staged_progress
 
 

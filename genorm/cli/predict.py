@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, format_from_args, human_stream, policy_from_args, \
+from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, \
+    format_from_args, human_stream, policy_from_args, \
     positive_int, print_table, progress_bar, records_from_args, seed
 
 

@@ -122,8 +122,8 @@ def adapt_config(adapt: bool, **settings) -> AdaptConfig | None:
     if not adapt:
         if given:
             flags = ", ".join(_FLAGS.get(k, k) for k in given)
-            raise ConfigError(f"{flags} only apply to adaptive evaluation: add --adapt (adapt=True), or leave "
-                              f"{'it' if len(given) == 1 else 'them'} out.")
+            raise ConfigError(f"{flags} {'applies' if len(given) == 1 else 'apply'} only to adaptive evaluation: add "
+                              f"--adapt (adapt=True), or leave {'it' if len(given) == 1 else 'them'} out.")
         return None
     return AdaptConfig(**given)
 
