@@ -102,32 +102,19 @@ class Predictor:
 
     # -- adaptive ---------------------------------------------------------------------------
     def _adapt_of(self, adapt):
-        """The AdaptConfig a call uses: ``adapt`` when given, ``self.adapt`` when None, no adaptation for False."""
-        from genorm.evaluation.adapt import AdaptConfig
+        from genorm.evaluation.adapt import resolve_adapt
 
-        adapt = self.adapt if adapt is None else (None if adapt is False else adapt)
-        if adapt is not None and not isinstance(adapt, AdaptConfig):
-            raise ConfigError(f"Received an invalid value for `adapt`, expected None, False or an AdaptConfig "
-                              f"(genorm.evaluation.adapt), got {adapt!r}.")
-        return adapt
+        return resolve_adapt(adapt, self.adapt)
 
-    def _adaptive_stepper(self, config, fresh: bool):
-        """The adaptive copy of the model for ``config`` (made once), reset when ``fresh`` or not carrying."""
-        from genorm.evaluation.adapt import make_adaptive
+    def _iter_adaptive(self, seq, config, fresh: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """:meth:`iter_proba`, adaptive; the weights restart unless ``config`` carries them and not ``fresh``."""
+        from genorm.evaluation.adapt import adaptive_logits, make_adaptive
 
         if fresh or not config.carry or self._adaptive is None:
             self._adaptive = make_adaptive(self.stepper, config)  # made once per optimizer, reset
-        return self._adaptive
-
-    def _iter_adaptive(self, seq, config, fresh: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        from genorm.evaluation.adapt import adaptive_logits
-
         packed = sequence_to_packed(seq, self.policy)
-        codes = encoding.packed_to_codes(packed).astype(np.int32)
-        for start, logits in adaptive_logits(self._adaptive_stepper(config, fresh), codes):
-            for a in range(0, len(logits), self.chunk):  # blocks of at most `chunk` rows
-                block = logits[a:a + self.chunk]
-                yield start + a, packed[start + a:start + a + len(block)], softmax(block).astype(np.float32)
+        for start, logits in adaptive_logits(self._adaptive, encoding.packed_to_codes(packed), self.chunk):
+            yield start, packed[start:start + len(logits)], softmax(logits).astype(np.float32)
 
     # -- probabilities ----------------------------------------------------------------------
     def iter_proba(self, seq, adapt=None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

@@ -50,8 +50,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ADAPT = False
 """Whether ``genorm evaluate``, ``score`` and ``predict`` adapt unless told (``--adapt / --no-adapt``)."""
-DEFAULT_CHUNK = 100
-DEFAULT_LEARNING_RATE = 0.003
+DEFAULT_CHUNK = 50
+DEFAULT_LEARNING_RATE = 0.03
 DEFAULT_OPTIMIZER = "sgd"
 DEFAULT_LANES = 4
 DEFAULT_WARMUP = 0
@@ -95,7 +95,7 @@ class AdaptConfig:
         set_("carry", check_bool("adapt.carry", self.carry))
 
     def describe(self) -> str:
-        """One line, e.g. ``adaptive: sgd lr 0.003, a step every 100 bases, 4 lane(s), restart per interval``."""
+        """One line, e.g. ``adaptive: sgd lr 0.03, one step every 50 bases, 4 lane(s) per interval (...), ...``."""
         how = "weights carried across intervals" if self.carry else "weights and state restart at each interval"
         return (f"adaptive: {self.optimizer} lr {self.learning_rate:g}, one step every {self.chunk} bases, "
                 f"{self.lanes} lane(s) per interval ({self.warmup} bases warm-up), {how}")
@@ -367,27 +367,43 @@ def stream_adaptive(stepper: AdaptiveStepper, genome, intervals: Sequence[tuple[
                 progress(done, total, "adapt")
 
 
-def adaptive_logits(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, logits (m, 4))`` blocks of one sequence in order (for :class:`genorm.predict.Predictor`).
+def adaptive_logits(stepper: AdaptiveStepper, codes: np.ndarray, block: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, logits (m, 4))`` blocks of one sequence in order, ``m <= block`` (for :class:`genorm.predict.Predictor`).
 
     One lane: streamed as computed. More lanes: the whole sequence's logits are held
-    (16 bytes per base) and given in one block.
+    (16 bytes per base) and then given in blocks.
     """
-    n = int(np.asarray(codes).size)
-    if stepper.config.lanes == 1 or n < 4 * stepper.config.chunk:
-        for pos, logits in adapt_interval(stepper, codes):
-            yield int(pos[0]), logits
-        return
-    from genorm.training.memory import check_memory
+    codes = np.asarray(codes, np.int32)
+    n = int(codes.size)
+    if stepper.config.lanes == 1 or n < 4 * stepper.config.chunk:  # one lane (see _segments)
+        parts = ((int(pos[0]), logits) for pos, logits in adapt_interval(stepper, codes) if pos.size)
+    else:
+        from genorm.training.memory import check_memory
 
-    check_memory(16 * n, f"Adaptive prediction of a sequence of {n:,} bases in {stepper.config.lanes} lanes",
-                 "use one lane (--adapt-lanes 1), which streams")
-    out = np.empty((n, 4), np.float32)
-    for pos, logits in adapt_interval(stepper, codes):
-        out[pos] = logits
-    yield 0, out
+        check_memory(16 * n, f"Adaptive prediction of a sequence of {n:,} bases in {stepper.config.lanes} lanes",
+                     "use one lane (--adapt-lanes 1), which streams")
+        out = np.empty((n, 4), np.float32)
+        for pos, logits in adapt_interval(stepper, codes):
+            out[pos] = logits
+        parts = iter([(0, out)])
+    for start, logits in parts:
+        for a in range(0, len(logits), block):
+            yield start + a, logits[a:a + block]
+
+
+def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | None:
+    """The configuration a call uses: ``adapt`` when given, ``default`` when None, none for False.
+
+    Raises:
+        ConfigError: ``adapt`` is neither None, False nor an :class:`AdaptConfig`.
+    """
+    adapt = default if adapt is None else (None if adapt is False else adapt)
+    if adapt is not None and not isinstance(adapt, AdaptConfig):
+        raise ConfigError(f"Received an invalid value for `adapt`, expected None, False or an AdaptConfig "
+                          f"(genorm.evaluation.adapt), got {adapt!r}.")
+    return adapt
 
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
            "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_config", "adapt_interval", "adaptive_logits", "make_adaptive", "stream_adaptive"]
+           "adapt_config", "adapt_interval", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
