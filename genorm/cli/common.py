@@ -182,7 +182,7 @@ def progress_bar(unit: str = "MB", every: float = 100.0) -> Iterator[ProgressBar
         bar.close()
 
 
-_BASE_STEPS = {"evaluate"}
+_BASE_STEPS = {"evaluate", "adapt"}
 """Progress labels that count bases (shown in Mb); every other label counts bytes read (MB)."""
 
 
