@@ -75,6 +75,10 @@ class Predictor:
         policy: encoding policy for string inputs.
         lanes: most records run together as the rows of one batch by :meth:`iter_records_proba`
             (short records only: a batch holds at most ``chunk`` bases, padding included).
+        adapt: None (static), or an :class:`~genorm.evaluation.adapt.AdaptConfig`: probabilities
+            and scores come from the model adapting while it reads each sequence (every base
+            predicted before the model's gradient step on it). The methods' ``adapt=`` argument
+            overrides it for one call (``adapt=False``: static).
 
     >>> from genorm.model import ModelConfig, build_model
     >>> from genorm.stepper import make_stepper
@@ -89,15 +93,38 @@ class Predictor:
     chunk: int = 65536
     policy: EncodingPolicy | None = None
     lanes: int = 256
+    adapt: object = None
 
     def __post_init__(self) -> None:
         self.chunk = check_positive_int("chunk", self.chunk)
         self.lanes = check_positive_int("lanes", self.lanes)
+        self._adaptive = None
+
+    # -- adaptive ---------------------------------------------------------------------------
+    def _adapt_of(self, adapt):
+        from genorm.evaluation.adapt import resolve_adapt
+
+        return resolve_adapt(adapt, self.adapt)
+
+    def _iter_adaptive(self, seq, config, fresh: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """:meth:`iter_proba`, adaptive; the weights restart unless ``config`` carries them and not ``fresh``."""
+        from genorm.evaluation.adapt import adaptive_logits, make_adaptive
+
+        if fresh or not config.carry or self._adaptive is None:
+            self._adaptive = make_adaptive(self.stepper, config)  # made once per optimizer, reset
+        packed = sequence_to_packed(seq, self.policy)
+        for start, logits in adaptive_logits(self._adaptive, encoding.packed_to_codes(packed), self.chunk):
+            yield start, packed[start:start + len(logits)], softmax(logits).astype(np.float32)
 
     # -- probabilities ----------------------------------------------------------------------
-    def iter_proba(self, seq) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    def iter_proba(self, seq, adapt=None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yields ``(start, packed_chunk, proba_chunk)`` along the sequence: ``proba_chunk[j]``
-        is P(base start+j | bases before it); ``(len(chunk), 4) float32``. Bounded memory."""
+        is P(base start+j | bases before it); ``(len(chunk), 4) float32``. Bounded memory (adaptive
+        with more than one lane: 16 bytes per base). ``adapt``: see the class."""
+        config = self._adapt_of(adapt)
+        if config is not None:
+            yield from self._iter_adaptive(seq, config)
+            return
         packed = sequence_to_packed(seq, self.policy)
         codes = encoding.packed_to_codes(packed).astype(np.int32)
         state = self.stepper.initial_state(1)
@@ -110,7 +137,8 @@ class Predictor:
             prev = probs[-1:]
             yield start, packed[start:start + block.size], out
 
-    def iter_records_proba(self, records) -> Iterator[tuple[object, Iterator[tuple[int, np.ndarray, np.ndarray]]]]:
+    def iter_records_proba(self, records, adapt=None
+                           ) -> Iterator[tuple[object, Iterator[tuple[int, np.ndarray, np.ndarray]]]]:
         """For each record (anything with ``.packed``), in order: ``(record, parts)``, where ``parts``
         yields what :meth:`iter_proba` yields for ``record.packed``; consume it before the next record.
 
@@ -118,7 +146,14 @@ class Predictor:
         ``lanes`` rows and ``chunk`` bases in all: a record is still predicted from its first base
         on its own (the model is causal and each row starts from the zero state), so the numbers
         are those of one record at a time (to float32 round-off), at a fraction of the calls.
+        Adaptive (``adapt``, see the class): one record at a time, the weights restarting at each
+        record unless the configuration carries them (then from record to record, in order).
         """
+        config = self._adapt_of(adapt)
+        if config is not None:
+            for k, rec in enumerate(records):
+                yield rec, self._iter_adaptive(rec.packed, config, fresh=k == 0)
+            return
         group: list = []
         width = 0  # longest record of the group
         for rec in records:
@@ -146,43 +181,46 @@ class Predictor:
             probs = softmax(logits[i, :p.size - 1]).astype(np.float32)
             yield rec, iter([(0, p, np.concatenate([first, probs], axis=0))])
 
-    def predict_proba(self, seq) -> np.ndarray:
+    def predict_proba(self, seq, adapt=None) -> np.ndarray:
         """``(L, 4) float32``: row i is P(base i | bases 0..i-1) over A, C, G, T; rows sum to 1.
 
         Args:
             seq: a string, ``Bio.Seq.Seq``, ``SeqRecord`` or codes ``(L,)``; case and N follow
                 the encoding policy.
+            adapt: None (the predictor's ``adapt``), False (static) or an
+                :class:`~genorm.evaluation.adapt.AdaptConfig` (adaptive; see the class).
         """
-        return np.concatenate([p for _, _, p in self.iter_proba(seq)], axis=0)
+        return np.concatenate([p for _, _, p in self.iter_proba(seq, adapt)], axis=0)
 
-    def predict_frame(self, seq) -> "pandas.DataFrame":  # noqa: F821
+    def predict_frame(self, seq, adapt=None) -> "pandas.DataFrame":  # noqa: F821
         """The same as a table: ``position`` (0-based), ``base``, ``p_a``, ``p_c``, ``p_g``, ``p_t``,
         ``p_true`` and ``surprisal_bits`` (``-log2 P(true base)``, NaN at N)."""
         import pandas as pd
 
-        frames = [frame_of(start, packed, proba) for start, packed, proba in self.iter_proba(seq)]
+        frames = [frame_of(start, packed, proba) for start, packed, proba in self.iter_proba(seq, adapt)]
         return pd.concat(frames, ignore_index=True)
 
     # -- scores -----------------------------------------------------------------------------
-    def log2_probs(self, seq) -> np.ndarray:
+    def log2_probs(self, seq, adapt=None) -> np.ndarray:
         """``(L,) float64`` log2 P(base i | bases before it); NaN where base i is N."""
         out = []
-        for _, packed, proba in self.iter_proba(seq):
+        for _, packed, proba in self.iter_proba(seq, adapt):
             out.append(true_base_log2(packed, proba))
         return np.concatenate(out)
 
-    def score(self, seq) -> float:
+    def score(self, seq, adapt=None) -> float:
         """Log-likelihood of the sequence in bits (log2; negative), summed over its non-N bases.
 
         ``-score(seq) / bases`` is the bits per base; see :meth:`score_details`.
         """
-        return self.score_details(seq)["log2_likelihood"]
+        return self.score_details(seq, adapt)["log2_likelihood"]
 
-    def score_details(self, seq) -> dict:
+    def score_details(self, seq, adapt=None) -> dict:
         """``{"length", "bases_scored", "log2_likelihood", "bits_per_base"}`` for one sequence."""
-        return _score_of(self.log2_probs(seq))
+        return _score_of(self.log2_probs(seq, adapt))
 
-    def score_records(self, sources, records=None, format: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    def score_records(self, sources, records=None, format: str | None = None,
+                      adapt=None) -> "pandas.DataFrame":  # noqa: F821
         """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
         pairs; ``format`` as :func:`genorm.reading.read_fasta`): ``record``, ``length``,
         ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
@@ -191,7 +229,8 @@ class Predictor:
         from genorm.reading import read_fasta
 
         rows = []
-        for rec, parts in self.iter_records_proba(read_fasta(sources, policy=self.policy, records=records, format=format)):
+        recs = read_fasta(sources, policy=self.policy, records=records, format=format)
+        for rec, parts in self.iter_records_proba(recs, adapt):
             lp = np.concatenate([true_base_log2(packed, proba) for _, packed, proba in parts])
             rows.append({"record": rec.name, **_score_of(lp)})
         return pd.DataFrame(rows, columns=["record", "length", "bases_scored", "log2_likelihood", "bits_per_base"])

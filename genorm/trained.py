@@ -99,13 +99,14 @@ class LoadedRun:
             self._predictor = Predictor(self.stepper(), policy=self.config.policy())
         return self._predictor
 
-    def predict_proba(self, seq) -> np.ndarray:
-        """``(L, 4) float32``: row i is P(base i | bases before i) (see :class:`~genorm.predict.Predictor`)."""
-        return self.predictor().predict_proba(seq)
+    def predict_proba(self, seq, adapt=None) -> np.ndarray:
+        """``(L, 4) float32``: row i is P(base i | bases before i) (see :class:`~genorm.predict.Predictor`);
+        ``adapt``: an :class:`~genorm.evaluation.adapt.AdaptConfig` to predict adaptively."""
+        return self.predictor().predict_proba(seq, adapt)
 
-    def score(self, seq) -> float:
-        """Log-likelihood of ``seq`` in bits."""
-        return self.predictor().score(seq)
+    def score(self, seq, adapt=None) -> float:
+        """Log-likelihood of ``seq`` in bits (``adapt``: as :meth:`predict_proba`)."""
+        return self.predictor().score(seq, adapt)
 
     def sample(self, length: int, prime: str = "", temperature: float = 1.0, seed: int | None = None) -> str:
         """A sequence of ``length`` bases drawn from the model after ``prime``."""
@@ -116,7 +117,7 @@ class LoadedRun:
         ``intervals`` of the run's genome (a BED path or ``(record, start, end)`` tuples; refused where
         they overlap the training split unless ``allow_train_overlap``), or on whole records of
         ``fasta`` (path(s) or a Genome: explicit files, not the run's split). ``report.meta["targets"]``
-        says which. ``kwargs`` are those of :func:`genorm.evaluation.evaluate.evaluate_run`, the one
+        says which; ``adapt=AdaptConfig(...)`` adds the adaptive model's row. ``kwargs`` are those of :func:`genorm.evaluation.evaluate.evaluate_run`, the one
         definition of "evaluate a run" (the command line's ``genorm evaluate`` calls it too)."""
         from genorm.evaluation.evaluate import evaluate_run
 

@@ -26,6 +26,10 @@ def test_report_kind_refuses_other_names():
 @pytest.mark.parametrize("flags, message", [
     (["--warmup", "-1"], r"^--warmup must be 0 or more bases, got -1\.$"),
     (["--warmup", "5", "--context", "window"], r"^--warmup and --context window exclude each other: choose one\.$"),
+    (["--adapt-lr", "0.1"], r"^--adapt-lr applies only to adaptive evaluation: add --adapt \(adapt=True\), or leave it "
+                            r"out\.$"),
+    (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a finite "
+                                      r"number >= 0, got -1\.0\.$"),
 ])
 def test_option_conflicts_fail_before_the_run_is_read(tmp_path, flags, message):
     args = build_parser().parse_args(["evaluate", str(tmp_path / "no_run"), *flags])
@@ -60,3 +64,40 @@ def test_missing_baselines_are_fitted_with_a_note(run_without_baselines, tmp_pat
     assert report["meta"]["targets"]["kind"] == "split" and report["meta"]["markov_order"] is not None
     assert main(["-q", "evaluate", str(run), "-o", str(tmp_path / "r.json")]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_adapt_shows_static_and_adaptive_rows_and_leaves_the_model_unchanged(run_without_baselines, tmp_path, capsys):
+    import hashlib
+
+    from genorm.trained import load
+
+    run = tmp_path / "run"
+    shutil.copytree(run_without_baselines, run)
+    digest = hashlib.sha256((run / "model.keras").read_bytes()).hexdigest()
+    weights = load(run).model.get_weights()
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(run), "--adapt", "--adapt-chunk", "40", "--adapt-lr", "0.05", "--adapt-optimizer",
+                 "adam", "--adapt-lanes", "2", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "model: static (exact); " in printed and " bases/s" in printed
+    assert "model+adapt: adaptive: adam lr 0.05, one step every 40 bases, 2 lane(s) per interval" in printed
+    summary = printed.split("\n\n")[2].splitlines()
+    assert [line.split()[0] for line in summary[1:3]] == ["model", "model+adapt"]
+    assert printed.count("model+adapt") >= 1 + 1 + 4  # the modes line, the summary and the per-nucleotide table
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["adapt"]["chunk"] == 40 and set(meta["bases_per_second"]) == {"model", "model+adapt"}
+    assert hashlib.sha256((run / "model.keras").read_bytes()).hexdigest() == digest
+    assert all(np.array_equal(a, b) for a, b in zip(load(run).model.get_weights(), weights))
+
+
+def test_adapt_refuses_the_window_context(run_without_baselines, capsys):
+    from cli_checks import assert_one_error
+
+    rc = main(["evaluate", str(run_without_baselines), "--adapt", "--context", "window"])
+    assert_one_error(rc, capsys.readouterr().err, "--adapt and --context window exclude each other")
+
+
+def test_no_adapt_output_is_unchanged(run_without_baselines, capsys):
+    assert main(["evaluate", str(run_without_baselines), "--no-adapt"]) == 0
+    printed = capsys.readouterr().out
+    assert "model+adapt" not in printed and "bases/s" not in printed

@@ -111,3 +111,26 @@ def test_cli_predict_format_flag_overrides_the_extension(tiny_run, tmp_path, cap
     assert main(["predict", str(tiny_run), str(fa), "-o", str(out), "--format", "tsv"]) == 0
     assert "wrote tsv predictions for 4 bases" in capsys.readouterr().out
     assert out.read_text().startswith("record\tposition\tbase")
+
+
+def test_cli_score_and_predict_adapt(tiny_run, tmp_path, capsys):
+    import hashlib
+
+    fa = tmp_path / "q.fa"
+    fa.write_text(">a\n" + "ACGGTCATTG" * 30 + "\n>b\nNNGG\n")
+    digest = hashlib.sha256((tiny_run / "model.keras").read_bytes()).hexdigest()
+    static, adapted = tmp_path / "static.tsv", tmp_path / "adapt.tsv"
+    assert main(["score", str(tiny_run), str(fa), "-o", str(static)]) == 0
+    assert main(["score", str(tiny_run), str(fa), "-o", str(adapted), "--adapt", "--adapt-chunk", "10",
+                 "--adapt-lr", "0.05", "--adapt-optimizer", "adam", "--adapt-lanes", "1"]) == 0
+    rows = lambda path: [line.split("\t") for line in path.read_text().splitlines()[1:]]  # noqa: E731
+    assert [r[:3] for r in rows(adapted)] == [r[:3] for r in rows(static)] == [["a", "300", "300"], ["b", "4", "2"]]
+    assert float(rows(adapted)[0][4]) < float(rows(static)[0][4]) - 0.2  # the repeat is learnt while read
+    tsv = tmp_path / "p.tsv"
+    assert main(["predict", str(tiny_run), str(fa), "-o", str(tsv), "--adapt", "--adapt-chunk", "10"]) == 0
+    assert len(tsv.read_text().splitlines()) == 1 + 304
+    assert hashlib.sha256((tiny_run / "model.keras").read_bytes()).hexdigest() == digest
+    capsys.readouterr()
+    assert main(["score", str(tiny_run), str(fa), "--adapt-chunk", "10"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --adapt-chunk applies only to adaptive evaluation: add --adapt "
+                                              "(adapt=True), or leave it out.")

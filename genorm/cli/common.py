@@ -182,7 +182,7 @@ def progress_bar(unit: str = "MB", every: float = 100.0) -> Iterator[ProgressBar
         bar.close()
 
 
-_BASE_STEPS = {"evaluate"}
+_BASE_STEPS = {"evaluate", "adapt"}
 """Progress labels that count bases (shown in Mb); every other label counts bytes read (MB)."""
 
 
@@ -239,3 +239,29 @@ def print_table(df, out=None) -> None:
     """Print a DataFrame as an aligned plain-text table."""
     out = out or sys.stdout
     out.write(df.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n")
+
+
+def add_adapt_options(p: argparse.ArgumentParser) -> None:
+    """``--adapt/--no-adapt`` and its settings (see :mod:`genorm.evaluation.adapt`)."""
+    from genorm.evaluation import adapt
+
+    p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=adapt.DEFAULT_ADAPT,
+                   help="adaptive evaluation: the model takes a gradient step on each chunk after predicting it "
+                        "(no base is predicted by weights that saw it; the saved model is not changed)")
+    p.add_argument("--adapt-chunk", type=positive_int, default=None, metavar="BASES",
+                   help=f"with --adapt: bases per gradient step (default {adapt.DEFAULT_CHUNK})")
+    p.add_argument("--adapt-lr", type=float, default=None, metavar="RATE",
+                   help=f"with --adapt: learning rate (default {adapt.DEFAULT_LEARNING_RATE:g})")
+    p.add_argument("--adapt-optimizer", choices=adapt.OPTIMIZERS, default=None,
+                   help=f"with --adapt: optimizer (default {adapt.DEFAULT_OPTIMIZER})")
+    p.add_argument("--adapt-lanes", type=positive_int, default=None, metavar="N",
+                   help=f"with --adapt: segments of an interval run in parallel, sharing the adapting weights "
+                        f"(default {adapt.DEFAULT_LANES})")
+
+
+def adapt_from_args(args: argparse.Namespace):
+    """The :class:`~genorm.evaluation.adapt.AdaptConfig` of ``--adapt`` and its settings, or None."""
+    from genorm.evaluation.adapt import adapt_config
+
+    return adapt_config(args.adapt, chunk=args.adapt_chunk, learning_rate=args.adapt_lr,
+                        optimizer=args.adapt_optimizer, lanes=args.adapt_lanes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from genorm.cli.common import Formatter, add_policy_options, format_from_args, human_stream, note, policy_from_args, \
+from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, \
+    format_from_args, human_stream, note, policy_from_args, \
     positive_int, print_table, records_from_args, staged_progress
 
 
@@ -41,6 +42,7 @@ def add_evaluate(sub) -> None:
                         "at least max(1000, 4 x warmup))")
     p.add_argument("--context", choices=["full", "window"], default="full",
                    help="full: all preceding bases of the interval; window: reset every training-window bases")
+    add_adapt_options(p)
     add_policy_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -79,13 +81,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":
         raise ConfigError("--warmup and --context window exclude each other: choose one.")
+    adapt = adapt_from_args(args)
     run = load(args.run_dir)
     with staged_progress() as progress:
         report = evaluate_run(run, args.fasta or None, split=args.split, intervals=args.intervals,
                               allow_train_overlap=args.allow_train_overlap, records=records_from_args(args),
                               policy=policy_from_args(args), format=format_from_args(args), warmup=args.warmup,
                               segment=args.segment, context=args.context, batch_size=args.batch_size,
-                              chunk=args.chunk, progress=progress, on_note=note)
+                              chunk=args.chunk, progress=progress, on_note=note, adapt=adapt)
     _write_report(args, report, kind)
     return 0
 
@@ -117,9 +120,14 @@ def _print_report(report, what: str) -> None:
         how = "exact streaming (every base sees all bases before it in its interval)"
     print(f"evaluated {int(report.summary.bases.iloc[0]):,} bases of {what}")
     print(f"{meta['intervals']} interval(s), {meta['lanes']} lane(s); {how}\n")
+    for label, mode in meta.get("modes", {}).items():
+        print(f"{label}: {mode}; {meta['bases_per_second'][label]:,.0f} bases/s")
+    if "modes" in meta:
+        print()
     print_table(report.summary)
     markov = [p for p in report.summary.predictor if p.startswith("markov")]
-    shown = ["model", *markov]
+    shown = ["model", *meta.get("modes", {}).keys(), *markov]
+    shown = list(dict.fromkeys(shown))
     pn = report.per_nucleotide[report.per_nucleotide.predictor.isin(shown)]
     print("\nper nucleotide:")
     print_table(pn[["base", "predictor", "count", "recall", "precision", "mean_p_true", "bits_per_base"]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from genorm.cli.common import Formatter, add_policy_options, format_from_args, human_stream, policy_from_args, \
+from genorm.cli.common import Formatter, adapt_from_args, add_adapt_options, add_policy_options, \
+    format_from_args, human_stream, policy_from_args, \
     positive_int, print_table, progress_bar, records_from_args, seed
 
 
@@ -12,7 +13,8 @@ def _load_predictor(args: argparse.Namespace):
     from genorm.predict import Predictor
     from genorm.trained import load
 
-    return Predictor(load(args.run_dir).stepper())
+    adapt = adapt_from_args(args) if hasattr(args, "adapt") else None  # before loading the model
+    return Predictor(load(args.run_dir).stepper(), adapt=adapt)
 
 
 def add_predict(sub) -> None:
@@ -33,6 +35,7 @@ def add_predict(sub) -> None:
                         "bedGraph to standard output")
     p.add_argument("--format", choices=["tsv", "bedgraph", "bigwig"], default=None,
                    help="output format (default: from the --output extension, else tsv)")
+    add_adapt_options(p)
     add_policy_options(p, format_flag="--input-format")
     p.set_defaults(func=cmd_predict)
 
@@ -66,6 +69,7 @@ def add_score(sub) -> None:
     p.add_argument("fasta", nargs="+", help="FASTA file(s); '-' reads standard input")
     p.add_argument("-o", "--output", default=None,
                    help="also write the table as TSV to this file ('-': standard output, the table then goes to stderr)")
+    add_adapt_options(p)
     add_policy_options(p)
     p.set_defaults(func=cmd_score)
 

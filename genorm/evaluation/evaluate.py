@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,17 @@ def _check_options(batch_size, chunk, warmup, window, segment) -> tuple:
     return batch_size, chunk, warmup, window, segment
 
 
+def _check_adapt(adapt, window) -> None:
+    from genorm.evaluation.adapt import AdaptConfig
+
+    if adapt is not None and not isinstance(adapt, AdaptConfig):
+        raise ConfigError(f"Received an invalid value for `adapt`, expected None or an AdaptConfig "
+                          f"(genorm.evaluation.adapt), got {adapt!r}.")
+    if adapt is not None and window is not None:
+        raise ConfigError("Adaptive evaluation reads every interval whole; it cannot be combined with a context limited "
+                          "to the training window (--adapt and --context window exclude each other).")
+
+
 def _resolve_targets(model, genome, intervals, allow_train_overlap: bool, targets):
     """``(genome, intervals, targets)``: a run's targets when ``genome`` is None, FASTA paths read, every
     record whole when ``intervals`` is None."""
@@ -258,8 +270,12 @@ def _accumulators(genome, ivs, labels: dict[str, str], bins_per_record: int) -> 
 
 def _score_model(acc: Accumulator, stepper, genome, lanes: list[Lane], batch_size: int, chunk: int,
                  progress) -> None:
-    for rec, pos, logits in stream_logits(stepper, genome, lanes, batch_size=batch_size, chunk=chunk,
-                                          progress=progress):
+    _accumulate(acc, genome, stream_logits(stepper, genome, lanes, batch_size=batch_size, chunk=chunk,
+                                           progress=progress))
+
+
+def _accumulate(acc: Accumulator, genome, scored) -> None:
+    for rec, pos, logits in scored:
         packed = genome.packed[genome.offsets[rec] + pos]
         acc.add(rec, pos, packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, np.exp(log_softmax(logits)))
 
@@ -281,11 +297,31 @@ def _score_baseline(acc: Accumulator, name: str, baselines: Baselines | None, ge
             acc.add(r, np.arange(a, b), packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, probs)
 
 
+def _score_adaptive(accs: dict, model, adapt, genome, ivs, seconds: float, progress, meta: dict) -> None:
+    """Score ``ivs`` again with the adapting model into ``accs[ADAPT_ROW]``; the modes and costs into ``meta``."""
+    from genorm.evaluation.adapt import ADAPT_ROW, make_adaptive, stream_adaptive
+
+    adaptive = make_adaptive(model, adapt)
+    began = time.perf_counter()
+    _accumulate(accs[ADAPT_ROW], genome, stream_adaptive(adaptive, genome, ivs, progress=progress))
+    took = time.perf_counter() - began
+    bases = sum(e - s for _, s, e in ivs)
+    meta["adapt"] = adapt.to_dict()
+    meta["modes"] = {MODEL_ROW: f"static ({meta['mode']})", ADAPT_ROW: adapt.describe()}
+    meta["bases_per_second"] = {MODEL_ROW: bases / max(seconds, 1e-9), ADAPT_ROW: bases / max(took, 1e-9)}
+
+
+def adapt_label() -> str:
+    from genorm.evaluation.adapt import ADAPT_ROW
+
+    return ADAPT_ROW
+
+
 def _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baselines, labels, targets) -> dict:
     meta = {"mode": mode, "warmup": warmup, "segment": segment, "window": window, "batch_size": batch_size,
             "chunk": chunk, "lanes": len(lanes), "intervals": len([iv for iv in ivs if iv[2] > iv[1]]),
             "markov_order": baselines.order if baselines is not None else None,
-            "baselines": [labels[n] for n in labels if n != MODEL_ROW],
+            "baselines": [labels[n] for n in labels if n not in (MODEL_ROW, "adapt")],
             "metrics": "see genorm.evaluation.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
             "targets": (targets.to_dict() if targets is not None else
                         {"kind": "given", "run_split": False, "description": "intervals given by the caller",
@@ -298,7 +334,7 @@ def _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baseline
 def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None = None, warmup: int | None = None,
              segment: int | None = None, window: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              chunk: int = DEFAULT_CHUNK, bins_per_record: int = 200, progress: ProgressFn | None = None,
-             allow_train_overlap: bool = False, targets: Targets | None = None) -> Report:
+             allow_train_overlap: bool = False, targets: Targets | None = None, adapt=None) -> Report:
     """Score every base of ``intervals`` with the model and the baselines.
 
     Args:
@@ -324,6 +360,9 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
             (default 1000).
         bins_per_record: bins of the bits-along-the-record profile.
         progress: called as ``progress(bases_done, bases_total, "evaluate")``.
+        adapt: None (default) or an :class:`~genorm.evaluation.adapt.AdaptConfig`: the model is also
+            scored adaptively (:mod:`genorm.evaluation.adapt`), as a second row ``model+adapt``;
+            ``report.meta`` then holds ``adapt``, ``modes`` and ``bases_per_second`` of both rows.
 
     Returns:
         :class:`~genorm.evaluation.report.Report`.
@@ -332,6 +371,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         ConfigError: bad intervals or options, or no A/C/G/T base to score in ``intervals``.
     """
     batch_size, chunk, warmup, window, segment = _check_options(batch_size, chunk, warmup, window, segment)
+    _check_adapt(adapt, window)
     genome, intervals, targets = _resolve_targets(model, genome, intervals, allow_train_overlap, targets)
     ivs = _check_intervals(genome, intervals)
     run_dir = getattr(model, "run_dir", None)
@@ -340,15 +380,21 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     stepper = _as_stepper(model)
     lanes = plan_lanes(ivs, warmup=warmup, segment=segment, window=window, batch_size=batch_size)
     mode = "window" if window is not None else ("exact" if warmup is None else "warmup")
-    labels = {MODEL_ROW: MODEL_ROW, "uniform": "uniform", **(baselines.labels() if baselines is not None else {})}
+    adapt_row = {} if adapt is None else {"adapt": adapt_label()}
+    labels = {MODEL_ROW: MODEL_ROW, **adapt_row, "uniform": "uniform",
+              **(baselines.labels() if baselines is not None else {})}
     accs = _accumulators(genome, ivs, labels, bins_per_record)
+    began = time.perf_counter()
     _score_model(accs[MODEL_ROW], stepper, genome, lanes, batch_size, chunk, progress)
+    seconds = time.perf_counter() - began
     _check_scored(accs[MODEL_ROW], ivs)
+    meta = _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baselines, labels, targets)
+    if adapt is not None:
+        _score_adaptive(accs, stepper, adapt, genome, ivs, seconds, progress, meta)
     for name, label in labels.items():
-        if name != MODEL_ROW:
+        if name not in (MODEL_ROW, "adapt"):
             _score_baseline(accs[label], name, baselines, genome, ivs)
     frames = tables(accs, list(genome.names))
-    meta = _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baselines, labels, targets)
     logger.info("evaluated %d bases in %d lanes (%s)", int(frames[0]["bases"].iloc[0]), len(lanes), mode)
     return Report(*frames, meta=meta)
 
@@ -380,7 +426,7 @@ def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_
                  records: Sequence[str] | None = None, policy=None, format: str | None = None,
                  warmup: int | None = None, segment: int | None = None, context: str = "full",
                  batch_size: int = DEFAULT_BATCH_SIZE, chunk: int = DEFAULT_CHUNK, progress: ProgressFn | None = None,
-                 on_note: Callable[[str], None] | None = None) -> Report:
+                 on_note: Callable[[str], None] | None = None, adapt=None) -> Report:
     """Evaluate a trained run: the one definition the CLI's ``evaluate`` and ``LoadedRun.evaluate`` share.
 
     Chooses the targets (:func:`run_targets`: the run's ``split``, custom ``intervals`` of its
@@ -397,6 +443,8 @@ def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_
             ``warmup`` lanes) or ``"window"`` (context limited to the run's training window).
         progress: called as ``progress(done, total, what)`` while reading files and evaluating.
         on_note: called with one line of text for what the user should know (baselines fitted).
+        adapt: None, or an :class:`~genorm.evaluation.adapt.AdaptConfig`: the report also shows the
+            adaptively evaluated model (row ``model+adapt``); see :func:`evaluate`.
 
     Returns:
         :class:`~genorm.evaluation.report.Report`; ``report.description`` says what was scored.
@@ -413,13 +461,14 @@ def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_
                           "choose one.")
     if warmup is not None:
         check_int("warmup", warmup, 0)
+    _check_adapt(adapt, run.config.window if context == "window" else None)
     targets = run_targets(run, fasta, split=split, intervals=intervals, allow_train_overlap=allow_train_overlap,
                           records=records, policy=policy, progress=progress, format=format)
     baselines = run_baselines(run, on_note)
     window = run.config.window if context == "window" else None
     return evaluate(run.stepper(), targets.genome, targets.intervals, baselines=baselines, warmup=warmup,
                     segment=segment, window=window, batch_size=batch_size, chunk=chunk, progress=progress,
-                    targets=targets)
+                    targets=targets, adapt=adapt)
 
 
 __all__ = ["Lane", "Report", "Targets", "evaluate", "evaluate_run", "plan_lanes", "run_baselines", "run_targets",

@@ -85,7 +85,8 @@ class Report:
             summary columns.
         profile: ``record, start, end, predictor, bases, bits_per_base``: equal bins along the
             evaluated extent of each record (for the bits-along-the-record plot).
-        meta: how the report was made (mode, warm-up, window, lanes, intervals, baselines' k).
+        meta: how the report was made (mode, warm-up, window, lanes, intervals, baselines' k; with
+            adaptive evaluation also ``adapt``, ``modes`` and ``bases_per_second`` per model row).
     """
 
     summary: "pd.DataFrame"  # noqa: F821
