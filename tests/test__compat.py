@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +142,7 @@ def test_fit_without_build_batch_still_needed(tmp_path):
     if "must have the same size and shape" not in results["keras"]:
         pytest.fail("workaround _compat.fit_without_build_batch no longer needed: Keras evaluates a batch split "
                     f"unevenly over two replicas now ({results['keras']!r}); delete it (and build_for_fit) unless "
-                    "tests/test__compat.py::test_two_workers_need_both_workarounds still needs it")
+                    "tests/test_distribute.py::test_two_workers still needs it")
 
 
 def test_fit_without_build_batch_restores_the_model():
@@ -174,79 +172,5 @@ def test_build_for_fit_builds_everything_fit_needs():
     assert all(getattr(m, "built", True) for m in model.metrics)
 
 
-# ------------------------------------------------------------------------------------------
-# both, on two workers (the real thing)
-
-
-TWO_WORKERS = textwrap.dedent("""
-    import json, sys
-    import tensorflow as tf
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    import keras, numpy as np
-    from genorm import _compat
-
-    ds = strategy.distribute_datasets_from_function(
-        lambda ctx: tf.data.Dataset.from_tensors((tf.zeros((2, 4), tf.int32), tf.ones((2, 4, 1)))).repeat())
-    batch = (np.zeros((1, 4), np.int32), np.zeros((1, 4, 1), np.float32))
-    results = {}
-    for mode in ("keras", "build_only", "both"):
-        with strategy.scope():
-            model = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(5, 2),
-                                      keras.layers.Dense(1)])
-            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", metrics=["mae"])
-        try:
-            if mode == "keras":
-                model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-            else:
-                _compat.build_for_fit(model, strategy, batch)
-                with _compat.fit_without_build_batch(model):
-                    if mode == "build_only":
-                        model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-                    else:
-                        with _compat.multiworker_scalar_reduce():
-                            model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-            results[mode] = "ok"
-        except ValueError as exc:
-            results[mode] = str(exc)[:300]
-    print("RESULTS " + json.dumps(results), flush=True)
-""")
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-@pytest.mark.slow
-def test_two_workers_need_both_workarounds(tmp_path):
-    script = tmp_path / "two_workers.py"
-    script.write_text(TWO_WORKERS)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    envs = [_child_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-            for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env) for env in envs]
-    deadline = time.monotonic() + 180
-    outputs = []
-    for p in procs:
-        try:
-            outputs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("the two workers did not finish in 180 s")
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-3000:]
-        results = json.loads(out.split("RESULTS ", 1)[1].splitlines()[0])
-        assert results["both"] == "ok"
-        if "PerReplica" not in results["keras"]:
-            pytest.fail(f"workaround _compat.fit_without_build_batch no longer needed (plain fit: {results['keras']!r})"
-                        "; delete it and build_for_fit")
-        if SCALAR_AXIS_0 not in results["build_only"]:
-            pytest.fail("workaround _compat.multiworker_scalar_reduce no longer needed (fit without it: "
-                        f"{results['build_only']!r}); delete it")
+# both, on two workers (the real thing): tests/test_distribute.py::test_two_workers checks, in the same two worker
+# processes that train genorm, that plain multi-worker fit and fit with build_for_fit alone still fail.
