@@ -347,43 +347,54 @@ def test_mirrored_equals_one_device(tmp_path):
 # the JAX backend, fed by tf.data
 
 
+JAX_RUN = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import genorm
+    from genorm.cli import main
+
+    fasta, run, report, probs = sys.argv[1:5]
+    rc = main(["train", fasta, "--out", run, "--units", "8", "--layers", "1", "--window", "24", "--batch-size", "16",
+               "--epochs", "2", "--bases-per-epoch", "3000", "--learning-rate", "0.01", "--no-baselines"])
+    print(f"train exit {rc}", flush=True)
+    if rc == 0:
+        rc = main(["evaluate", run, "-o", report])
+        print(f"evaluate exit {rc}", flush=True)
+    if rc == 0:
+        import keras
+        print("backend", keras.backend.backend(), flush=True)
+        np.save(probs, genorm.load(run).predict_proba("ACGTTGCAACGTTGCA"))
+""")
+
+
 @pytest.mark.slow
 def test_jax_backend_train_and_evaluate(tmp_path):
+    """``genorm train`` + ``genorm evaluate`` under KERAS_BACKEND=jax (both commands in one JAX process, to start
+    JAX and TensorFlow once); the saved model then predicts the same here, under TensorFlow's backend."""
     pytest.importorskip("jax")
+    import keras
+
+    import genorm
+
     rng = np.random.default_rng(2)
     fasta = tmp_path / "g.fa"
     fasta.write_text(">p\n" + "ACGTTGCA" * 500 + "\n>q\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
-    env = _child_env(KERAS_BACKEND="jax")
-    genorm = [sys.executable, "-m", "genorm.cli"]
-    run = tmp_path / "run"
-    train = subprocess.run(genorm + ["train", str(fasta), "--out", str(run), "--units", "8", "--layers", "1",
-                                     "--window", "24", "--batch-size", "16", "--epochs", "2", "--bases-per-epoch",
-                                     "3000", "--learning-rate", "0.01", "--no-baselines"],
-                           env=env, capture_output=True, text=True, timeout=240)
-    assert train.returncode == 0, train.stderr[-3000:]
-    assert "run written to" in train.stdout
+    run, report, probs = tmp_path / "run", tmp_path / "report.json", tmp_path / "p.npy"
+    r = subprocess.run([sys.executable, "-c", JAX_RUN, str(fasta), str(run), str(report), str(probs)],
+                       env=_child_env(KERAS_BACKEND="jax"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "train exit 0" in r.stdout and "run written to" in r.stdout, r.stdout + r.stderr[-3000:]
+    assert "evaluate exit 0" in r.stdout and "per nucleotide" in r.stdout and report.is_file()
+    assert "backend jax" in r.stdout
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["strategy"] == "auto"
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["versions"].get("keras_backend", "jax") == "jax"
     assert prov["distribution"]["strategy"] == "one"
-    ev = subprocess.run(genorm + ["evaluate", str(run), "-o", str(tmp_path / "report.json")],
-                        env=env, capture_output=True, text=True, timeout=240)
-    assert ev.returncode == 0, ev.stderr[-3000:]
-    assert "per nucleotide" in ev.stdout and (tmp_path / "report.json").is_file()
     # the model the JAX run saved loads and predicts the same under TensorFlow's backend
-    check = textwrap.dedent(f"""
-        import numpy as np, genorm
-        m = genorm.load({str(run)!r})
-        p = m.predict_proba("ACGTTGCAACGTTGCA")
-        assert p.shape == (16, 4) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
-        np.save({str(tmp_path / "p.npy")!r}, p)
-    """)
-    for backend in ("jax", "tensorflow"):
-        r = subprocess.run([sys.executable, "-c", check], env=_child_env(KERAS_BACKEND=backend),
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr[-3000:]
-        p = np.load(tmp_path / "p.npy")
-        if backend == "jax":
-            p_jax = p
+    p_jax = np.load(probs)
+    assert keras.backend.backend() == "tensorflow"
+    p = genorm.load(run).predict_proba("ACGTTGCAACGTTGCA")
+    for q in (p_jax, p):
+        assert q.shape == (16, 4) and np.allclose(q.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(p, p_jax, atol=1e-5)
