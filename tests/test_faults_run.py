@@ -89,12 +89,10 @@ def wait_for(predicate, timeout: float = 60.0) -> bool:
 # fixtures: one tiny run, trained once, copied per test
 
 
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("base") / "run"
-    done = genorm("train", LAMBDA, "--out", out, *TINY, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return out
+@pytest.fixture
+def base_run(tiny_cli_run) -> Path:
+    """``genorm train LAMBDA ... TINY`` (conftest's session run, shared with test_faults_models.py)."""
+    return tiny_cli_run
 
 
 @pytest.fixture
