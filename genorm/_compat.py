@@ -79,9 +79,9 @@ def fit_without_build_batch(model) -> Iterator[None]:
 
     The instance's ``_maybe_symbolic_build`` is replaced by a no-op for the block; the class method is
     visible again on exit. :func:`build_for_fit` must have built the model before. Tests:
-    ``tests/test__compat.py::test_fit_without_build_batch_still_needed`` (two replicas on two
-    logical CPUs), ``::test_multiworker_reduce_of_a_batch_still_fails`` (the failing multi-worker reduce,
-    fast) and ``::test_two_workers_need_both_workarounds`` (two workers, slow).
+    ``tests/test_distribute.py::test_mirrored_equals_one_device`` (two replicas on two logical CPUs,
+    slow), ``tests/test__compat.py::test_multiworker_reduce_of_a_batch_still_fails`` (the failing
+    multi-worker reduce, fast) and ``tests/test_distribute.py::test_two_workers`` (two workers, slow).
     """
     saved = model.__dict__.get("_maybe_symbolic_build", _MISSING)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
@@ -113,7 +113,7 @@ def multiworker_scalar_reduce() -> Iterator[None]:
     ``axis=None`` (everything else goes to Keras' own function); the original is put back on
     exit. The replacement is looked up when ``fit`` traces its step functions, so the block must
     enclose the whole ``fit`` call. Tests: ``tests/test__compat.py::test_multiworker_scalar_reduce_still_needed``
-    (fast) and ``::test_two_workers_need_both_workarounds`` (slow).
+    (fast) and ``tests/test_distribute.py::test_two_workers`` (two workers, slow).
     """
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer

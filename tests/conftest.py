@@ -37,6 +37,18 @@ def trained(periodic_fasta, tmp_path_factory):
     return train([periodic_fasta], TINY_TRAIN.replace(epochs=6), out_dir=tmp_path_factory.mktemp("runs") / "run")
 
 
+@pytest.fixture(scope="session")
+def tiny_cli_run(tmp_path_factory) -> Path:
+    """``genorm train`` as a real process: the lambda sample, ``tests/test_faults_run.py``'s ``TINY`` options.
+    Trained once per session for the fault suites (do not modify: copy it)."""
+    from tests import test_faults_run as driver
+
+    out = tmp_path_factory.mktemp("cli_run") / "run"
+    done = driver.genorm("train", driver.LAMBDA, "--out", out, *driver.TINY, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.fixture
 def sample_data() -> Path:
     return SAMPLE_DATA

@@ -1,20 +1,13 @@
 """genorm._compat: each Keras/TF workaround's bug still exists here, and each patch is undone after its block.
 
-The ``*_still_needed`` tests reproduce, on the installed Keras/TensorFlow, the bug a workaround avoids. They fail with
+The ``*_still_needed`` tests reproduce, on the installed Keras/TensorFlow, the bug a workaround avoids (the checks that
+need two replicas or two workers run inside tests/test_distribute.py's mirrored and two-worker tests, in the processes
+that train genorm that way, so that TensorFlow starts once for both). They fail with
 "workaround ... no longer needed: delete it" the day Keras or TensorFlow fixes it: then delete the workaround (and the
 test), and widen the version pins in pyproject.toml.
 """
 
 from __future__ import annotations
-
-import json
-import os
-import socket
-import subprocess
-import sys
-import textwrap
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,15 +18,8 @@ from keras.src.backend.tensorflow import trainer as tf_trainer  # noqa: E402  (w
 
 from genorm import _compat  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SCALAR_AXIS_0 = "Invalid reduction dimension 0 for input with 0 dimensions"
 PER_REPLICA_TO_TENSOR = r"Attempt to convert a value \(PerReplica"
-
-
-def _child_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "KERAS_BACKEND")}
-    env.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), **extra)
-    return env
 
 
 def _tiny_model():
@@ -103,48 +89,8 @@ def test_multiworker_reduce_of_a_batch_still_fails():
                     "per-replica values now; delete it (and build_for_fit)")
 
 
-MIRRORED_BUILD = textwrap.dedent("""
-    import json
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras, numpy as np
-    from genorm import _compat
-
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    ds = tf.data.Dataset.from_tensors((tf.zeros((3, 4), tf.int32), tf.ones((3, 4, 1))))  # 2 + 1 windows
-    results = {}
-    for mode in ("keras", "workaround"):
-        with strategy.scope():
-            model = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(5, 2),
-                                      keras.layers.Dense(1)])
-            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        try:
-            if mode == "keras":
-                model.evaluate(ds, verbose=0)
-            else:
-                _compat.build_for_fit(model, strategy, (np.zeros((1, 4), np.int32), np.zeros((1, 4, 1), np.float32)))
-                with _compat.fit_without_build_batch(model):
-                    model.evaluate(ds, verbose=0)
-            results[mode] = "ok"
-        except Exception as exc:
-            results[mode] = f"{type(exc).__name__}: {str(exc)[:300]}"
-    print(json.dumps(results))
-""")
-
-
-def test_fit_without_build_batch_still_needed(tmp_path):
-    """Two replicas (two logical CPUs) evaluate one batch of 3 windows, as genorm's validation inside fit does."""
-    script = tmp_path / "mirrored_build.py"
-    script.write_text(MIRRORED_BUILD)
-    r = subprocess.run([sys.executable, str(script)], env=_child_env(), capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout.strip().splitlines()[-1])
-    assert results["workaround"] == "ok"
-    if "must have the same size and shape" not in results["keras"]:
-        pytest.fail("workaround _compat.fit_without_build_batch no longer needed: Keras evaluates a batch split "
-                    f"unevenly over two replicas now ({results['keras']!r}); delete it (and build_for_fit) unless "
-                    "tests/test__compat.py::test_two_workers_need_both_workarounds still needs it")
+# fit_without_build_batch still needed for a batch split unevenly over two replicas (two logical CPUs): checked by
+# tests/test_distribute.py::test_mirrored_equals_one_device, in the process that trains genorm mirrored.
 
 
 def test_fit_without_build_batch_restores_the_model():
@@ -174,79 +120,5 @@ def test_build_for_fit_builds_everything_fit_needs():
     assert all(getattr(m, "built", True) for m in model.metrics)
 
 
-# ------------------------------------------------------------------------------------------
-# both, on two workers (the real thing)
-
-
-TWO_WORKERS = textwrap.dedent("""
-    import json, sys
-    import tensorflow as tf
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    import keras, numpy as np
-    from genorm import _compat
-
-    ds = strategy.distribute_datasets_from_function(
-        lambda ctx: tf.data.Dataset.from_tensors((tf.zeros((2, 4), tf.int32), tf.ones((2, 4, 1)))).repeat())
-    batch = (np.zeros((1, 4), np.int32), np.zeros((1, 4, 1), np.float32))
-    results = {}
-    for mode in ("keras", "build_only", "both"):
-        with strategy.scope():
-            model = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(5, 2),
-                                      keras.layers.Dense(1)])
-            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", metrics=["mae"])
-        try:
-            if mode == "keras":
-                model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-            else:
-                _compat.build_for_fit(model, strategy, batch)
-                with _compat.fit_without_build_batch(model):
-                    if mode == "build_only":
-                        model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-                    else:
-                        with _compat.multiworker_scalar_reduce():
-                            model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-            results[mode] = "ok"
-        except ValueError as exc:
-            results[mode] = str(exc)[:300]
-    print("RESULTS " + json.dumps(results), flush=True)
-""")
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-@pytest.mark.slow
-def test_two_workers_need_both_workarounds(tmp_path):
-    script = tmp_path / "two_workers.py"
-    script.write_text(TWO_WORKERS)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    envs = [_child_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-            for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env) for env in envs]
-    deadline = time.monotonic() + 180
-    outputs = []
-    for p in procs:
-        try:
-            outputs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("the two workers did not finish in 180 s")
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-3000:]
-        results = json.loads(out.split("RESULTS ", 1)[1].splitlines()[0])
-        assert results["both"] == "ok"
-        if "PerReplica" not in results["keras"]:
-            pytest.fail(f"workaround _compat.fit_without_build_batch no longer needed (plain fit: {results['keras']!r})"
-                        "; delete it and build_for_fit")
-        if SCALAR_AXIS_0 not in results["build_only"]:
-            pytest.fail("workaround _compat.multiworker_scalar_reduce no longer needed (fit without it: "
-                        f"{results['build_only']!r}); delete it")
+# both, on two workers (the real thing): tests/test_distribute.py::test_two_workers checks, in the same two worker
+# processes that train genorm, that plain multi-worker fit and fit with build_for_fit alone still fail.

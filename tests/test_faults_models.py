@@ -365,12 +365,10 @@ def cli():
     return driver
 
 
-@pytest.fixture(scope="module")
-def tiny_run(cli, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "run"
-    done = cli.genorm("train", LAMBDA, "--out", out, *cli.TINY, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return out
+@pytest.fixture
+def tiny_run(tiny_cli_run) -> Path:
+    """``genorm train LAMBDA ... TINY`` (conftest's session run, shared with test_faults_run.py)."""
+    return tiny_cli_run
 
 
 NUMERIC_CASES = [

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genorm.errors import ConfigError
@@ -28,18 +27,10 @@ def test_invalid_threads(bad):
         resolve_threads(bad)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from genorm.config import ModelConfig, TrainConfig
-    from genorm.training.trainer import train
-
-    root = tmp_path_factory.mktemp("threads")
-    rng = np.random.default_rng(2)
-    fasta = root / "g.fa"
-    fasta.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), size=2000)) + "\n")
-    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=320)
-    train([str(fasta)], cfg, out_dir=root / "run")
-    return root / "run"
+@pytest.fixture
+def tiny_run(trained):
+    """conftest's session run (``generate`` only reads it): no training of its own."""
+    return trained.run_dir
 
 
 CHECK = r"""
