@@ -42,7 +42,9 @@ def add_evaluate(sub) -> None:
                         "at least max(1000, 4 x warmup))")
     p.add_argument("--context", choices=["full", "window"], default="full",
                    help="full: all preceding bases of the interval; window: reset every training-window bases")
-    add_adapt_options(p)
+    from genorm.evaluation.adapt import DEFAULT_ADAPT
+
+    add_adapt_options(p, default=DEFAULT_ADAPT)
     add_policy_options(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -49,7 +49,10 @@ from genorm.validate import check_bool, check_choice, check_int, check_number, c
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADAPT = False
-"""Whether ``genorm evaluate``, ``score`` and ``predict`` adapt unless told (``--adapt / --no-adapt``)."""
+"""Whether ``genorm evaluate`` adds the adaptive model's row unless told (``--adapt / --no-adapt``):
+the winner on validation of ``benchmarks/bench_memory.py`` (README). ``score`` and ``predict`` stay
+static unless ``--adapt`` (their per-base outputs are compared across runs), and so does the Python
+API unless ``adapt=`` is given."""
 DEFAULT_CHUNK = 50
 DEFAULT_LEARNING_RATE = 0.03
 DEFAULT_OPTIMIZER = "sgd"
