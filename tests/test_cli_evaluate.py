@@ -26,7 +26,7 @@ def test_report_kind_refuses_other_names():
 @pytest.mark.parametrize("flags, message", [
     (["--warmup", "-1"], r"^--warmup must be 0 or more bases, got -1\.$"),
     (["--warmup", "5", "--context", "window"], r"^--warmup and --context window exclude each other: choose one\.$"),
-    (["--adapt-lr", "0.1"], r"^--adapt-lr applies only to adaptive evaluation: add --adapt \(adapt=True\), or leave it "
+    (["--no-adapt", "--adapt-lr", "0.1"], r"^--adapt-lr applies only to adaptive evaluation: add --adapt \(adapt=True\), or leave it "
                             r"out\.$"),
     (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a finite "
                                       r"number >= 0, got -1\.0\.$"),
@@ -101,3 +101,14 @@ def test_no_adapt_output_is_unchanged(run_without_baselines, capsys):
     assert main(["evaluate", str(run_without_baselines), "--no-adapt"]) == 0
     printed = capsys.readouterr().out
     assert "model+adapt" not in printed and "bases/s" not in printed
+
+
+def test_evaluate_adapts_by_default(run_without_baselines, capsys):
+    from genorm.evaluation.adapt import DEFAULT_ADAPT
+
+    assert DEFAULT_ADAPT is True  # the winner on validation (benchmarks/bench_memory.py, README)
+    assert main(["evaluate", str(run_without_baselines)]) == 0
+    printed = capsys.readouterr().out
+    summary = printed.split("\n\n")[2].splitlines()
+    assert [line.split()[0] for line in summary[1:3]] == ["model", "model+adapt"]
+    assert "model+adapt: adaptive: sgd lr 0.03, one step every 50 bases" in printed

@@ -135,7 +135,7 @@ def test_cli_evaluate_run_split(tiny_run, tmp_path, capsys):
 
     run_dir, _ = tiny_run
     out, png = tmp_path / "report.json", tmp_path / "report.png"
-    assert main(["evaluate", str(run_dir), "--output", str(out), "--plot", str(png), "--chunk", "50"]) == 0
+    assert main(["evaluate", str(run_dir), "--output", str(out), "--plot", str(png), "--chunk", "50", "--no-adapt"]) == 0
     text = capsys.readouterr().out
     assert "exact streaming" in text and "markov k=" in text and "per record:" in text
     data = json.loads(out.read_text())

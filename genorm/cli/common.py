@@ -241,13 +241,15 @@ def print_table(df, out=None) -> None:
     out.write(df.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n")
 
 
-def add_adapt_options(p: argparse.ArgumentParser, default: bool = False) -> None:
-    """``--adapt/--no-adapt`` (off unless ``default``) and its settings (see :mod:`genorm.evaluation.adapt`)."""
+def add_adapt_options(p: argparse.ArgumentParser, default: bool | None = False, shown: str = "off") -> None:
+    """``--adapt/--no-adapt`` (``default``; None: unset, the command decides) and its settings
+    (see :mod:`genorm.evaluation.adapt`)."""
     from genorm.evaluation import adapt
 
     p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=default,
                    help="adaptive evaluation: the model takes a gradient step on each chunk after predicting it "
-                        "(no base is predicted by weights that saw it; the saved model is not changed)")
+                        "(no base is predicted by weights that saw it; the saved model is not changed) "
+                        f"(default: {shown})")
     p.add_argument("--adapt-chunk", type=positive_int, default=None, metavar="BASES",
                    help=f"with --adapt: bases per gradient step (default {adapt.DEFAULT_CHUNK})")
     p.add_argument("--adapt-lr", type=float, default=None, metavar="RATE",

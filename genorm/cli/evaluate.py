@@ -44,7 +44,7 @@ def add_evaluate(sub) -> None:
                    help="full: all preceding bases of the interval; window: reset every training-window bases")
     from genorm.evaluation.adapt import DEFAULT_ADAPT
 
-    add_adapt_options(p, default=DEFAULT_ADAPT)
+    add_adapt_options(p, default=None, shown="on, except with --context window" if DEFAULT_ADAPT else "off")
     add_policy_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -83,6 +83,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":
         raise ConfigError("--warmup and --context window exclude each other: choose one.")
+    from genorm.evaluation.adapt import evaluate_adapts
+
+    args.adapt = evaluate_adapts(args.adapt, args.context)
     adapt = adapt_from_args(args)
     run = load(args.run_dir)
     with staged_progress() as progress:

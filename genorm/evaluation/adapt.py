@@ -48,7 +48,7 @@ from genorm.validate import check_bool, check_choice, check_int, check_number, c
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ADAPT = False
+DEFAULT_ADAPT = True
 """Whether ``genorm evaluate`` adds the adaptive model's row unless told (``--adapt / --no-adapt``):
 the winner on validation of ``benchmarks/bench_memory.py`` (README). ``score`` and ``predict`` stay
 static unless ``--adapt`` (their per-base outputs are compared across runs), and so does the Python
@@ -110,6 +110,19 @@ class AdaptConfig:
 
 _FLAGS = {"chunk": "--adapt-chunk", "learning_rate": "--adapt-lr", "optimizer": "--adapt-optimizer",
           "lanes": "--adapt-lanes"}
+
+
+def evaluate_adapts(adapt: bool | None, context: str = "full") -> bool:
+    """Whether ``genorm evaluate`` adapts: ``adapt`` when given (``--adapt`` / ``--no-adapt``), else
+    :data:`DEFAULT_ADAPT`, except with ``context="window"`` (which adaptive evaluation does not
+    support: the default then leaves the adaptive row out; an explicit ``--adapt`` is an error).
+
+    >>> evaluate_adapts(None), evaluate_adapts(None, "window"), evaluate_adapts(False)
+    (True, False, False)
+    """
+    if adapt is None:
+        return DEFAULT_ADAPT and context != "window"
+    return bool(adapt)
 
 
 def adapt_config(adapt: bool, **settings) -> AdaptConfig | None:
@@ -409,4 +422,4 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
            "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_config", "adapt_interval", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
+           "adapt_config", "adapt_interval", "evaluate_adapts", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
