@@ -282,3 +282,12 @@ def test_predictor_score_records_restarts_per_record_unless_carried(stepper):
                                                                  carry=True))
     assert carried.bits_per_base[0] == pytest.approx(fresh.bits_per_base[0], rel=1e-6)
     assert carried.bits_per_base[1] < fresh.bits_per_base[1]
+
+
+def test_evaluate_default_adapts_only_where_it_can(monkeypatch):
+    import genorm.evaluation.adapt as adapt
+
+    assert adapt.evaluate_adapts(None) is True and adapt.evaluate_adapts(None, "window") is False
+    assert adapt.evaluate_adapts(True, "window") is True  # explicit: the conflict is then an error
+    monkeypatch.setattr(adapt, "_backend", lambda: "jax")
+    assert adapt.evaluate_adapts(None) is False and adapt.evaluate_adapts(True) is True

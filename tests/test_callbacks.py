@@ -102,17 +102,17 @@ def test_nan_guard_restores_last_good_weights():
 
 
 def test_ctrl_c_is_recorded_and_raised_at_the_next_batch_boundary():
-    import os
     import signal
 
     from genorm.training.callbacks import StopOnInterrupt, interrupt_between_batches
 
     with interrupt_between_batches() as flag:
-        os.kill(os.getpid(), signal.SIGINT)  # recorded, not raised here (e.g. inside a gc callback)
+        signal.raise_signal(signal.SIGINT)  # to this thread: handled at once (os.kill may reach another thread first)
+        # recorded, not raised here (e.g. inside a gc callback)
         assert flag["interrupted"]
         stop = StopOnInterrupt(flag)
         with pytest.raises(KeyboardInterrupt):
             stop.on_train_batch_end(0)
         with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C raises at once
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

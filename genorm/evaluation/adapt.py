@@ -114,14 +114,15 @@ _FLAGS = {"chunk": "--adapt-chunk", "learning_rate": "--adapt-lr", "optimizer": 
 
 def evaluate_adapts(adapt: bool | None, context: str = "full") -> bool:
     """Whether ``genorm evaluate`` adapts: ``adapt`` when given (``--adapt`` / ``--no-adapt``), else
-    :data:`DEFAULT_ADAPT`, except with ``context="window"`` (which adaptive evaluation does not
-    support: the default then leaves the adaptive row out; an explicit ``--adapt`` is an error).
+    :data:`DEFAULT_ADAPT`, except with ``context="window"`` or a Keras backend other than TensorFlow
+    (which adaptive evaluation does not support: the default then leaves the adaptive row out; an
+    explicit ``--adapt`` is an error).
 
     >>> evaluate_adapts(None), evaluate_adapts(None, "window"), evaluate_adapts(False)
     (True, False, False)
     """
     if adapt is None:
-        return DEFAULT_ADAPT and context != "window"
+        return DEFAULT_ADAPT and context != "window" and _backend() == "tensorflow"
     return bool(adapt)
 
 
