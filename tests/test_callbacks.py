@@ -106,13 +106,17 @@ def test_ctrl_c_is_recorded_and_raised_at_the_next_batch_boundary():
 
     from genorm.training.callbacks import StopOnInterrupt, interrupt_between_batches
 
-    with interrupt_between_batches() as flag:
-        signal.raise_signal(signal.SIGINT)  # to this thread: handled at once (os.kill may reach another thread first)
-        # recorded, not raised here (e.g. inside a gc callback)
-        assert flag["interrupted"]
-        stop = StopOnInterrupt(flag)
-        with pytest.raises(KeyboardInterrupt):
-            stop.on_train_batch_end(0)
-        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C raises at once
-            signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, as in a terminal (a shell starts background jobs with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with interrupt_between_batches() as flag:
+            signal.raise_signal(signal.SIGINT)  # recorded, not raised here (e.g. inside a gc callback)
+            assert flag["interrupted"]
+            stop = StopOnInterrupt(flag)
+            with pytest.raises(KeyboardInterrupt):
+                stop.on_train_batch_end(0)
+            with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C raises at once
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
