@@ -94,7 +94,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.reserve = reserve_guess
         self._batch_time = 0.0
         self._last = None
-        self._epoch_end_at = None
+        self._last_end = None  # end of the last batch: the epoch's remainder (validation, saving) starts there
 
     def _left(self) -> float:
         return self.seconds - (time.monotonic() - self.start)
@@ -116,7 +116,7 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._last is not None:  # validation + checkpointing + backup took about this long: keep a margin
+        if self._last_end is not None:  # validation + checkpointing + backup took about this long: keep a margin
             self.reserve = 1.5 * (time.monotonic() - self._last_end) + 1.0
 
     def on_epoch_end(self, epoch, logs=None):
