@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from genorm.evaluation.baselines import _interval_codes, context_arrays, count_order, fit_baselines, markov_scores  # noqa: E402
+from genorm.baselines import _interval_codes, context_arrays, count_order, fit_baselines, markov_scores  # noqa: E402
 from genorm.genome import read_genome  # noqa: E402
 
 
@@ -71,8 +71,9 @@ def _probs(logits: np.ndarray) -> np.ndarray:
 
 def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, prefix: int, run_dir: str | None,
                 repeats: int) -> None:
-    from genorm.evaluation.baselines import Baselines
-    from genorm.evaluation.evaluate import evaluate, plan_lanes, stream_logits
+    from genorm.baselines import Baselines
+    from genorm.engine import plan_lanes, stream
+    from genorm.evaluation.evaluate import evaluate
     from genorm.trained import load
 
     if run_dir is None:
@@ -119,7 +120,7 @@ def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, pref
     n_sub = sub[0][2] - sub[0][1]
     t = time.perf_counter()
     exact = {}
-    for _, p, lg in stream_logits(stepper, genome, plan_lanes(sub), batch_size=1):
+    for _, p, lg in stream(stepper, genome, plan_lanes(sub), batch_size=1):
         exact.update(zip(p.tolist(), lg))
     dt_exact = time.perf_counter() - t
     print(f"  exact streaming, one lane: {n_sub:,} bases in {dt_exact:.1f} s = {n_sub / dt_exact:,.0f} bases/s")
@@ -134,7 +135,7 @@ def bench_model(fasta: str, train_bases: int, warmup: int, batch_size: int, pref
     segment = max(1000, n_sub // batch_size)
     for w in sorted({0, 100, 200, warmup, 2000}):
         approx = {}
-        for _, p, lg in stream_logits(stepper, genome, plan_lanes(sub, warmup=w, segment=segment),
+        for _, p, lg in stream(stepper, genome, plan_lanes(sub, warmup=w, segment=segment),
                                       batch_size=batch_size):
             approx.update(zip(p.tolist(), lg))
         pa = _probs(np.stack([approx[k] for k in keys.tolist()]))

@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from genorm.evaluation.baselines import Baselines
+    from genorm.baselines import Baselines
     from genorm.evaluation.evaluate import evaluate
     from genorm.trained import load
-    from genorm.training.rundir import BASELINES
+    from genorm.rundir import BASELINES
     from genorm.training.trainer import TrainConfig, train
 
     t0 = time.monotonic()

@@ -30,9 +30,9 @@ from genorm.cache import cached_genome  # noqa: E402
 
 # name -> (module, attribute), imported on first access.
 _LAZY = {
-    "ModelConfig": ("genorm.model", "ModelConfig"),
+    "ModelConfig": ("genorm.config", "ModelConfig"),
     "build_model": ("genorm.model", "build_model"),
-    "TrainConfig": ("genorm.training.trainer", "TrainConfig"),
+    "TrainConfig": ("genorm.config", "TrainConfig"),
     "train": ("genorm.training.trainer", "train"),
     "load": ("genorm.trained", "load"),
     "evaluate": ("genorm.evaluation.evaluate", "evaluate"),

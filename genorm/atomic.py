@@ -83,7 +83,7 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
 
 def _check_not_protected(target: Path, protected: Iterable[str | os.PathLike]) -> None:
     """Refuse ``target`` if it is, lies inside, or is a link of one of the ``protected`` paths (the files
-    of a run directory the command reads: :func:`genorm.training.rundir.run_files`)."""
+    of a run directory the command reads: :func:`genorm.rundir.run_files`)."""
     protected = [Path(p) for p in protected]
     for p in protected:
         place = Path(os.path.realpath(p.parent)) / p.name  # the path itself, not what a symlink points to
@@ -102,7 +102,7 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     Called before long work, so that a bad ``--output`` fails at once, not after the work.
     A symbolic link resolves to its target (written through, the link kept). ``inputs``: files
     the command reads; ``protected``: paths that must not be written or written into (a run
-    directory's files, :func:`genorm.training.rundir.run_files`). Writing over one of them, however
+    directory's files, :func:`genorm.rundir.run_files`). Writing over one of them, however
     the path is spelled, is refused. ``stdout``: whether ``-`` (standard output) is allowed.
     """
     if os.fspath(path) == "":

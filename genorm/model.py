@@ -1,4 +1,15 @@
-"""The recurrent next-nucleotide model: codes in, logits of the next base out.
+"""The recurrent next-nucleotide network, defined once: codes in, logits of the next base out.
+
+:func:`build_network` is the only place genorm builds the network. Every use is derived from it:
+
+* window training and the saved ``model.keras``: ``build_network(config)`` (= :func:`build_model`);
+* streaming inference (:class:`genorm.engine.NetworkStepper`), stateful ``--tbptt`` lanes
+  (:class:`genorm.training.stateful.StatefulTrainer`) and the copy that adaptive evaluation
+  trains (:mod:`genorm.evaluation.adapt`): ``build_network(config, state=True)``, the same
+  layers in the same order (so the same weights, ``get_weights()`` order included), with the
+  recurrent state as extra inputs and outputs (Keras' ``initial_state`` / ``return_state``).
+
+An input added here (a second feature tensor per position) reaches every use at once.
 
 Representations (see :mod:`genorm.encoding`):
 
@@ -8,6 +19,8 @@ tensor       shape, dtype                meaning
 inputs       ``(B, T) int32``            codes A=0 C=1 G=2 T=3 N=4
 one-hot      ``(B, T, 4) float32``       made inside the model (:class:`OneHotBases`); N is zeros
 hidden       ``(B, T, units) float32``   per recurrent layer (``return_sequences=True``)
+state        ``(B, units) float32``      per recurrent layer (two for LSTM: ``h`` then ``c``),
+                                         only with ``state=True``
 logits       ``(B, T, 4) float32``       ``logits[:, t]`` is the unnormalised log-probability of
                                          base ``t + 1`` given bases ``0..t``
 ===========  ==========================  ==========================================================
@@ -21,12 +34,11 @@ The ``simple_rnn`` cell is exactly the textbook recurrence (see :mod:`genorm.tex
 ``reset_after=True``: the configuration TensorFlow runs on cuDNN, so the same model is fast
 on a GPU. Dropout, when asked for, is a separate layer between recurrent layers.
 
-For streaming inference over a whole chromosome, :func:`genorm.stepper.make_stepper` returns a
-:class:`~genorm.stepper.Stepper` that carries the recurrent state from one chunk to the next.
-
 >>> model = build_model(ModelConfig(cell="gru", units=8, layers=1))
 >>> model.output_shape
 (None, None, 4)
+>>> [tuple(t.shape) for t in build_network(ModelConfig(cell="lstm", units=8, layers=1), state=True).outputs]
+[(None, None, 4), (None, 8), (None, 8)]
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import keras
 import numpy as np  # noqa: F401  (the doctests use it)
 
 from genorm.config import CELL_TABLE, CELLS, ModelConfig  # noqa: F401  (CELLS, ModelConfig re-exported)
+from genorm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -66,47 +79,79 @@ class OneHotBases(keras.layers.Layer):
         return super().get_config()
 
 
-def _recurrent_layer(config: ModelConfig, name: str, return_state: bool = False) -> keras.layers.Layer:
-    cls = getattr(keras.layers, CELL_TABLE[config.cell].keras_class)
-    kwargs: dict[str, Any] = dict(units=config.units, return_sequences=True, return_state=return_state, name=name)
-    if config.cell == "gru":
-        kwargs["reset_after"] = True
-    return cls(**kwargs)
+def state_sizes(config: ModelConfig) -> list[int]:
+    """Widths of the state arrays of ``build_network(config, state=True)``, in input order.
+
+    >>> state_sizes(ModelConfig(cell="lstm", units=8, layers=2))
+    [8, 8, 8, 8]
+    """
+    return [config.units] * (CELL_TABLE[config.cell].states * config.layers)
 
 
-def build_model(config: ModelConfig | None = None) -> keras.Model:
-    """The training/inference model: codes ``(B, T) int32`` → logits ``(B, T, 4) float32``.
+def build_network(config: ModelConfig | None = None, *, state: bool = False) -> keras.Model:
+    """The network: codes ``(B, T) int32`` → logits ``(B, T, 4) float32``; with ``state=True`` also
+    the recurrent state in and out.
 
     Layers: ``onehot`` (:class:`OneHotBases`) → ``rnn_1`` … ``rnn_<layers>`` (with
-    ``dropout_<i>`` after each when ``config.dropout > 0``) → ``logits`` (Dense(4)).
-    The model is not compiled; :func:`genorm.training.trainer.train` compiles it.
+    ``dropout_<i>`` after each when ``config.dropout > 0``) → ``logits`` (Dense(4)). The model is
+    not compiled.
 
     Args:
         config: the architecture; default :class:`ModelConfig()` (GRU 2×128).
+        state: False: inputs ``codes``, output ``logits``, every sequence starts from the zero
+            state. True: inputs ``[codes, *state]`` and outputs ``[logits, *final_state]``, one
+            ``(B, units)`` array per recurrent layer (two for LSTM), :func:`state_sizes`.
     """
     config = config or ModelConfig()
+    cls = getattr(keras.layers, CELL_TABLE[config.cell].keras_class)
     codes = keras.Input(shape=(None,), dtype="int32", name="codes")
     x = OneHotBases(name="onehot")(codes)
+    state_inputs, state_outputs = [], []
     for i in range(1, config.layers + 1):
-        x = _recurrent_layer(config, f"rnn_{i}")(x)
+        kwargs: dict[str, Any] = dict(units=config.units, return_sequences=True, name=f"rnn_{i}")
+        if config.cell == "gru":
+            kwargs["reset_after"] = True
+        if state:
+            n = CELL_TABLE[config.cell].states
+            ins = [keras.Input(shape=(config.units,), dtype="float32", name=f"rnn_{i}_state_{j}") for j in range(n)]
+            x, *outs = cls(return_state=True, **kwargs)(x, initial_state=ins if n > 1 else ins[0])
+            state_inputs += ins
+            state_outputs += outs
+        else:
+            x = cls(**kwargs)(x)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(4, name="logits")(x)
-    return keras.Model(codes, logits, name=f"genorm_{config.cell}_{config.layers}x{config.units}")
+    name = f"genorm_{config.cell}_{config.layers}x{config.units}"
+    if state:
+        return keras.Model([codes, *state_inputs], [logits, *state_outputs], name=f"{name}_stepper")
+    return keras.Model(codes, logits, name=name)
 
 
-def expected_layers(config: ModelConfig) -> list[tuple[str, str]]:
-    """``(name, class name)`` of every layer :func:`build_model` makes for ``config``, in order.
+def build_model(config: ModelConfig | None = None) -> keras.Model:
+    """The training/inference model, ``build_network(config)``: codes ``(B, T) int32`` → logits
+    ``(B, T, 4) float32`` (see :func:`build_network`). :func:`genorm.training.trainer.train`
+    compiles it."""
+    return build_network(config)
 
-    >>> expected_layers(ModelConfig(cell="lstm", units=8, layers=1))
-    [('onehot', 'OneHotBases'), ('rnn_1', 'LSTM'), ('logits', 'Dense')]
+
+def infer_config(model: keras.Model, source: str | None = None) -> ModelConfig:
+    """The :class:`ModelConfig` a Keras model's recurrent layers describe (cell, units, layers, dropout).
+
+    What it infers is only a guess to rebuild from: :func:`genorm.engine.make_stepper` then checks
+    that the rebuilt network takes the model's weights and gives its logits.
+
+    Raises:
+        ConfigError: the model has no recurrent layer of a known cell.
     """
-    out = [("onehot", "OneHotBases")]
-    for i in range(1, config.layers + 1):
-        out.append((f"rnn_{i}", CELL_TABLE[config.cell].keras_class))
-        if config.dropout > 0:
-            out.append((f"dropout_{i}", "Dropout"))
-    return out + [("logits", "Dense")]
+    kinds = {getattr(keras.layers, c.keras_class): name for name, c in CELL_TABLE.items()}
+    rnns = [layer for layer in model.layers if type(layer) in kinds]
+    if not rnns:
+        raise ConfigError(f"{source or f'Model {model.name!r}'} has no recurrent layer ({', '.join(CELLS)}): it is "
+                          "not a model made by genorm.model.build_model() and cannot be used for prediction.")
+    drops = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    return ModelConfig(cell=kinds[type(rnns[0])], units=int(rnns[0].units), layers=len(rnns),
+                       dropout=float(drops[0]) if drops else 0.0)
 
 
-__all__ = ["CELLS", "ModelConfig", "OneHotBases", "build_model", "expected_layers"]
+__all__ = ["CELLS", "ModelConfig", "OneHotBases", "build_model", "build_network", "infer_config", "state_sizes"]

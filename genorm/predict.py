@@ -25,8 +25,9 @@ import numpy as np
 
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
+from genorm.engine import Lane, Reader, Sequences, in_blocks, stream
 from genorm.errors import ConfigError, GenormError
-from genorm.evaluation.metrics import softmax
+from genorm.metrics import softmax
 from genorm.validate import check_int, check_number, check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -126,16 +127,10 @@ class Predictor:
             yield from self._iter_adaptive(seq, config)
             return
         packed = sequence_to_packed(seq, self.policy)
-        codes = encoding.packed_to_codes(packed).astype(np.int32)
-        state = self.stepper.initial_state(1)
-        prev = softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)  # row for the next position
-        for start in range(0, codes.size, self.chunk):
-            block = codes[start:start + self.chunk]
-            logits, state = self.stepper.step(block[None, :], state)
-            probs = softmax(logits[0]).astype(np.float32)
-            out = np.concatenate([prev, probs[:-1]], axis=0)
-            prev = probs[-1:]
-            yield start, packed[start:start + block.size], out
+        scored = stream(self.stepper, Sequences([packed]), [Lane(0, 0, 0, packed.size)], batch_size=1,
+                        chunk=self.chunk, label="predict")
+        for start, logits in in_blocks(scored, packed.size, self.chunk):
+            yield start, packed[start:start + len(logits)], softmax(logits).astype(np.float32)
 
     def iter_records_proba(self, records, adapt=None
                            ) -> Iterator[tuple[object, Iterator[tuple[int, np.ndarray, np.ndarray]]]]:
@@ -172,14 +167,15 @@ class Predictor:
 
     def _group_proba(self, group: list) -> Iterator[tuple[object, Iterator]]:
         packed = [sequence_to_packed(rec.packed, self.policy) for rec in group]
-        codes = np.full((len(group), max(p.size for p in packed)), encoding.N, dtype=np.int32)
-        for i, p in enumerate(packed):
-            codes[i, :p.size] = encoding.packed_to_codes(p)
-        logits, _ = self.stepper.step(codes, self.stepper.initial_state(len(group)))
-        first = softmax(self.stepper.initial_logits()[None, :]).astype(np.float32)
-        for i, (rec, p) in enumerate(zip(group, packed)):
-            probs = softmax(logits[i, :p.size - 1]).astype(np.float32)
-            yield rec, iter([(0, p, np.concatenate([first, probs], axis=0))])
+        probs = [np.empty((p.size, 4), np.float32) for p in packed]
+        lanes = [Lane(i, 0, 0, p.size) for i, p in enumerate(packed)]
+        for rec, pos, logits in stream(self.stepper, Sequences(packed), lanes, batch_size=len(group),
+                                       chunk=max(p.size for p in packed), label="predict"):
+            for r in np.unique(rec).tolist():
+                here = rec == r
+                probs[r][pos[here]] = softmax(logits[here])
+        for rec, p, proba in zip(group, packed, probs):
+            yield rec, iter([(0, p, proba)])
 
     def predict_proba(self, seq, adapt=None) -> np.ndarray:
         """``(L, 4) float32``: row i is P(base i | bases 0..i-1) over A, C, G, T; rows sum to 1.
@@ -252,17 +248,16 @@ class Predictor:
         temperature = check_number("temperature", temperature, 0.0)
         if seed is not None:
             seed = check_int("seed", seed, 0)
-        from genorm.training.memory import check_memory
+        from genorm.memory import check_memory
 
         check_memory(3 * int(length), f"Sampling {int(length):,} bases", "ask for fewer bases (--length)")
         rng = np.random.default_rng(seed)
-        state = self.stepper.initial_state(1)
+        reader = Reader(self.stepper)
         logits = self.stepper.initial_logits()
         if prime is not None and len(prime) > 0:
             codes = encoding.packed_to_codes(sequence_to_packed(prime, self.policy, what="prime")).astype(np.int32)
             for start in range(0, codes.size, self.chunk):
-                out, state = self.stepper.step(codes[None, start:start + self.chunk], state)
-            logits = out[0, -1]
+                logits = reader.read(codes[None, start:start + self.chunk])[0, -1]
         result = np.empty(int(length), dtype=np.uint8)
         for i in range(int(length)):
             if temperature == 0:
@@ -271,8 +266,7 @@ class Predictor:
                 base = int(rng.choice(4, p=softmax(logits, temperature)))
             result[i] = base
             if i + 1 < length:
-                out, state = self.stepper.step(np.array([[base]], dtype=np.int32), state)
-                logits = out[0, -1]
+                logits = reader.read(np.array([[base]], dtype=np.int32))[0, -1]
         return encoding.codes_to_string(result)
 
 
@@ -315,9 +309,6 @@ def frame_of(start: int, packed: np.ndarray, proba: np.ndarray) -> "pandas.DataF
         "surprisal_bits": -lp,
     })
 
-
-TRACK_FORMATS = ("bedgraph", "bigwig")
-"""Per-base surprisal tracks; both list records in byte order of their names (``LC_COLLATE=C``)."""
 
 _SPOOL = np.dtype([("start", "<i8"), ("value", "<f4")])
 """One track value on disk while a track is being sorted: 12 bytes per non-N base."""
@@ -456,6 +447,8 @@ def _write_tsv(parts: list, handle: io.TextIOBase) -> None:
 
 
 TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
+"""Formats of per-base predictions: a TSV table, or surprisal tracks (bedGraph, bigWig) that list
+records in byte order of their names (``LC_COLLATE=C``)."""
 
 
 def track_format(path: str, fmt: str | None = None) -> str:

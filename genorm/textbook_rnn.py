@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genorm.errors import ConfigError
-from genorm.evaluation.metrics import softmax  # NumPy only: exp(y - max) / sum exp(y - max)
+from genorm.metrics import softmax  # NumPy only: exp(y - max) / sum exp(y - max)
 from genorm.validate import check_int, check_number
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")

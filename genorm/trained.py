@@ -1,6 +1,6 @@
 """A trained model you can use: a run directory read back (:func:`load`) as a :class:`LoadedRun`.
 
-This is the top of the data flow: it reads the run through :mod:`genorm.training.rundir` (storage),
+This is the top of the data flow: it reads the run through :mod:`genorm.rundir` (storage),
 re-reads and verifies its genome and split, and delegates to :mod:`genorm.predict` (probabilities,
 scores, samples) and :func:`genorm.evaluation.evaluate.evaluate_run` (reports).
 
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from genorm.errors import RunDirError
-from genorm.training import rundir
-from genorm.training.rundir import CONFIG, HISTORY, MODEL, PROVENANCE, SPLITS
+from genorm import rundir
+from genorm.rundir import CONFIG, HISTORY, MODEL, PROVENANCE, SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class LoadedRun:
     _genome: Any = field(default=None, repr=False)
     _splits: Any = field(default=None, repr=False)
     _predictor: Any = field(default=None, repr=False)
+    _stepper: Any = field(default=None, repr=False)
 
     @property
     def genome(self):
@@ -85,10 +86,14 @@ class LoadedRun:
         return self._splits
 
     def stepper(self):
-        """A :class:`~genorm.model.Stepper` for streaming the model over long sequences."""
-        from genorm.stepper import make_stepper
+        """The :class:`~genorm.stepper.NetworkStepper` of the model (the network of ``config.json``
+        with the model's weights, checked on load), for streaming it over long sequences."""
+        if self._stepper is None:
+            from genorm.stepper import check_model
 
-        return make_stepper(self.model, source=str(self.run_dir / MODEL))
+            self._stepper = check_model(self.model, self.config.model, source=str(self.run_dir / MODEL),
+                                        described=f"{CONFIG}'s model")
+        return self._stepper
 
     # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
     def predictor(self):
@@ -230,8 +235,8 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     from genorm.errors import ConfigError
     from genorm.stepper import check_model
 
-    try:  # streaming inference rebuilds the model from its layers: it must be what config.json describes
-        check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model")
+    try:  # the network config.json describes must take the model's weights and give its logits
+        stepper = check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model")
     except ConfigError as exc:
         raise RunDirError(str(exc)) from None
     history = None
@@ -246,6 +251,6 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str) for i in inputs):
         raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: no list of inputs with paths.")
     return LoadedRun(run_dir=run_dir, model=model, config=config, provenance=provenance,
-                     fasta_paths=[i["path"] for i in inputs], history=history)
+                     fasta_paths=[i["path"] for i in inputs], history=history, _stepper=stepper)
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from genorm.evaluation.baselines import Baselines, context_arrays, count_order, fit_baselines, markov_scores
+from genorm.baselines import Baselines, context_arrays, count_order, fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError, RunDirError
 from genorm.genome import Genome
@@ -160,7 +160,7 @@ def test_predict_unknown_name():
 
 
 def test_blockwise_counting_equals_one_pass(monkeypatch):
-    import genorm.evaluation.baselines as gb
+    import genorm.baselines as gb
 
     rng = np.random.default_rng(5)
     seqs = {f"r{i}": "".join(rng.choice(list("ACGTN"), p=[.24, .24, .24, .24, .04], size=n))
@@ -183,7 +183,7 @@ def test_blockwise_counting_equals_one_pass(monkeypatch):
 
 
 def test_large_inputs_are_subsampled_evenly():
-    from genorm.evaluation.baselines import spread_intervals
+    from genorm.baselines import spread_intervals
 
     ivs = [(0, 0, 10_000), (1, 0, 30_000)]
     got = spread_intervals(ivs, 8_000, piece=1_000)

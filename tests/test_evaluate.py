@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from genorm.evaluation.baselines import fit_baselines, markov_scores
+from genorm.baselines import fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError
 from genorm.evaluation.evaluate import evaluate
@@ -192,7 +192,7 @@ def test_evaluate_run_fits_missing_baselines_and_says_so(tiny_run, tmp_path):
 
     from genorm.evaluation.evaluate import evaluate_run
     from genorm.trained import load
-    from genorm.training.rundir import BASELINES
+    from genorm.rundir import BASELINES
 
     run_dir, _ = tiny_run
     copy = tmp_path / "run"

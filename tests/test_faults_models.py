@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pytest
 
-from genorm.evaluation.baselines import Baselines, fit_baselines
+from genorm.baselines import Baselines, fit_baselines
 from genorm.config import ModelConfig, TrainConfig
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.genome import Genome
@@ -114,7 +114,7 @@ def test_the_stepper_is_checked_against_the_one_shot_forward_pass():
 
 
 def _fake_run(tmp_path: Path, model: keras.Model, config: ModelConfig) -> Path:
-    from genorm.training.rundir import CONFIG, FORMAT_VERSION, MODEL, PROVENANCE
+    from genorm.rundir import CONFIG, FORMAT_VERSION, MODEL, PROVENANCE
 
     run = tmp_path / "run"
     run.mkdir()
@@ -230,7 +230,7 @@ def test_a_malformed_baselines_file_says_how_to_refit(case, baselines_arrays, tm
         Baselines.load(path)
     assert str(info.value).startswith(f"Baselines file {str(path)!r} is malformed: ")
     assert str(info.value).endswith("delete it and run `genorm evaluate RUN` again, which refits the baselines on the "
-                                    "run's training split (or refit them with genorm.evaluation.baselines.fit_baselines(run.genome, "
+                                    "run's training split (or refit them with genorm.baselines.fit_baselines(run.genome, "
                                     "run.splits).save(path)).")
 
 

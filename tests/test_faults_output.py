@@ -334,7 +334,7 @@ TAKER = r"""
 import os, sys, time
 from pathlib import Path
 from genorm.errors import RunDirError
-from genorm.training.rundir import lock
+from genorm.rundir import lock
 run, start = Path(sys.argv[1]), float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)
@@ -369,7 +369,7 @@ def test_twenty_concurrent_takers_never_two_holders(tmp_path):
 
 
 def test_lock_is_released_when_its_holder_is_killed(tmp_path, hold_lock):
-    from genorm.training.rundir import lock, lock_holder
+    from genorm.rundir import lock, lock_holder
 
     pid = hold_lock(tmp_path)
     assert lock_holder(tmp_path) == pid

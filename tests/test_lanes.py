@@ -1,18 +1,18 @@
-"""Tests of genorm.evaluation.lanes: plans of lanes, and streaming equal to one pass."""
+"""Tests of genorm.engine: plans of lanes, and streaming equal to one pass."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from genorm.evaluation.lanes import Lane, plan_lanes, stream_logits
+from genorm.engine import Lane, plan_lanes, stream
 from genorm.genome import Genome
 from steppers import ElmanStepper, LastTwoStepper
 
 
 def _collect(stepper, genome, lanes, **kw):
     got = {}
-    for r, p, logits in stream_logits(stepper, genome, lanes, **kw):
+    for r, p, logits in stream(stepper, genome, lanes, **kw):
         for rr, pp, ll in zip(r, p, logits):
             assert (rr, pp) not in got, "a base was scored twice"
             got[(int(rr), int(pp))] = ll

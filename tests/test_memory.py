@@ -1,4 +1,4 @@
-"""Tests of genorm.training.memory: the up-front memory estimates."""
+"""Tests of genorm.memory: the up-front memory estimates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of genorm.evaluation.metrics: softmax, ties split in top-1/top-2 credit, the accumulator's sums."""
+"""Tests of genorm.metrics: softmax, ties split in top-1/top-2 credit, the accumulator's sums."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from genorm.evaluation.metrics import FIELDS, LN2, Accumulator, credits, log_softmax, softmax
+from genorm.metrics import FIELDS, LN2, Accumulator, credits, log_softmax, softmax
 
 
 def test_softmax_golden_stable_and_tempered():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genorm.errors import ConfigError
-from genorm.model import CELLS, ModelConfig, OneHotBases, build_model, expected_layers
+from genorm.model import CELLS, ModelConfig, OneHotBases, build_model, build_network, infer_config
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -70,11 +70,11 @@ def test_save_load_safe_mode_identical(tmp_path, cell):
     np.testing.assert_array_equal(loaded.predict_on_batch(codes), model.predict_on_batch(codes))
 
 
-def test_expected_layers_follow_the_cell_table():
-    assert expected_layers(ModelConfig(cell="simple_rnn", units=8, layers=2, dropout=0.1)) == [
-        ("onehot", "OneHotBases"), ("rnn_1", "SimpleRNN"), ("dropout_1", "Dropout"), ("rnn_2", "SimpleRNN"),
-        ("dropout_2", "Dropout"), ("logits", "Dense")]
+def test_the_stateful_network_has_the_same_layers_and_weights_in_the_same_order():
     for cell in CELLS:
-        model = build_model(ModelConfig(cell=cell, units=4, layers=1))
-        assert [(x.name, type(x).__name__) for x in model.layers[1:]] == expected_layers(
-            ModelConfig(cell=cell, units=4, layers=1))
+        config = ModelConfig(cell=cell, units=4, layers=2, dropout=0.1)
+        plain, stateful = build_network(config), build_network(config, state=True)
+        assert [(x.name, type(x).__name__) for x in plain.layers if not isinstance(x, keras.layers.InputLayer)] == \
+            [(x.name, type(x).__name__) for x in stateful.layers if not isinstance(x, keras.layers.InputLayer)]
+        assert [tuple(w.shape) for w in plain.weights] == [tuple(w.shape) for w in stateful.weights]
+        assert infer_config(plain) == config

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from genorm.evaluation.evaluate import evaluate
-from genorm.evaluation.metrics import FIELDS
+from genorm.metrics import FIELDS
 from genorm.evaluation.report import Report, metric_row
 from genorm.genome import Genome
 from steppers import ConstantStepper

@@ -1,4 +1,4 @@
-"""Tests of genorm.training.rundir: the run directory's files, life cycle (prepare, lock) and configuration."""
+"""Tests of genorm.rundir: the run directory's files, life cycle (prepare, lock) and configuration."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from genorm.atomic import check_output
 from genorm.errors import OutputFileError, RunDirError
-from genorm.training import rundir
-from genorm.training.rundir import LOCK
+from genorm import rundir
+from genorm.rundir import LOCK
 from genorm.training.trainer import train
 
 from conftest import TINY_TRAIN as TINY

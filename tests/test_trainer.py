@@ -13,7 +13,7 @@ import pytest
 from genorm.cli import main
 from genorm.errors import ConfigError, RunDirError, SplitError
 from genorm.model import ModelConfig
-from genorm.training.rundir import LOCK
+from genorm.rundir import LOCK
 from genorm.training.trainer import TrainConfig, parse_duration, train
 
 from conftest import TINY_TRAIN as TINY

@@ -61,15 +61,21 @@ def add_policy_options(p: argparse.ArgumentParser, format_flag: str | None = "--
                        help="input format (default: detected from the content)")
     g.add_argument("--records", default=None, metavar="NAMES",
                    help="comma-separated record names to use (default: all records)")
-    g.add_argument("--iupac", choices=["n", "error"], default="n",
-                   help="IUPAC ambiguity codes (R Y S W K M B D H V): read as N (counted) or reject")
-    g.add_argument("--u-as-t", action="store_true", help="read U (RNA) as T instead of rejecting it")
+    g.add_argument("--iupac", choices=["n", "error"], default=None,
+                   help="IUPAC ambiguity codes (R Y S W K M B D H V): read as N (counted) or reject (default: a run's "
+                        "own setting where a run is given, else n)")
+    g.add_argument("--u-as-t", action="store_true", default=None,
+                   help="read U (RNA) as T instead of rejecting it (default: a run's own setting where a run is given, "
+                        "else off)")
 
 
-def policy_from_args(args: argparse.Namespace):
+def policy_from_args(args: argparse.Namespace, base=None):
+    """The encoding policy: ``base`` (a run's own, or the default) with the options given on the command line."""
     from genorm.encoding import EncodingPolicy
 
-    return EncodingPolicy(iupac=args.iupac, u_as_t=args.u_as_t)
+    base = base or EncodingPolicy()
+    return EncodingPolicy(iupac=args.iupac if args.iupac is not None else base.iupac,
+                          u_as_t=True if args.u_as_t else base.u_as_t)
 
 
 def format_from_args(args: argparse.Namespace) -> str | None:

@@ -68,7 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from genorm.errors import ConfigError
     from genorm.evaluation.evaluate import evaluate_run
     from genorm.trained import load
-    from genorm.training.rundir import run_files
+    from genorm.rundir import run_files
 
     for path, text in ((args.output, True), (args.plot, False)):
         if path is not None:  # before minutes of evaluation
@@ -91,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with staged_progress() as progress:
         report = evaluate_run(run, args.fasta or None, split=args.split, intervals=args.intervals,
                               allow_train_overlap=args.allow_train_overlap, records=records_from_args(args),
-                              policy=policy_from_args(args), format=format_from_args(args), warmup=args.warmup,
+                              policy=policy_from_args(args, run.config.policy()), format=format_from_args(args), warmup=args.warmup,
                               segment=args.segment, context=args.context, batch_size=args.batch_size,
                               chunk=args.chunk, progress=progress, on_note=note, adapt=adapt)
     _write_report(args, report, kind)

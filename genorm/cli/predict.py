@@ -14,7 +14,9 @@ def _load_predictor(args: argparse.Namespace):
     from genorm.trained import load
 
     adapt = adapt_from_args(args) if hasattr(args, "adapt") else None  # before loading the model
-    return Predictor(load(args.run_dir).stepper(), adapt=adapt)
+    run = load(args.run_dir)
+    policy = policy_from_args(args, run.config.policy()) if hasattr(args, "iupac") else run.config.policy()
+    return Predictor(run.stepper(), policy=policy, adapt=adapt)  # as run.predictor(), with the options given
 
 
 def add_predict(sub) -> None:
@@ -42,7 +44,7 @@ def add_predict(sub) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from genorm.atomic import check_output
-    from genorm.training.rundir import run_files
+    from genorm.rundir import run_files
     from genorm.predict import require_pybigtools, track_format, write_track
 
     fmt = track_format(args.output, args.format)
@@ -50,7 +52,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if fmt == "bigwig":
         require_pybigtools()  # before loading the model
     predictor = _load_predictor(args)
-    predictor.policy = policy_from_args(args)
     with progress_bar("Mb", every=10) as bar:
         n = write_track(predictor, args.fasta, args.output, fmt, records=records_from_args(args),
                         progress=lambda name, done, total: bar(done, total, name), input_format=format_from_args(args))
@@ -76,12 +77,11 @@ def add_score(sub) -> None:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_open, check_output
-    from genorm.training.rundir import run_files
+    from genorm.rundir import run_files
 
     if args.output is not None:
         check_output(args.output, inputs=args.fasta, protected=run_files(args.run_dir))
     predictor = _load_predictor(args)
-    predictor.policy = policy_from_args(args)
     df = predictor.score_records(args.fasta, records=records_from_args(args), format=format_from_args(args))
     print_table(df, out=human_stream(args.output))
     if args.output is not None:
@@ -110,7 +110,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import io
 
     from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
-    from genorm.training.rundir import run_files
+    from genorm.rundir import run_files
     from genorm.reading import write_fasta
 
     output = args.output if args.output is not None else "-"

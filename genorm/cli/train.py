@@ -142,7 +142,7 @@ def train_config_from_args(args: argparse.Namespace):
         config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
     if args.resume and args.out:
         from genorm.trained import read_config
-        from genorm.training.rundir import CONFIG
+        from genorm.rundir import CONFIG
 
         if os.path.isfile(os.path.join(args.out, CONFIG)):
             config = read_config(args.out)

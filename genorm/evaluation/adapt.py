@@ -159,27 +159,30 @@ def _check_backend() -> None:
 
 
 def _base_stepper(model, source: str | None):
-    """A :class:`~genorm.stepper.Stepper` from a Stepper, a loaded run or a Keras model."""
+    """A :class:`~genorm.stepper.NetworkStepper` from a NetworkStepper, a loaded run or a Keras model."""
     import keras
 
-    from genorm.stepper import Stepper, make_stepper
+    from genorm.stepper import NetworkStepper, make_stepper
 
-    if isinstance(model, Stepper):
+    if isinstance(model, NetworkStepper):
         return model
     if callable(getattr(model, "stepper", None)):
         return model.stepper()
     if isinstance(model, keras.Model):
         return make_stepper(model, source=source)
     raise ConfigError(f"Adaptive evaluation needs a genorm model (a Keras model of genorm.model.build_model, a "
-                      f"Stepper or a loaded run), got {type(model).__name__}: a stepper without weights cannot "
+                      f"NetworkStepper or a loaded run), got {type(model).__name__}: a stepper without weights cannot "
                       "adapt.")
 
 
 class AdaptiveStepper:
     """A model that scores a chunk, then takes one gradient step on it (see the module docstring).
 
+    A stepper of :mod:`genorm.engine` that ``learns``: its network is
+    :func:`genorm.model.build_network` (``state=True``) with a copy of the model's weights.
+
     Args:
-        model: a Keras model of :func:`genorm.model.build_model`, a :class:`~genorm.stepper.Stepper`
+        model: a Keras model of :func:`genorm.model.build_model`, a :class:`~genorm.stepper.NetworkStepper`
             or a loaded run; its weights are copied, never changed.
         config: an :class:`AdaptConfig`.
 
@@ -187,16 +190,20 @@ class AdaptiveStepper:
         ConfigError: Keras runs on another backend than TensorFlow, or ``model`` is not a genorm model.
     """
 
+    learns = True
+
     def __init__(self, model, config: AdaptConfig | None = None, source: str | None = None):
         import keras
+
+        from genorm.model import build_network, state_sizes
 
         _check_backend()
 
         self.config = config if config is not None else AdaptConfig()
         base = _base_stepper(model, source)
-        self.model = keras.models.clone_model(base.model)
+        self.model = build_network(base.config, state=True)
         self.model.set_weights(base.model.get_weights())
-        self._state_sizes = [int(s.shape[1]) for s in base.initial_state(1)]
+        self._state_sizes = state_sizes(base.config)
         self._original = [np.array(w) for w in self.model.get_weights()]
         cls = keras.optimizers.SGD if self.config.optimizer == "sgd" else keras.optimizers.Adam
         self._optimizer = cls(learning_rate=self.config.learning_rate)
@@ -288,11 +295,11 @@ def make_adaptive(model, config: AdaptConfig | None = None, source: str | None =
     For a :class:`~genorm.stepper.Stepper` (whose weights never change), the adaptive copy is made
     (and traced) once per optimizer and shared: each call reconfigures and resets it.
     """
-    from genorm.stepper import Stepper
+    from genorm.stepper import NetworkStepper
 
     config = config if config is not None else AdaptConfig()
     _check_backend()
-    if not isinstance(model, Stepper):
+    if not isinstance(model, NetworkStepper):
         return AdaptiveStepper(model, config, source=source)
     shared = _SHARED.setdefault(model, {})
     if config.optimizer not in shared:
@@ -302,59 +309,24 @@ def make_adaptive(model, config: AdaptConfig | None = None, source: str | None =
     return adaptive
 
 
-Block = tuple[np.ndarray, np.ndarray]
-"""``(positions (n,) int64, logits (n, 4) float32)`` of scored bases, positions relative to the interval."""
+def plan_segments(record: int, start: int, end: int, config: AdaptConfig) -> list:
+    """The :class:`~genorm.engine.Lane` s of one interval: ``config.lanes`` segments side by side
+    (none shorter than two chunks), each with ``config.warmup`` bases of context before it."""
+    from genorm.engine import Lane
 
-
-def _segments(n: int, config: AdaptConfig) -> list[tuple[int, int, int]]:
-    """``(context start, first scored, end)`` of each lane of an interval of ``n`` bases."""
-    lanes = max(1, min(config.lanes, n // (2 * config.chunk)))  # no lane shorter than two chunks
+    n = end - start
+    lanes = max(1, min(config.lanes, n // (2 * config.chunk)))
     size = math.ceil(n / lanes)
-    return [(max(0, a - config.warmup), a, min(a + size, n)) for a in range(0, n, size)]
+    return [Lane(record, start + max(0, a - config.warmup), start + a, start + min(a + size, n))
+            for a in range(0, n, size)]
 
 
-def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Block]:
-    """Adaptive predictions of every base of one interval (the stepper is not reset here).
+def _stream_interval(stepper: AdaptiveStepper, genome, record: int, start: int, end: int):
+    """The adaptive predictions of one interval through :func:`genorm.engine.stream` (not reset here)."""
+    from genorm.engine import stream
 
-    Args:
-        stepper: an :class:`AdaptiveStepper`.
-        codes: ``(n,)`` codes 0-4 of the interval.
-
-    Yields:
-        ``(positions, logits)`` blocks; base 0 from the empty context, every base once, N included
-        (scored by the caller or not, never in the loss). With one lane, positions come in order.
-    """
-    codes = np.asarray(codes)
-    n = int(codes.size)
-    if n == 0:
-        return
-    lanes = _segments(n, stepper.config)
-    cold = np.array([first for ctx, first, _ in lanes if ctx == first], np.int64)  # no context: scored first
-    yield cold, np.repeat(stepper.initial_logits()[None, :], cold.size, axis=0)
-    if n < 2:
-        return
-    chunk = stepper.config.chunk
-    steps = max(end - 1 - ctx for ctx, _, end in lanes)
-    state = stepper.initial_state(len(lanes))
-    for t0 in range(0, steps, chunk):
-        t = min(chunk, steps - t0)
-        inputs = np.full((len(lanes), t), N, np.int32)
-        targets = np.full((len(lanes), t), N, np.int32)
-        mask = np.zeros((len(lanes), t), np.float32)
-        spans = []
-        for i, (ctx, first, end) in enumerate(lanes):
-            p0 = ctx + t0
-            m = min(t, end - 1 - p0)
-            lo = max(0, first - (p0 if ctx == first else p0 + 1))  # input p predicts base p + 1 > first (cold)
-            if m <= lo:
-                continue
-            inputs[i, :m] = codes[p0:p0 + m]
-            targets[i, :m] = codes[p0 + 1:p0 + 1 + m]
-            mask[i, lo:m] = targets[i, lo:m] != N
-            spans.append((i, p0, lo, m))
-        logits, state = stepper.step(inputs, state, targets, mask)
-        for i, p0, lo, m in spans:
-            yield np.arange(p0 + 1 + lo, p0 + 1 + m, dtype=np.int64), logits[i, lo:m]
+    lanes = plan_segments(record, start, end, stepper.config)
+    return stream(stepper, genome, lanes, batch_size=len(lanes), chunk=stepper.config.chunk)
 
 
 def stream_adaptive(stepper: AdaptiveStepper, genome, intervals: Sequence[tuple[int, int, int]],
@@ -367,19 +339,18 @@ def stream_adaptive(stepper: AdaptiveStepper, genome, intervals: Sequence[tuple[
 
     Yields:
         ``(records (n,) int64, positions (n,) int64, logits (n, 4) float32)`` as
-        :func:`genorm.evaluation.lanes.stream_logits` does.
+        :func:`genorm.engine.stream` does.
     """
-    from genorm.encoding import CODE_BITS
-
     total = sum(max(0, e - s) for _, s, e in intervals)
     done = 0
     for k, (r, s, e) in enumerate(intervals):
+        if e <= s:
+            continue
         if k == 0 or not stepper.config.carry:
             stepper.reset()
-        codes = genome.packed_record(r)[s:e] & CODE_BITS
-        for pos, logits in adapt_interval(stepper, codes):
-            done += pos.size
-            yield np.full(pos.size, r, np.int64), pos + s, np.asarray(logits, np.float32)
+        for scored in _stream_interval(stepper, genome, r, s, e):
+            done += scored[0].size
+            yield scored
             if progress is not None:
                 progress(done, total, "adapt")
 
@@ -390,22 +361,23 @@ def adaptive_logits(stepper: AdaptiveStepper, codes: np.ndarray, block: int) -> 
     One lane: streamed as computed. More lanes: the whole sequence's logits are held
     (16 bytes per base) and then given in blocks.
     """
-    codes = np.asarray(codes, np.int32)
-    n = int(codes.size)
-    if stepper.config.lanes == 1 or n < 4 * stepper.config.chunk:  # one lane (see _segments)
-        parts = ((int(pos[0]), logits) for pos, logits in adapt_interval(stepper, codes) if pos.size)
-    else:
-        from genorm.training.memory import check_memory
+    from genorm.engine import Sequences, in_blocks
 
-        check_memory(16 * n, f"Adaptive prediction of a sequence of {n:,} bases in {stepper.config.lanes} lanes",
-                     "use one lane (--adapt-lanes 1), which streams")
-        out = np.empty((n, 4), np.float32)
-        for pos, logits in adapt_interval(stepper, codes):
-            out[pos] = logits
-        parts = iter([(0, out)])
-    for start, logits in parts:
-        for a in range(0, len(logits), block):
-            yield start + a, logits[a:a + block]
+    codes = np.asarray(codes, np.uint8)
+    n = int(codes.size)
+    scored = _stream_interval(stepper, Sequences([codes]), 0, 0, n)
+    if len(plan_segments(0, 0, n, stepper.config)) == 1:
+        yield from in_blocks(scored, n, block)
+        return
+    from genorm.memory import check_memory
+
+    check_memory(16 * n, f"Adaptive prediction of a sequence of {n:,} bases in {stepper.config.lanes} lanes",
+                 "use one lane (--adapt-lanes 1), which streams")
+    out = np.empty((n, 4), np.float32)
+    for _, pos, logits in scored:
+        out[pos] = logits
+    for a in range(0, n, block):
+        yield a, out[a:a + block]
 
 
 def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | None:
@@ -423,4 +395,4 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
            "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_config", "adapt_interval", "evaluate_adapts", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
+           "adapt_config", "evaluate_adapts", "plan_segments", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]

@@ -8,7 +8,7 @@ sees the neighbouring training bases). N is never a target. N in the context is 
 model as code 4, which the model one-hots to the zero vector, as in training; the Markov
 baseline instead backs off to the bases after the N (see :mod:`genorm.baselines`).
 
-**Lanes.** The model runs on a batch of *lanes* (:mod:`genorm.evaluation.lanes`): ``exact``
+**Lanes.** The model runs on a batch of *lanes* (:mod:`genorm.engine`): ``exact``
 (default: every base predicted from all the bases before it in its interval), ``warmup``
 (``warmup=W``: segments with ``W`` bases of warm-up, not exact) or ``window`` (``window=L``:
 context limited to windows of ``L`` bases). ``report.meta["mode"]`` says which.
@@ -19,7 +19,7 @@ files, labelled honestly), loads the run's baselines (fitting them when ``baseli
 missing), takes the training window for ``context="window"``, and calls :func:`evaluate`.
 The CLI's ``genorm evaluate`` and ``LoadedRun.evaluate`` both call it.
 
-Metrics and their exact definitions are in :mod:`genorm.evaluation.metrics`. Probabilities are the
+Metrics and their exact definitions are in :mod:`genorm.metrics`. Probabilities are the
 softmax of the model's float32 logits, computed in float64.
 
 >>> import numpy as np
@@ -48,19 +48,19 @@ import numpy as np
 
 from genorm.encoding import CODE_BITS, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
-from genorm.evaluation.baselines import Baselines
-from genorm.evaluation.lanes import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes, stream_logits
-from genorm.evaluation.metrics import Accumulator, log_softmax
+from genorm.baselines import Baselines
+from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes
+from genorm.evaluation.rows import MODEL_ROW, ROWS, Evaluation
+from genorm.metrics import Accumulator, log_softmax
 from genorm.evaluation.report import Report, tables
 from genorm.splits import as_tuples
-from genorm.training.rundir import BASELINES
+from genorm.rundir import BASELINES
 from genorm.validate import check_int, check_positive_int
 
 logger = logging.getLogger(__name__)
 
-MODEL_ROW = "model"
+_BASELINE_ROWS = ("uniform", "composition", "markov")
 CONTEXTS = ("full", "window")
-_BASELINE_BLOCK = 1 << 20  # bases of one interval predicted by a baseline at once
 ProgressFn = Callable[[int, "int | None", str], None]
 
 
@@ -268,61 +268,19 @@ def _accumulators(genome, ivs, labels: dict[str, str], bins_per_record: int) -> 
     return {label: Accumulator(nrec, ranges, bins) for label in labels.values()}
 
 
-def _score_model(acc: Accumulator, stepper, genome, lanes: list[Lane], batch_size: int, chunk: int,
-                 progress) -> None:
-    _accumulate(acc, genome, stream_logits(stepper, genome, lanes, batch_size=batch_size, chunk=chunk,
-                                           progress=progress))
-
-
-def _accumulate(acc: Accumulator, genome, scored) -> None:
-    for rec, pos, logits in scored:
+def _accumulate(acc: Accumulator, genome, predicted) -> None:
+    for rec, pos, probs in predicted:
         packed = genome.packed[genome.offsets[rec] + pos]
-        acc.add(rec, pos, packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, np.exp(log_softmax(logits)))
+        acc.add(rec, pos, packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, probs)
 
 
-def _score_baseline(acc: Accumulator, name: str, baselines: Baselines | None, genome, ivs) -> None:
-    """Predict every base of ``ivs`` with baseline ``name`` (``uniform`` needs no ``baselines``)."""
-    overlap = baselines.order if baselines is not None else 0
-    for r, s, e in ivs:
-        packed_all = genome.packed_record(r)
-        for a in range(s, e, _BASELINE_BLOCK):
-            b = min(a + _BASELINE_BLOCK, e)
-            lo = max(s, a - overlap)
-            packed = packed_all[lo:b]
-            if name == "uniform":
-                probs = np.full((b - a, 4), 0.25)
-            else:
-                probs = baselines.predict_proba(packed & CODE_BITS, name)[a - lo:]
-            packed = packed[a - lo:]
-            acc.add(r, np.arange(a, b), packed & CODE_BITS, (packed & SOFT_MASK_FLAG) > 0, probs)
-
-
-def _score_adaptive(accs: dict, model, adapt, genome, ivs, seconds: float, progress, meta: dict) -> None:
-    """Score ``ivs`` again with the adapting model into ``accs[ADAPT_ROW]``; the modes and costs into ``meta``."""
-    from genorm.evaluation.adapt import ADAPT_ROW, make_adaptive, stream_adaptive
-
-    adaptive = make_adaptive(model, adapt)
-    began = time.perf_counter()
-    _accumulate(accs[ADAPT_ROW], genome, stream_adaptive(adaptive, genome, ivs, progress=progress))
-    took = time.perf_counter() - began
-    bases = sum(e - s for _, s, e in ivs)
-    meta["adapt"] = adapt.to_dict()
-    meta["modes"] = {MODEL_ROW: f"static ({meta['mode']})", ADAPT_ROW: adapt.describe()}
-    meta["bases_per_second"] = {MODEL_ROW: bases / max(seconds, 1e-9), ADAPT_ROW: bases / max(took, 1e-9)}
-
-
-def adapt_label() -> str:
-    from genorm.evaluation.adapt import ADAPT_ROW
-
-    return ADAPT_ROW
-
-
-def _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baselines, labels, targets) -> dict:
-    meta = {"mode": mode, "warmup": warmup, "segment": segment, "window": window, "batch_size": batch_size,
-            "chunk": chunk, "lanes": len(lanes), "intervals": len([iv for iv in ivs if iv[2] > iv[1]]),
+def _meta(mode, warmup, segment, window, ev: Evaluation, labels, targets) -> dict:
+    lanes, baselines = ev.lanes, ev.baselines
+    meta = {"mode": mode, "warmup": warmup, "segment": segment, "window": window, "batch_size": ev.batch_size,
+            "chunk": ev.chunk, "lanes": len(lanes), "intervals": len([iv for iv in ev.intervals if iv[2] > iv[1]]),
             "markov_order": baselines.order if baselines is not None else None,
-            "baselines": [labels[n] for n in labels if n not in (MODEL_ROW, "adapt")],
-            "metrics": "see genorm.evaluation.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
+            "baselines": [label for name, label in labels.items() if name in _BASELINE_ROWS],
+            "metrics": "see genorm.metrics: top-1/top-2 credit split over ties; bits = -log2 P(true base)",
             "targets": (targets.to_dict() if targets is not None else
                         {"kind": "given", "run_split": False, "description": "intervals given by the caller",
                          "train_overlap_bases": None})}
@@ -350,11 +308,11 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         allow_train_overlap: see ``genome=None``.
         targets: a :class:`Targets` from :func:`run_targets` (its label goes into
             ``report.meta["targets"]``).
-        baselines: fitted :class:`~genorm.evaluation.baselines.Baselines`. Default: a loaded run's
+        baselines: fitted :class:`~genorm.baselines.Baselines`. Default: a loaded run's
             ``baselines.npz`` when ``model`` is a run that has one; otherwise only the uniform
             baseline is shown.
         warmup: None (default) for exact prediction; else bases of warm-up context per lane
-            (see :mod:`genorm.evaluation.lanes`). segment: bases scored per lane with ``warmup``.
+            (see :mod:`genorm.engine`). segment: bases scored per lane with ``warmup``.
         window: limit the context to windows of this many bases (the training window).
         batch_size: lanes run at once (default 256). chunk: bases per lane per model call
             (default 1000).
@@ -377,23 +335,17 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     run_dir = getattr(model, "run_dir", None)
     if baselines is None and run_dir is not None and (Path(run_dir) / BASELINES).is_file():
         baselines = Baselines.load(Path(run_dir) / BASELINES)
-    stepper = _as_stepper(model)
     lanes = plan_lanes(ivs, warmup=warmup, segment=segment, window=window, batch_size=batch_size)
+    ev = Evaluation(_as_stepper(model), genome, ivs, lanes, batch_size, chunk, baselines, adapt, progress)
     mode = "window" if window is not None else ("exact" if warmup is None else "warmup")
-    adapt_row = {} if adapt is None else {"adapt": adapt_label()}
-    labels = {MODEL_ROW: MODEL_ROW, **adapt_row, "uniform": "uniform",
-              **(baselines.labels() if baselines is not None else {})}
+    labels = {name: label for name, row in ROWS.items() if (label := row.label(ev)) is not None}
     accs = _accumulators(genome, ivs, labels, bins_per_record)
-    began = time.perf_counter()
-    _score_model(accs[MODEL_ROW], stepper, genome, lanes, batch_size, chunk, progress)
-    seconds = time.perf_counter() - began
-    _check_scored(accs[MODEL_ROW], ivs)
-    meta = _meta(mode, warmup, segment, window, batch_size, chunk, lanes, ivs, baselines, labels, targets)
-    if adapt is not None:
-        _score_adaptive(accs, stepper, adapt, genome, ivs, seconds, progress, meta)
+    ev.meta.update(_meta(mode, warmup, segment, window, ev, labels, targets))
     for name, label in labels.items():
-        if name not in (MODEL_ROW, "adapt"):
-            _score_baseline(accs[label], name, baselines, genome, ivs)
+        _accumulate(accs[label], genome, ROWS[name].predict(ev))
+        if name == MODEL_ROW:
+            _check_scored(accs[label], ivs)
+    meta = ev.meta
     frames = tables(accs, list(genome.names))
     logger.info("evaluated %d bases in %d lanes (%s)", int(frames[0]["bases"].iloc[0]), len(lanes), mode)
     return Report(*frames, meta=meta)
@@ -403,7 +355,7 @@ def run_baselines(run, on_note: Callable[[str], None] | None = None) -> Baseline
     """The run's ``baselines.npz``, or, when it is missing, baselines fitted on the run's training split
     (``on_note`` is told so: a minute of counting on a large genome, and the file stays missing).
     None for a run trained on in-memory records without the file: its training split cannot be re-read."""
-    from genorm.evaluation.baselines import fit_baselines
+    from genorm.baselines import fit_baselines
     from genorm.in_memory import IN_MEMORY
 
     path = Path(run.run_dir) / BASELINES
@@ -471,5 +423,4 @@ def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_
                     targets=targets, adapt=adapt)
 
 
-__all__ = ["Lane", "Report", "Targets", "evaluate", "evaluate_run", "plan_lanes", "run_baselines", "run_targets",
-           "stream_logits"]
+__all__ = ["Lane", "Report", "Targets", "evaluate", "evaluate_run", "plan_lanes", "run_baselines", "run_targets"]

@@ -1,8 +1,8 @@
 """The evaluation report: tables of metrics per predictor, and their JSON / TSV forms.
 
 A :class:`Report` is made by :func:`genorm.evaluation.evaluate.evaluate` from one
-:class:`~genorm.evaluation.metrics.Accumulator` per predictor (:func:`tables`); the metrics'
-definitions are in :mod:`genorm.evaluation.metrics`.
+:class:`~genorm.metrics.Accumulator` per predictor (:func:`tables`); the metrics'
+definitions are in :mod:`genorm.metrics`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import numpy as np
 
 from genorm.atomic import atomic_write_text
 from genorm.encoding import BASES
-from genorm.evaluation.metrics import Accumulator
+from genorm.metrics import Accumulator
 
 
 def metric_row(f: np.ndarray) -> dict:
-    """The summary columns from summed ``FIELDS`` ``f`` (see :mod:`genorm.evaluation.metrics`); NaN for no base."""
+    """The summary columns from summed ``FIELDS`` ``f`` (see :mod:`genorm.metrics`); NaN for no base."""
     n = f[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         bpb = f[1] / n if n else float("nan")

@@ -36,8 +36,7 @@ from genorm.atomic import atomic_path, atomic_write_text
 from genorm.errors import RunDirError
 
 FORMAT_VERSION = 1
-DIR = "backup"
-STATE = "state.json"
+from genorm.rundir import BACKUP_DIR as DIR, BACKUP_STATE as STATE  # noqa: E402  (the run directory's layout)
 
 
 @dataclass
@@ -93,19 +92,7 @@ class TrainingState:
 # The files
 
 
-def folder(run_dir: str | os.PathLike) -> Path:
-    """The backup folder of ``run_dir``."""
-    return Path(run_dir) / DIR
-
-
-def exists(run_dir: str | os.PathLike) -> bool:
-    """True when ``run_dir`` holds a backup to resume from (its ``state.json`` is there)."""
-    return (folder(run_dir) / STATE).is_file()
-
-
-def remove(run_dir: str | os.PathLike) -> None:
-    """Delete the backup of ``run_dir`` (if any)."""
-    shutil.rmtree(folder(run_dir), ignore_errors=True)
+from genorm.rundir import backup_exists as exists, backup_folder as folder, remove_backup as remove  # noqa: E402
 
 
 def copy(src_run: str | os.PathLike, dst_run: str | os.PathLike) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from genorm.config import RESUMABLE, TrainConfig
 from genorm.errors import ConfigError
-from genorm.training import rundir
+from genorm import rundir
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def set_up_data(paths, config: TrainConfig, out: Path, resume: bool, progress, p
 
 def _fit_baselines(genome, splits, out: Path) -> None:
     try:
-        from genorm.evaluation.baselines import fit_baselines
+        from genorm.baselines import fit_baselines
     except ImportError:  # pragma: no cover
         return
     from genorm.errors import GenormError

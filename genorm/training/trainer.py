@@ -5,7 +5,7 @@ train / validation / test (:mod:`genorm.splits`), streams random training window
 (:mod:`genorm.windows`), and fits the model of :mod:`genorm.model` with Adam and gradient
 clipping. Every decision (best checkpoint, learning-rate cuts, early stopping) is made on the
 **validation** split; the test split is never looked at. See :mod:`genorm.training.callbacks` for the
-callbacks, :mod:`genorm.training.backup` for the resumable backup and :mod:`genorm.training.rundir`
+callbacks, :mod:`genorm.training.backup` for the resumable backup and :mod:`genorm.rundir`
 for the run directory it writes.
 
 Metrics (all weighted by the stream's weights, so N positions count for nothing):
@@ -160,7 +160,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         from genorm.errors import InputFileError
 
         raise InputFileError(f"FASTA file(s) not found: {', '.join(missing)}.")
-    from genorm.training.memory import check_training
+    from genorm.memory import check_training
 
     check_training(config.model, config.batch_size, config.window)  # absurd sizes: an error, not an OOM crash
     if threads is not None:
@@ -347,7 +347,7 @@ def _markov_on_validation(out: Path) -> dict:
     path = out / rundir.BASELINES
     if not path.is_file():
         return {}
-    from genorm.evaluation.baselines import Baselines
+    from genorm.baselines import Baselines
     from genorm.errors import GenormError
 
     try:

@@ -1,7 +1,7 @@
 """The validation pass of training: the model read over the validation split as it will be used.
 
 After every epoch :class:`StreamingValidation` streams the model over the validation intervals
-with its recurrent state carried (:mod:`genorm.evaluation.lanes`, ``warmup`` lanes of
+with its recurrent state carried (:func:`genorm.engine.stream`, ``warmup`` lanes of
 :data:`VAL_WARMUP` bases), exactly as ``genorm evaluate`` reads a test split, and puts
 ``val_loss`` (nats), ``val_bits`` and ``val_accuracy`` in the epoch's logs, where the
 checkpoint, learning-rate and early-stopping callbacks read them. Both training modes
@@ -23,8 +23,8 @@ import keras
 import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
-from genorm.evaluation.lanes import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes, stream_logits
-from genorm.evaluation.metrics import log_softmax
+from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes, stream
+from genorm.metrics import log_softmax
 from genorm.splits import as_tuples
 
 logger = logging.getLogger(__name__)
@@ -76,12 +76,9 @@ class StreamingValidation(keras.callbacks.Callback):
 
     def _stepper_with(self, weights):
         if self._stepper is None:
-            from genorm.model import build_model
-            from genorm.stepper import make_stepper
+            from genorm.stepper import NetworkStepper
 
-            model = build_model(self.model_config)
-            model.set_weights(weights)
-            self._stepper = make_stepper(model)
+            self._stepper = NetworkStepper(self.model_config, weights)
         else:
             self._stepper.set_weights(weights)
         return self._stepper
@@ -91,7 +88,7 @@ class StreamingValidation(keras.callbacks.Callback):
         stepper = self._stepper_with(weights)
         total_w = total_ce = total_right = 0.0
         bases = 0
-        for records, positions, logits in stream_logits(stepper, self.genome, self.lanes,
+        for records, positions, logits in stream(stepper, self.genome, self.lanes,
                                                         batch_size=DEFAULT_BATCH_SIZE, chunk=DEFAULT_CHUNK):
             packed = self.genome.packed[self.genome.offsets[records] + positions]
             target = (packed & CODE_BITS).astype(np.int64)
@@ -99,7 +96,7 @@ class StreamingValidation(keras.callbacks.Callback):
             t = np.minimum(target, 3)
             logp = log_softmax(logits.astype(np.float64))
             total_ce -= float((w * logp[np.arange(t.size), t]).sum())
-            top = logp == logp.max(axis=1, keepdims=True)  # a tie earns 1/e, as in genorm.evaluation.metrics
+            top = logp == logp.max(axis=1, keepdims=True)  # a tie earns 1/e, as in genorm.metrics
             total_right += float((w * top[np.arange(t.size), t] / top.sum(axis=1)).sum())
             total_w += float(w.sum())
             bases += int((target != N).sum())

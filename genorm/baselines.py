@@ -48,7 +48,7 @@ import numpy as np
 from genorm.atomic import atomic_path
 from genorm.encoding import CODE_BITS, N
 from genorm.errors import ConfigError, RunDirError
-from genorm.evaluation.metrics import credits
+from genorm.metrics import credits
 from genorm.splits import as_tuples
 
 logger = logging.getLogger(__name__)
@@ -343,7 +343,7 @@ class Baselines:
         path = Path(path)
         if not path.is_file():
             raise RunDirError(f"Baselines file {str(path)!r} not found. Fit them with "
-                              "genorm.evaluation.baselines.fit_baselines(genome, splits) and save(), or retrain the run.")
+                              "genorm.baselines.fit_baselines(genome, splits) and save(), or retrain the run.")
         try:
             z = np.load(path, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy file gives one array
@@ -373,7 +373,7 @@ class Baselines:
 
 
 _REFIT = ("delete it and run `genorm evaluate RUN` again, which refits the baselines on the run's training split "
-          "(or refit them with genorm.evaluation.baselines.fit_baselines(run.genome, run.splits).save(path)).")
+          "(or refit them with genorm.baselines.fit_baselines(run.genome, run.splits).save(path)).")
 
 
 def _malformed(path: Path, what: str):

@@ -10,7 +10,7 @@ Layout (``FORMAT_VERSION`` 1)::
       history.csv       one row per epoch
       baselines.npz     uniform / composition / Markov baselines fitted on the training split
       curves.png        learning curves
-      backup/           the state --resume continues from (:mod:`genorm.training.backup` owns its files)
+      backup/           the state --resume continues from (:mod:`genorm.training.backup` owns what is in it)
       .lock             flock'ed while a process writes the run (holds its pid)
 
 Every file is written atomically (a temporary file in the same directory, then
@@ -56,16 +56,36 @@ RUN_FILES = (MODEL, CONFIG, PROVENANCE, SPLITS, HISTORY, BASELINES, CURVES, "log
 """Names genorm writes in a run directory (``--force`` removes exactly these, plus the backup)."""
 
 
+BACKUP_DIR = "backup"
+"""The folder of a run's resumable backup (:mod:`genorm.training.backup` writes and reads what is in it)."""
+BACKUP_STATE = "state.json"
+"""The backup's progress file: a backup exists when it does."""
+
+
+def backup_folder(run_dir: str | os.PathLike) -> Path:
+    """The backup folder of ``run_dir``."""
+    return Path(run_dir) / BACKUP_DIR
+
+
+def backup_exists(run_dir: str | os.PathLike) -> bool:
+    """True when ``run_dir`` holds a backup to resume from (its ``state.json`` is there)."""
+    return (backup_folder(run_dir) / BACKUP_STATE).is_file()
+
+
+def remove_backup(run_dir: str | os.PathLike) -> None:
+    """Delete the backup of ``run_dir`` (if any)."""
+    shutil.rmtree(backup_folder(run_dir), ignore_errors=True)
+
+
 def run_files(run_dir: str | os.PathLike) -> list[Path]:
     """The paths of ``run_dir`` that belong to the run and must never be overwritten by an output:
     the files genorm writes, the lock, the backup folder and each file in it (for
     :func:`genorm.atomic.check_output`'s ``protected``)."""
-    from genorm.training import backup
 
     root = Path(run_dir)
-    paths = [root / name for name in (*RUN_FILES, LOCK)] + [backup.folder(root)]
-    if backup.folder(root).is_dir():
-        paths += sorted(p for p in backup.folder(root).iterdir() if p.is_file())
+    paths = [root / name for name in (*RUN_FILES, LOCK)] + [backup_folder(root)]
+    if backup_folder(root).is_dir():
+        paths += sorted(p for p in backup_folder(root).iterdir() if p.is_file())
     return paths
 
 
@@ -167,9 +187,8 @@ def versions() -> dict:
 
 
 def is_run_dir(path: Path) -> bool:
-    from genorm.training import backup
 
-    return (path / CONFIG).is_file() or backup.folder(path).is_dir()
+    return (path / CONFIG).is_file() or backup_folder(path).is_dir()
 
 
 def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = False) -> Path:
@@ -183,12 +202,11 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
             are not genorm's (with ``force``), or (``resume``) holds no run to resume.
     """
     from genorm.atomic import check_output_dir
-    from genorm.training import backup
 
     out = check_output_dir(out_dir)
     if resume:
-        if not backup.exists(out):
-            raise RunDirError(f"Nothing to resume in {out}: it has no {backup.DIR}/{backup.STATE}. Start a new run "
+        if not backup_exists(out):
+            raise RunDirError(f"Nothing to resume in {out}: it has no {BACKUP_DIR}/{BACKUP_STATE}. Start a new run "
                               f"(without --resume) or point --out at the interrupted run.")
         return out
     if out.exists() and not out.is_dir():
@@ -201,7 +219,7 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
-        foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES and p.name not in (backup.DIR, LOCK)
+        foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES and p.name not in (BACKUP_DIR, LOCK)
                    and not p.name.startswith(".")]
         if foreign or not is_run_dir(out):
             shown = ", ".join(sorted(foreign)[:5]) or "no genorm config.json"
@@ -213,7 +231,7 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
                 shutil.rmtree(p)
             else:
                 p.unlink(missing_ok=True)
-        backup.remove(out)
+        remove_backup(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -268,10 +286,9 @@ def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> 
     ``remove_dir`` the directory itself goes too, if it is left empty. A failed start then
     leaves nothing that blocks the next attempt, and nothing that looks like a run.
     """
-    from genorm.training import backup
 
     out = Path(run_dir)
-    if not out.is_dir() or backup.exists(out):
+    if not out.is_dir() or backup_exists(out):
         return
     for name in RUN_FILES:
         p = out / name
@@ -279,7 +296,7 @@ def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> 
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
-    backup.remove(out)
+    remove_backup(out)
     if remove_dir:
         with contextlib.suppress(OSError):
             out.rmdir()  # only if empty
