@@ -6,7 +6,7 @@ import pytest
 
 from genorm.config import ModelConfig
 from genorm.errors import ConfigError
-from genorm.training import memory
+from genorm import memory
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "gru", "lstm"])

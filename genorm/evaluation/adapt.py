@@ -329,6 +329,20 @@ def _stream_interval(stepper: AdaptiveStepper, genome, record: int, start: int, 
     return stream(stepper, genome, lanes, batch_size=len(lanes), chunk=stepper.config.chunk)
 
 
+def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Adaptive predictions of every base of one sequence of ``codes (n,)`` (the stepper is not reset here).
+
+    Yields:
+        ``(positions (m,) int64, logits (m, 4) float32)`` blocks; base 0 from the empty context,
+        every base once, N included (scored by the caller or not, never in the loss).
+    """
+    from genorm.engine import Sequences
+
+    codes = np.asarray(codes, np.uint8)
+    for _, pos, logits in _stream_interval(stepper, Sequences([codes]), 0, 0, int(codes.size)):
+        yield pos, logits
+
+
 def stream_adaptive(stepper: AdaptiveStepper, genome, intervals: Sequence[tuple[int, int, int]],
                     progress: Callable[[int, int | None, str], None] | None = None,
                     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -395,4 +409,4 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
            "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_config", "evaluate_adapts", "plan_segments", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
+           "adapt_config", "adapt_interval", "evaluate_adapts", "plan_segments", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]

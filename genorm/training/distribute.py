@@ -357,7 +357,8 @@ def worker_scratch(out_dir: str | os.PathLike, resume: bool) -> Iterator[Path]:
     backup are copied in first (the run directory must then be on a filesystem every worker
     sees), so that the worker restores the same state as the chief.
     """
-    from genorm.training import backup, rundir
+    from genorm import rundir
+    from genorm.training import backup
 
     scratch = Path(tempfile.mkdtemp(prefix="genorm-worker-"))
     try:

@@ -32,7 +32,8 @@ from typing import Any
 
 import keras
 
-from genorm.training import backup, data, distribute, rundir
+from genorm import rundir
+from genorm.training import backup, data, distribute
 from genorm.training.backup import Backup, TrainingState
 from genorm.training.data import Data, set_up_data
 from genorm.training.callbacks import (
