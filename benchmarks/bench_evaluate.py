@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from genorm.baselines import _interval_codes, context_arrays, count_order, fit_baselines, markov_scores  # noqa: E402
-from genorm.genome import read_genome  # noqa: E402
+from genorm.genome.array import read_genome  # noqa: E402
 
 
 def _train_step_rate(model, genome, intervals, batch: int, window: int, steps: int = 10) -> float:

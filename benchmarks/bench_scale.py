@@ -54,9 +54,9 @@ N_RUN = 1_000
 
 def write_genome(fasta: Path, bases: int, seed: int = 0) -> None:
     """FASTA and its genorm cache, chunk by chunk."""
-    from genorm.cache import CACHE_FORMAT, CACHE_VERSION, META_FILE, OFFSETS_FILE, PACKED_FILE, fingerprint
+    from genorm.genome.cache import CACHE_FORMAT, CACHE_VERSION, META_FILE, OFFSETS_FILE, PACKED_FILE, fingerprint
     from genorm.encoding import N, EncodingPolicy
-    from genorm.reading import RecordStats
+    from genorm.reading.records import RecordStats
 
     rng = np.random.default_rng(seed)
     letters = np.frombuffer(b"ACGTN", dtype=np.uint8)

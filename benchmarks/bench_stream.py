@@ -1,4 +1,4 @@
-"""Benchmark of the window stream (genorm.windows, genorm.dataset) and the genome cache: prints figures.
+"""Benchmark of the window stream (genorm.batches.windows, genorm.batches.dataset) and the genome cache: prints figures.
 
     .venv/bin/python benchmarks/bench_stream.py                 # 100 Mb genome, window 200, batch 256
     .venv/bin/python benchmarks/bench_stream.py --size-mb 20 --seconds 0.5 --skip-memory   # quick look
@@ -101,22 +101,22 @@ def genorm_iterator(genome, L: int, B: int, full: bool = True, threads: int | No
 
     ``map_budget``: bytes of a memory-mapped genome the stream may keep mapped (None: the default).
     """
-    import genorm.windows
-    from genorm.splits import make_splits
-    from genorm.dataset import StreamConfig, make_dataset
+    import genorm.batches.windows
+    from genorm.genome.splits import make_splits
+    from genorm.batches.dataset import StreamConfig, make_dataset
 
     splits = make_splits(genome, window=L)
     if full:
         cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5, max_n_fraction=0.5)
     else:
         cfg = StreamConfig(window=L, batch_size=B, max_n_fraction=1.0)
-    default = genorm.windows._MAP_BUDGET
+    default = genorm.batches.windows._MAP_BUDGET
     if map_budget is not None:
-        genorm.windows._MAP_BUDGET = map_budget  # read once, when the stream maps the file
+        genorm.batches.windows._MAP_BUDGET = map_budget  # read once, when the stream maps the file
     try:
         it = iter(make_dataset(genome, splits.train, cfg, seed=0, threads=threads))
     finally:
-        genorm.windows._MAP_BUDGET = default
+        genorm.batches.windows._MAP_BUDGET = default
     for _ in range(20):
         next(it)
     return it
@@ -182,8 +182,8 @@ def print_throughput(rates: dict, cpu: dict, rounds: int, seconds: float) -> Non
 def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -> None:
     import tensorflow as tf  # noqa: F401  (imported first so that the baseline includes it)
 
-    from genorm.splits import make_splits
-    from genorm.dataset import StreamConfig, make_dataset
+    from genorm.genome.splits import make_splits
+    from genorm.batches.dataset import StreamConfig, make_dataset
 
     # TensorFlow's import peaks far above its resting RSS; reset the high-water mark (VmHWM) so
     # that the peak measured is the one of reading and streaming the genome.
@@ -191,16 +191,16 @@ def child(mode: str, fasta: str, cache_dir: str, L: int, B: int, batches: int) -
         fh.write("5")
     base = proc_status()
     if mode == "memory":
-        from genorm.genome import read_genome
+        from genorm.genome.array import read_genome
 
         genome = read_genome(fasta)
     else:
-        import genorm.windows
-        from genorm.cache import cached_genome
+        import genorm.batches.windows
+        from genorm.genome.cache import cached_genome
 
         genome = cached_genome(fasta, cache_dir=cache_dir)
         if mode == "released":
-            genorm.windows._MAP_BUDGET = 0  # mapped pages released after every read
+            genorm.batches.windows._MAP_BUDGET = 0  # mapped pages released after every read
     after_load = proc_status()
     splits = make_splits(genome, window=L)
     cfg = StreamConfig(window=L, batch_size=B, rc_augment=True, soft_mask_weight=0.5)
@@ -242,7 +242,7 @@ def memory_table(fastas: dict, sizes: list, work: Path, L: int, B: int) -> None:
                   f"ru_maxrss {r['ru_maxrss'] / 1e6:.1f} MB), peak RssAnon {r['rss_anon'] / 1e6:8.1f} MB "
                   f"(after import {r['base_anon'] / 1e6:.1f} MB), RssFile at the end {r['rss_file'] / 1e6:8.1f} MB",
                   flush=True)
-    from genorm.windows import _MAP_BUDGET
+    from genorm.batches.windows import _MAP_BUDGET
 
     print(f"memory: read_genome; memmap: cached_genome (pages kept within the {_MAP_BUDGET >> 20} MB map budget); "
           "released: cached_genome, pages released after every read")
@@ -286,13 +286,13 @@ def main() -> None:
             print(f"wrote {fa} in {time.perf_counter() - t:.1f} s", flush=True)
         fastas[mb] = fa
 
-    from genorm.genome import read_genome
+    from genorm.genome.array import read_genome
 
     print(f"\n== throughput: {args.size_mb} Mb genome, window {L}, batch {B}, {os.cpu_count()} CPU(s) ==", flush=True)
     t = time.perf_counter()
     genome = read_genome(fastas[args.size_mb])
     print(f"read_genome: {genome.total_length / 1e6:.0f} Mb, {len(genome)} records in {time.perf_counter() - t:.1f} s")
-    from genorm.cache import cached_genome
+    from genorm.genome.cache import cached_genome
 
     cache = work / f"synthetic_{args.size_mb}Mb.cache"
     mapped = cached_genome(fastas[args.size_mb], cache_dir=cache)

@@ -6,7 +6,7 @@
 The same compiled Keras model (the default :class:`~genorm.training.trainer.TrainConfig`: GRU 2x128,
 window 200, batch 128, Adam 2e-3, clipnorm 1, weighted metrics) is trained alternately
 
-* **stream**: ``genorm.dataset.make_dataset`` over the training split of the bundled E. coli
+* **stream**: ``genorm.batches.dataset.make_dataset`` over the training split of the bundled E. coli
   genome (random windows gathered per batch from the one-byte-per-base genome, weights, prefetch),
   exactly what ``genorm train`` feeds to ``model.fit``;
 * **memory**: the same number of batches built beforehand with the same stream, held as tensors
@@ -49,8 +49,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from genorm.model import build_model
-    from genorm.splits import make_splits
-    from genorm.dataset import make_dataset
+    from genorm.genome.splits import make_splits
+    from genorm.batches.dataset import make_dataset
     from genorm.training.trainer import TrainConfig, compile_model, load_genome
 
     config = TrainConfig().replace(cell=args.cell, units=args.units)

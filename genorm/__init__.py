@@ -24,9 +24,9 @@ from genorm.encoding import (  # noqa: E402
     string_to_codes,
 )
 from genorm.errors import GenormError  # noqa: E402
-from genorm.reading import Record, read_fasta, write_fasta  # noqa: E402
-from genorm.genome import Genome, read_genome  # noqa: E402
-from genorm.cache import cached_genome  # noqa: E402
+from genorm.reading.records import Record, read_fasta, write_fasta  # noqa: E402
+from genorm.genome.array import Genome, read_genome  # noqa: E402
+from genorm.genome.cache import cached_genome  # noqa: E402
 
 # name -> (module, attribute), imported on first access.
 _LAZY = {
@@ -37,9 +37,9 @@ _LAZY = {
     "load": ("genorm.trained", "load"),
     "evaluate": ("genorm.evaluation.evaluate", "evaluate"),
     "Predictor": ("genorm.predict", "Predictor"),
-    "make_splits": ("genorm.splits", "make_splits"),
-    "StreamConfig": ("genorm.dataset", "StreamConfig"),
-    "make_dataset": ("genorm.dataset", "make_dataset"),
+    "make_splits": ("genorm.genome.splits", "make_splits"),
+    "StreamConfig": ("genorm.batches.dataset", "StreamConfig"),
+    "make_dataset": ("genorm.batches.dataset", "make_dataset"),
 }
 
 

@@ -26,7 +26,7 @@ evenly spread 1 Mb pieces; ``max_val_bases``, 2 M). Peak memory while fitting or
 tables of orders 11 and 12 (24 bytes per distinct context), which are dropped when a lower
 ``k`` is chosen. Fitting takes 2-4 s for E. coli, 6 s for 30 Mb.
 
->>> from genorm.genome import Genome
+>>> from genorm.genome.array import Genome
 >>> g = Genome.from_strings({"x": "ACACACACAC"})
 >>> b = fit_baselines(g, train=[(0, 0, 10)], val=[(0, 0, 10)], max_order=1)
 >>> b.order, b.predict_proba(np.array([0, 1], dtype=np.uint8), "markov").round(3).tolist()[1]
@@ -49,7 +49,7 @@ from genorm.atomic import atomic_path
 from genorm.encoding import CODE_BITS, N
 from genorm.errors import ConfigError, RunDirError
 from genorm.metrics import credits
-from genorm.splits import as_tuples
+from genorm.genome.splits import as_tuples
 
 logger = logging.getLogger(__name__)
 
@@ -444,7 +444,7 @@ def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int =
 
     Args:
         genome: a :class:`~genorm.genome.Genome`.
-        splits: a :class:`~genorm.splits.Splits` (its ``.train`` and ``.val`` are used), or None
+        splits: a :class:`~genorm.genome.splits.Splits` (its ``.train`` and ``.val`` are used), or None
             to pass ``train`` and ``val`` directly.
         train, val: intervals (``Interval`` or ``(record, start, end)``), overriding ``splits``.
         max_order: the largest ``k`` tried (default 12); 0..24.

@@ -22,7 +22,7 @@ import numpy as np
 from genorm.errors import ConfigError
 from genorm.validate import (check_bool, check_choice, check_int, check_names, check_number,  # noqa: F401
                              check_positive_int, invalid)  # (check_positive_int re-exported)
-from genorm.windows import MAX_SOFT_MASK_WEIGHT  # noqa: F401  (re-exported)
+from genorm.batches.windows import MAX_SOFT_MASK_WEIGHT  # noqa: F401  (re-exported)
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -124,7 +124,7 @@ def parse_duration(value: str | float | int | None) -> float | None:
 
 MAX_WALK = 1000
 """Upper bound of ``walk``: batch ``k`` is rebuilt by replaying up to ``walk - 1`` batches of NumPy
-arithmetic (:mod:`genorm.walks`), and a GRU's memory fades long before 1000 windows."""
+arithmetic (:mod:`genorm.batches.walks`), and a GRU's memory fades long before 1000 windows."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class TrainConfig:
         min_learning_rate: lower bound of the learning rate. Default 1e-5.
         patience: epochs without validation improvement before training stops. Default 5.
         val_fraction: validation fraction at the end of each record, before the test fraction
-            (see :func:`genorm.splits.make_splits`). Default 0.05.
+            (see :func:`genorm.genome.splits.make_splits`). Default 0.05.
         test_fraction: test fraction at the end of each record. Default 0.10.
         val_records: record names that go whole into validation.
         test_records: record names that go whole into test.
@@ -168,7 +168,7 @@ class TrainConfig:
         max_n_fraction: skip windows that are more than this fraction N. Default 0.5.
         tbptt: stateful training (truncated back-propagation through time): each row of a batch
             walks consecutive windows and carries its recurrent state from one batch to the next
-            (:mod:`genorm.walks`). Default False: independent windows, each from a zero state.
+            (:mod:`genorm.batches.walks`). Default False: independent windows, each from a zero state.
         walk: with ``tbptt``, reset a row's state and re-seat it at least every this many windows,
             in ``[1, 1000]``. Default 50.
         max_time: wall-clock budget for training per invocation, e.g. ``"90s"``, ``"10m"``,
@@ -258,8 +258,8 @@ class TrainConfig:
         return parse_duration(self.max_time)
 
     def stream_config(self, **changes):
-        """The :class:`~genorm.dataset.StreamConfig` of the training stream (``changes`` override)."""
-        from genorm.dataset import StreamConfig
+        """The :class:`~genorm.batches.dataset.StreamConfig` of the training stream (``changes`` override)."""
+        from genorm.batches.dataset import StreamConfig
 
         kw = dict(window=self.window, batch_size=self.batch_size, bases_per_epoch=self.bases_per_epoch,
                   shuffle=True, rc_augment=self.rc_augment, max_n_fraction=float(self.max_n_fraction),

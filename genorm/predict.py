@@ -222,7 +222,7 @@ class Predictor:
         ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
         import pandas as pd
 
-        from genorm.reading import read_fasta
+        from genorm.reading.records import read_fasta
 
         rows = []
         recs = read_fasta(sources, policy=self.policy, records=records, format=format)
@@ -327,7 +327,7 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     case), then by start. Sorting keeps 12 bytes per base in a temporary file (in ``$TMPDIR``).
     ``sources``: as :func:`genorm.reading.read_fasta` (``input_format`` is its ``format``).
     """
-    from genorm.reading import read_fasta
+    from genorm.reading.records import read_fasta
 
     if fmt not in ("tsv", "bedgraph"):
         raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
@@ -367,7 +367,7 @@ def _spool_surprisal(predictor: Predictor, sources, records, progress, spool,
     Returns one ``(name, length, offset in spool, values)`` per record, in input order.
     """
     from genorm.atomic import check_field
-    from genorm.reading import read_fasta
+    from genorm.reading.records import read_fasta
 
     index = []
     records_read = read_fasta(sources, policy=predictor.policy, records=records, format=input_format)

@@ -6,7 +6,7 @@ Layout (``FORMAT_VERSION`` 1)::
       model.keras       best-validation model, Keras 3 format, uncompiled; loaded with safe_mode
       config.json       {"format_version": 1, "config": <TrainConfig.to_dict()>}
       provenance.json   inputs (path, size, sha256), records, split hash, seed, versions, timings
-      splits.bed        train / val / test intervals (genorm.splits BED with a sha256 header)
+      splits.bed        train / val / test intervals (genorm.genome.splits BED with a sha256 header)
       history.csv       one row per epoch
       baselines.npz     uniform / composition / Markov baselines fitted on the training split
       curves.png        learning curves

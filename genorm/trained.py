@@ -63,7 +63,7 @@ class LoadedRun:
                 records the run was trained on (it was edited).
         """
         if self._genome is None:
-            from genorm.reading import IN_MEMORY
+            from genorm.reading.records import IN_MEMORY
             from genorm.training.data import load_genome
 
             if IN_MEMORY in self.fasta_paths:
@@ -79,7 +79,7 @@ class LoadedRun:
 
     @property
     def splits(self):
-        """The run's :class:`~genorm.splits.Splits`, read from ``splits.bed`` (needs the genome) and
+        """The run's :class:`~genorm.genome.splits.Splits`, read from ``splits.bed`` (needs the genome) and
         checked against the split hash in ``provenance.json``."""
         if self._splits is None:
             self._splits = _load_splits(self.run_dir, self.genome, self.config, self.provenance)
@@ -157,7 +157,7 @@ def _check_records(run_dir: Path, genome, provenance: dict) -> None:
 def _load_splits(run_dir: Path, genome, config, provenance: dict):
     """``splits.bed`` read and compared with ``provenance.json``'s ``split_sha256``; the message says
     which file was edited (a ``config.json`` window that differs is not blamed on ``splits.bed``)."""
-    from genorm.splits import Splits, bed_header
+    from genorm.genome.splits import Splits, bed_header
 
     path = run_dir / SPLITS
     if not path.is_file():

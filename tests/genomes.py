@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from genorm.genome import Genome
-from genorm.splits import Interval
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval
 
 
 def random_genome(lengths, seed=0, alphabets=None) -> Genome:
@@ -30,6 +30,6 @@ def take(ds, n):
 
 def cached(genome, tmp_path):
     """``genome`` saved to the cache under ``tmp_path`` and loaded memory-mapped."""
-    from genorm.cache import load_genome, save_genome
+    from genorm.genome.cache import load_genome, save_genome
 
     return load_genome(save_genome(genome, tmp_path / "cache"), mmap=True)

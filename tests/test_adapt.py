@@ -188,7 +188,7 @@ def test_only_scored_non_n_targets_enter_the_loss(keras_model, stepper):
 
 @pytest.fixture(scope="module")
 def genome():
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
     rng = np.random.default_rng(5)
     motif = "".join(rng.choice(list("ACGT"), 10))

@@ -10,7 +10,7 @@ import pytest
 from genorm.baselines import Baselines, context_arrays, count_order, fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError, RunDirError
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 
 
 def _brute_force(train: list[str], seq: str, k: int) -> np.ndarray:

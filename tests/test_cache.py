@@ -1,4 +1,4 @@
-"""Tests of genorm.cache and `genorm index`: round trip, memory map, invalidation, atomicity, errors."""
+"""Tests of genorm.genome.cache and `genorm index`: round trip, memory map, invalidation, atomicity, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from genorm.cache import (
+from genorm.genome.cache import (
     META_FILE,
     PACKED_FILE,
     cached_genome,
@@ -19,7 +19,7 @@ from genorm.cache import (
 from genorm.cli import main
 from genorm.encoding import EncodingPolicy
 from genorm.errors import CacheError
-from genorm.genome import Genome, read_genome
+from genorm.genome.array import Genome, read_genome
 
 FASTA = ">chr1 first\nACGTacgtNN\nRYAC\n>chr2\nGGGG\n>chr3\nttaN\n"
 
@@ -98,7 +98,7 @@ def test_unwritable_default_location_falls_back_to_memory(write_fasta, monkeypat
     def refuse(*args, **kwargs):
         raise CacheError("Cannot create the genome cache in /nowhere: Permission denied.")
 
-    monkeypatch.setattr("genorm.cache.save_genome", refuse)
+    monkeypatch.setattr("genorm.genome.cache.save_genome", refuse)
     result = index_genome(fa)
     assert result.path is None and result.genome.names == ["chr1", "chr2", "chr3"]
     assert "Continuing without a cache" in caplog.text

@@ -1,4 +1,4 @@
-"""Tests of genorm.dataset (the tf.data batches): equal to the NumPy reference, deterministic, epochs,
+"""Tests of genorm.batches.dataset (the tf.data batches): equal to the NumPy reference, deterministic, epochs,
 strided passes, padding and all-N weights, Keras fit, threads, clean exit."""
 
 from __future__ import annotations
@@ -9,22 +9,22 @@ import os
 import numpy as np
 import pytest
 
-from genorm.genome import Genome
-from genorm.splits import Interval
-from genorm.windows import WindowSampler, windows_to_arrays
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval
+from genorm.batches.windows import WindowSampler, windows_to_arrays
 from genomes import cached, random_genome, take, whole
 
 tf = pytest.importorskip("tensorflow")
 
-from genorm.dataset import StreamConfig, make_dataset, steps_per_epoch  # noqa: E402
+from genorm.batches.dataset import StreamConfig, make_dataset, steps_per_epoch  # noqa: E402
 from genorm.errors import ConfigError  # noqa: E402
 
 
 def test_stream_config_is_the_windows_one():
     import genorm
-    import genorm.windows
+    import genorm.batches.windows
 
-    assert StreamConfig is genorm.windows.StreamConfig is genorm.StreamConfig
+    assert StreamConfig is genorm.batches.windows.StreamConfig is genorm.StreamConfig
     assert make_dataset is genorm.make_dataset
 
 
@@ -111,9 +111,9 @@ def test_process_exits_with_live_iterators(tmp_path):
     script = tmp_path / "exit.py"
     script.write_text(
         "import numpy as np\n"
-        "from genorm.genome import Genome\n"
-        "from genorm.splits import Interval\n"
-        "from genorm.dataset import StreamConfig, make_dataset\n"
+        "from genorm.genome.array import Genome\n"
+        "from genorm.genome.splits import Interval\n"
+        "from genorm.batches.dataset import StreamConfig, make_dataset\n"
         "g = Genome.from_strings({'a': 'ACGT' * 50000})\n"
         "its = [iter(make_dataset(g, [Interval(0, 0, 200000)], StreamConfig(window=50, batch_size=64), seed=i))"
         " for i in range(6)]\n"
@@ -160,6 +160,6 @@ def test_memory_mapped_genome_gives_the_same_dataset(tmp_path):
 def test_docstring_example():
     import doctest
 
-    import genorm.dataset
+    import genorm.batches.dataset
 
-    assert doctest.testmod(genorm.dataset).failed == 0
+    assert doctest.testmod(genorm.batches.dataset).failed == 0

@@ -115,10 +115,10 @@ def test_split_batch():
 
 
 def test_worker_streams_draw_different_windows():
-    from genorm.genome import Genome
-    from genorm.splits import Interval
-    from genorm.dataset import StreamConfig
-    from genorm.windows import WindowSampler
+    from genorm.genome.array import Genome
+    from genorm.genome.splits import Interval
+    from genorm.batches.dataset import StreamConfig
+    from genorm.batches.windows import WindowSampler
 
     rng = np.random.default_rng(0)
     g = Genome.from_strings({"r": "".join(rng.choice(list("ACGT"), 5000))})

@@ -12,7 +12,7 @@ from genorm.baselines import fit_baselines, markov_scores
 from genorm.encoding import string_to_codes
 from genorm.errors import ConfigError
 from genorm.evaluation.evaluate import evaluate
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 from steppers import P_CONST, ConstantStepper, ElmanStepper, LastTwoStepper
 
 GENOME = {"a": "ACGTacgtNNTTGCAAAT", "b": "GGGGCnT", "c": "T"}

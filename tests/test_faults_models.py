@@ -25,11 +25,11 @@ import pytest
 from genorm.baselines import Baselines, fit_baselines
 from genorm.config import ModelConfig, TrainConfig
 from genorm.errors import ConfigError, RunDirError, SplitError
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 from genorm.model import OneHotBases, build_model
 from genorm.stepper import check_model, make_stepper
 from genorm.predict import Predictor, write_predictions
-from genorm.splits import make_splits
+from genorm.genome.splits import make_splits
 from genorm.training.data import check_targets_carry_weight
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -329,7 +329,7 @@ class _Counting:
 
 
 def test_short_records_run_together_with_the_numbers_of_one_at_a_time(tiny_model, tmp_path):
-    from genorm.reading import read_fasta
+    from genorm.reading.records import read_fasta
 
     rng = np.random.default_rng(3)
     lengths = [1, 5, 97, 120, 3, 60, 400, 2, 88, 101, 33, 7] * 4 + [1000, 17, 55]

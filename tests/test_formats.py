@@ -1,4 +1,4 @@
-"""The formats (genorm.formats): FASTA, GenBank, EMBL and 2bit through Bio.SeqIO, and Biopython's errors as genorm's."""
+"""The formats (genorm.reading.formats): FASTA, GenBank, EMBL and 2bit through Bio.SeqIO, and Biopython's errors as genorm's."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 import genorm
 from genorm.errors import ConfigError, FastaFormatError, GenormError
-from genorm.formats import check_twobit_index
-from genorm.reading import read_fasta
+from genorm.reading.formats import check_twobit_index
+from genorm.reading.records import read_fasta
 
 
 def records(data: bytes | str, **kw) -> list[tuple[str, str]]:

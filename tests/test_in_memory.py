@@ -1,4 +1,4 @@
-"""Records already in memory (genorm.in_memory): SeqRecords, (name, sequence) pairs and mappings, read like files."""
+"""Records already in memory (genorm.reading.in_memory): SeqRecords, (name, sequence) pairs and mappings, read like files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from Bio.SeqRecord import SeqRecord
 
 import genorm
 from genorm.errors import EncodingPolicyError, FastaFormatError, GenormError
-from genorm.in_memory import IN_MEMORY, InMemory, as_sources, is_in_memory
-from genorm.reading import read_fasta
+from genorm.reading.in_memory import IN_MEMORY, InMemory, as_sources, is_in_memory
+from genorm.reading.records import read_fasta
 
 PROTEIN = [SeqRecord(Seq("MKTAYIAKQR"), id="P1.1", name="P1", annotations={"molecule_type": "protein"})]
 
@@ -48,7 +48,7 @@ def test_seqrecords_and_pairs_are_read_like_files(tmp_path):
     assert g.sources == [{"path": "<records>", "format": "records", "compression": "none", "size": None}]
     assert genorm.cached_genome([("a", "ACGT")]).names == ["a"]
     assert genorm.read_genome({"x": "AC", "y": "GT"}).names == ["x", "y"]
-    from genorm.reading import in_memory_provenance
+    from genorm.reading.records import in_memory_provenance
 
     prov = in_memory_provenance(g)
     assert prov["records"] == [{"name": "a", "length": 5}, {"name": "b", "length": 3}, {"name": "c", "length": 1}]

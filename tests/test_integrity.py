@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from genorm import hashing
-from genorm.cache import META_FILE, index_genome, load_genome
+from genorm.genome.cache import META_FILE, index_genome, load_genome
 from genorm.errors import CacheError, ConfigError, RunDirError, SplitError
-from genorm.genome import Genome
-from genorm.splits import Interval, Splits, make_splits, overlap_bases, read_intervals
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval, Splits, make_splits, overlap_bases, read_intervals
 
 # records named like BED header lines: `browser x` is the record `browser` (the name is the first word)
 NAMES = ["track_1", "#1", "browser"]

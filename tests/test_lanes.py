@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genorm.engine import Lane, plan_lanes, stream
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 from steppers import ElmanStepper, LastTwoStepper
 
 

@@ -12,7 +12,7 @@ import pytest
 from genorm.evaluation.evaluate import evaluate
 from genorm.metrics import FIELDS
 from genorm.evaluation.report import Report, metric_row
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 from steppers import ConstantStepper
 
 GENOME = {"a": "ACGTacgtNNTTGCAAAT", "b": "GGGGCnT", "c": "T"}

@@ -1,4 +1,4 @@
-"""Opening inputs (genorm.sources): paths, '-', handles, compression and format sniffing, FIFOs, BOM, changed files."""
+"""Opening inputs (genorm.reading.sources): paths, '-', handles, compression and format sniffing, FIFOs, BOM, changed files."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from genorm import sources
+from genorm.reading import sources
 from genorm.errors import InputFileError
-from genorm.reading import read_fasta
-from genorm.sources import sniff_compression, sniff_format
+from genorm.reading.records import read_fasta
+from genorm.reading.sources import sniff_compression, sniff_format
 
 
 def records(data: bytes | str, **kw) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Tests of genorm.splits: layout, leakage, named records, errors, BED round trip."""
+"""Tests of genorm.genome.splits: layout, leakage, named records, errors, BED round trip."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genorm.errors import ConfigError, SplitError
-from genorm.genome import Genome
-from genorm.splits import Interval, Splits, make_splits
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval, Splits, make_splits
 
 
 def genome_of(lengths: dict[str, int], seed: int = 0) -> Genome:
@@ -46,7 +46,7 @@ def test_named_records_go_whole_and_disable_that_fraction():
 
 def test_short_records_go_to_train_and_are_reported(caplog):
     g = genome_of({"long": 5000, "tiny": 30, "mid": 150})
-    with caplog.at_level(logging.WARNING, logger="genorm.splits"):
+    with caplog.at_level(logging.WARNING, logger="genorm.genome.splits"):
         s = make_splits(g, window=50)
     assert s.short_records == ["tiny", "mid"]
     assert Interval(1, 0, 30) in s.train and Interval(2, 0, 150) in s.train
@@ -171,8 +171,8 @@ def test_user_bed_needs_window_and_must_not_overlap(tmp_path):
 def test_docstring_examples():
     import doctest
 
-    import genorm.cache
-    import genorm.splits
+    import genorm.genome.cache
+    import genorm.genome.splits
 
-    for module in (genorm.splits, genorm.cache):
+    for module in (genorm.genome.splits, genorm.genome.cache):
         assert doctest.testmod(module).failed == 0

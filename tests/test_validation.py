@@ -7,9 +7,9 @@ import pytest
 
 from genorm.config import ModelConfig
 from genorm.evaluation.evaluate import evaluate
-from genorm.genome import Genome
+from genorm.genome.array import Genome
 from genorm.model import build_model
-from genorm.splits import Interval
+from genorm.genome.splits import Interval
 from genorm.training.validation import VAL_WARMUP, StreamingValidation, plan_validation
 
 

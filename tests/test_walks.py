@@ -1,4 +1,4 @@
-"""genorm.walks: stateful lanes of consecutive windows (the stream of ``--tbptt``)."""
+"""genorm.batches.walks: stateful lanes of consecutive windows (the stream of ``--tbptt``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 
 from genorm.encoding import CODE_BITS, N, reverse_complement
 from genorm.errors import ConfigError, SplitError
-from genorm.genome import Genome
-from genorm.splits import Interval, make_splits
-from genorm.walks import WalkSampler, n_runs, pieces
-from genorm.windows import StreamConfig
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval, make_splits
+from genorm.batches.walks import WalkSampler, n_runs, pieces
+from genorm.batches.windows import StreamConfig
 
 
 def _random_genome(lengths, seed=0, n_runs_at=()):
@@ -110,7 +110,7 @@ def test_every_base_is_covered_about_equally():
 
 
 def test_n_runs_across_blocks(monkeypatch):
-    import genorm.walks as walks
+    import genorm.batches.walks as walks
 
     monkeypatch.setattr(walks, "_SCAN", 4)
     packed = np.array([0, 4, 4, 4, 4, 4, 1, 4, 4, 2, 4], np.uint8)

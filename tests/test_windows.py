@@ -1,4 +1,4 @@
-"""Tests of genorm.windows (NumPy sampling): alignment, boundaries, N, padding, reverse complement,
+"""Tests of genorm.batches.windows (NumPy sampling): alignment, boundaries, N, padding, reverse complement,
 determinism, the mapped genome. The tf.data side: tests/test_dataset.py."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from genorm.encoding import reverse_complement
 from genorm.errors import ConfigError, SplitError
-from genorm.genome import Genome
-from genorm.splits import Interval, make_splits
-from genorm.windows import (
+from genorm.genome.array import Genome
+from genorm.genome.splits import Interval, make_splits
+from genorm.batches.windows import (
     StreamConfig,
     WindowSampler,
     flat_intervals,
@@ -170,18 +170,18 @@ def test_rc_augment_flips_about_half_the_windows():
 def test_docstring_example():
     import doctest
 
-    import genorm.windows
+    import genorm.batches.windows
 
-    assert doctest.testmod(genorm.windows).failed == 0
+    assert doctest.testmod(genorm.batches.windows).failed == 0
 
 
 @pytest.mark.parametrize("budget", [None, 0])
 def test_memory_mapped_genome_gives_the_same_batches(tmp_path, monkeypatch, budget):
     """From the cache (the stream's own mapping, pages released or not): the same windows as from memory."""
-    import genorm.windows
+    import genorm.batches.windows
 
     if budget is not None:
-        monkeypatch.setattr(genorm.windows, "_MAP_BUDGET", budget)  # release after every read
+        monkeypatch.setattr(genorm.batches.windows, "_MAP_BUDGET", budget)  # release after every read
     rng = np.random.default_rng(4)
     g = Genome.from_strings({"a": "".join(rng.choice(list("ACGTacgt"), 50_000)), "b": "ACGTN" * 1000 + "N" * 3000,
                              "c": "ACGTA", "d": "".join(rng.choice(list("ACGTN"), 3000))})
@@ -199,7 +199,7 @@ def test_memory_mapped_genome_gives_the_same_batches(tmp_path, monkeypatch, budg
 
 
 def test_mapping_of_a_memmap_slice_starts_at_the_slice(tmp_path):
-    from genorm.windows import _MappedGenome
+    from genorm.batches.windows import _MappedGenome
 
     mapped = cached(Genome.from_strings({"a": "ACGTNacgtn" * 100}), tmp_path)
     view = mapped.packed[13:507]
@@ -212,14 +212,14 @@ def test_mapping_of_a_memmap_slice_starts_at_the_slice(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RssFile from /proc (Linux)")
 def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
     """Pages mapped by reading windows are unmapped past the budget: the resident set does not keep them."""
-    import genorm.windows
+    import genorm.batches.windows
 
     def rss_file():
         with open("/proc/self/status") as fh:
             return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("RssFile:"))
 
     rng = np.random.default_rng(0)
-    from genorm.reading import RecordStats
+    from genorm.reading.records import RecordStats
 
     packed = rng.integers(0, 4, 16_000_000, dtype=np.uint8)
     counts = np.bincount(packed, minlength=4)
@@ -230,7 +230,7 @@ def test_cache_pages_are_released_as_training_moves_on(tmp_path, monkeypatch):
     WindowSampler(g, whole(g), cfg, seed=0).batch(0)  # code paths loaded before measuring
     grown = {}
     for budget in (1 << 40, 1 << 20):
-        monkeypatch.setattr(genorm.windows, "_MAP_BUDGET", budget)
+        monkeypatch.setattr(genorm.batches.windows, "_MAP_BUDGET", budget)
         sampler = WindowSampler(mapped, whole(g), cfg, seed=budget % 7)
         before = rss_file()
         for k in range(20):

@@ -27,7 +27,7 @@ def add_info(sub) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_write_text, check_output
-    from genorm.genome import read_genome
+    from genorm.genome.array import read_genome
 
     if args.output is not None:
         check_output(args.output, inputs=args.fasta)
@@ -68,7 +68,7 @@ def add_index(sub) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from genorm.cache import PACKED_FILE, index_genome
+    from genorm.genome.cache import PACKED_FILE, index_genome
     from genorm.errors import CacheError
 
     if "-" in args.fasta:

@@ -111,7 +111,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from genorm.atomic import atomic_open, check_field, check_output, escape_text, is_stdout
     from genorm.rundir import run_files
-    from genorm.reading import write_fasta
+    from genorm.reading.records import write_fasta
 
     output = args.output if args.output is not None else "-"
     check_output(output, protected=run_files(args.run_dir))

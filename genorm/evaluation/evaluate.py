@@ -23,7 +23,7 @@ Metrics and their exact definitions are in :mod:`genorm.metrics`. Probabilities 
 softmax of the model's float32 logits, computed in float64.
 
 >>> import numpy as np
->>> from genorm.genome import Genome
+>>> from genorm.genome.array import Genome
 >>> class Constant:  # a model that always predicts the same distribution
 ...     def initial_state(self, batch): return [np.zeros((batch, 1), np.float32)]
 ...     def initial_logits(self): return np.log(np.array([0.1, 0.2, 0.3, 0.4], np.float32))
@@ -53,7 +53,7 @@ from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes
 from genorm.evaluation.rows import MODEL_ROW, ROWS, Evaluation
 from genorm.metrics import Accumulator, log_softmax
 from genorm.evaluation.report import Report, tables
-from genorm.splits import as_tuples
+from genorm.genome.splits import as_tuples
 from genorm.rundir import BASELINES
 from genorm.validate import check_int, check_positive_int
 
@@ -154,7 +154,7 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
         RunDirError: the run's inputs or split changed since training.
     """
     from genorm.errors import SplitError
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
     if fasta is not None and intervals is not None:
         raise ConfigError("Received both FASTA files and `intervals`: custom intervals refer to the run's own "
@@ -175,7 +175,7 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
 
 
 def _read_files(fasta, run, records, policy, progress, format=None):
-    from genorm.genome import read_genome
+    from genorm.genome.array import read_genome
 
     return read_genome(fasta, policy=policy or run.config.policy(), records=records, progress=progress, format=format)
 
@@ -188,7 +188,7 @@ def _keep_records(genome, intervals, records) -> list:
 
 
 def _custom_targets(run, genome, intervals, allow_train_overlap: bool, records) -> Targets:
-    from genorm.splits import overlap_bases, read_intervals
+    from genorm.genome.splits import overlap_bases, read_intervals
 
     source = str(intervals) if isinstance(intervals, (str, os.PathLike)) else "intervals given by the caller"
     ivs = read_intervals(intervals, genome) if isinstance(intervals, (str, os.PathLike)) else intervals
@@ -241,7 +241,7 @@ def _check_adapt(adapt, window) -> None:
 def _resolve_targets(model, genome, intervals, allow_train_overlap: bool, targets):
     """``(genome, intervals, targets)``: a run's targets when ``genome`` is None, FASTA paths read, every
     record whole when ``intervals`` is None."""
-    from genorm.genome import Genome, read_genome
+    from genorm.genome.array import Genome, read_genome
 
     if genome is None:
         if not hasattr(model, "splits"):
@@ -356,7 +356,7 @@ def run_baselines(run, on_note: Callable[[str], None] | None = None) -> Baseline
     (``on_note`` is told so: a minute of counting on a large genome, and the file stays missing).
     None for a run trained on in-memory records without the file: its training split cannot be re-read."""
     from genorm.baselines import fit_baselines
-    from genorm.in_memory import IN_MEMORY
+    from genorm.reading.in_memory import IN_MEMORY
 
     path = Path(run.run_dir) / BASELINES
     if path.is_file():

@@ -22,24 +22,24 @@ logger = logging.getLogger(__name__)
 def load_genome(fasta_paths: Sequence[str], config: TrainConfig, progress=None):
     """The genome of ``fasta_paths`` as ``config`` reads it (through the on-disk cache if available)."""
     try:
-        from genorm.cache import cached_genome
+        from genorm.genome.cache import cached_genome
     except ImportError:  # pragma: no cover - the cache module is optional
         cached_genome = None
     records = list(config.records) if config.records else None
     if cached_genome is not None:
         return cached_genome(list(fasta_paths), policy=config.policy(), records=records, progress=progress)
-    from genorm.genome import read_genome
+    from genorm.genome.array import read_genome
 
     return read_genome(list(fasta_paths), policy=config.policy(), records=records, progress=progress)
 
 
 def check_inputs(fasta_paths, config: TrainConfig) -> tuple[list[str], Any]:
     """The input paths, or ``([], genome)`` for in-memory records (SeqRecords or (name, sequence) pairs)."""
-    from genorm import reading
+    from genorm.reading import records as reading
 
     fasta_paths = reading.as_sources(fasta_paths)
     if reading.is_in_memory(fasta_paths):
-        from genorm.genome import read_genome
+        from genorm.genome.array import read_genome
 
         return [], read_genome(fasta_paths, policy=config.policy(),
                                records=list(config.records) if config.records else None)
@@ -149,7 +149,7 @@ def _inputs(paths, preloaded) -> tuple[list[str], list[dict]]:
     records the names, lengths and SHA-256 of the encoded sequence."""
     if preloaded is None:
         return paths, [rundir.file_info(p) for p in paths]
-    from genorm.reading import IN_MEMORY, in_memory_provenance
+    from genorm.reading.records import IN_MEMORY, in_memory_provenance
 
     return [IN_MEMORY], [in_memory_provenance(preloaded)]
 
@@ -157,7 +157,7 @@ def _inputs(paths, preloaded) -> tuple[list[str], list[dict]]:
 def _read_and_split(paths, config: TrainConfig, progress, preloaded):
     """``(genome, splits)``: the genome read (or given) and split, refused when there is nothing to
     learn from or no validation split."""
-    from genorm.splits import make_splits
+    from genorm.genome.splits import make_splits
 
     genome = load_genome(paths, config, progress) if preloaded is None else preloaded
     if genome.total_length and sum(s.n for s in genome.stats) >= genome.total_length:

@@ -245,7 +245,7 @@ class Distribution:
 
         Args:
             make: ``make(per_worker_batch, stream_seed)`` → an endless ``tf.data.Dataset`` of
-                per-worker batches (:func:`genorm.dataset.make_dataset`).
+                per-worker batches (:func:`genorm.batches.dataset.make_dataset`).
             batch_size: the global batch.
             seed: the run's seed (:func:`worker_seed` derives this worker's).
             skip: batches already trained (resume): batch ``k`` depends only on the seed and ``k``.

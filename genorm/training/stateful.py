@@ -3,7 +3,7 @@
 :class:`StatefulTrainer` is the network of :func:`genorm.model.build_network` (``state=True``: the
 same layers, names and cuDNN-ready configuration as the saved model) and, per state array, the
 state of every lane of the batch as non-trainable variables ``(B, units)``. Its inputs are
-``(codes (B, L) int32, keep (B,) float32)`` from :class:`genorm.walks.WalkSampler`: each lane's
+``(codes (B, L) int32, keep (B,) float32)`` from :class:`genorm.batches.walks.WalkSampler`: each lane's
 initial state is its carried state times ``keep`` (0 resets it), and after the batch its final
 state is stored for the next batch, without gradient through the carry (the gradient of a batch
 stops at its first window base: truncated BPTT). The states are model variables, so a backup

@@ -1,8 +1,8 @@
 """``genorm train``: from FASTA files to a trained, saved, reproducible next-nucleotide model.
 
 :func:`train` reads the genome (through the on-disk cache), splits every record into
-train / validation / test (:mod:`genorm.splits`), streams random training windows
-(:mod:`genorm.windows`), and fits the model of :mod:`genorm.model` with Adam and gradient
+train / validation / test (:mod:`genorm.genome.splits`), streams random training windows
+(:mod:`genorm.batches.windows`), and fits the model of :mod:`genorm.model` with Adam and gradient
 clipping. Every decision (best checkpoint, learning-rate cuts, early stopping) is made on the
 **validation** split; the test split is never looked at. See :mod:`genorm.training.callbacks` for the
 callbacks, :mod:`genorm.training.backup` for the resumable backup and :mod:`genorm.rundir`
@@ -220,7 +220,7 @@ def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tup
 def _datasets(data: Data, config: TrainConfig, dist, state: TrainingState, threads):
     """``(train_ds, steps)``: the distributed training stream (resumed at the batch the state reached)
     and the training steps per epoch."""
-    from genorm.dataset import make_dataset, steps_per_epoch
+    from genorm.batches.dataset import make_dataset, steps_per_epoch
 
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(data.genome, data.splits.train, config.stream_config(batch_size=batch),

@@ -25,7 +25,7 @@ import numpy as np
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes, stream
 from genorm.metrics import log_softmax
-from genorm.splits import as_tuples
+from genorm.genome.splits import as_tuples
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def plan_validation(intervals, max_bases: int) -> list[Lane]:
     """The lanes of the validation pass: every base of ``intervals``, or lanes spread evenly over them
     holding at least ``max_bases`` bases when there are more.
 
-    >>> from genorm.splits import Interval
+    >>> from genorm.genome.splits import Interval
     >>> [(l.start, l.end) for l in plan_validation([Interval(0, 0, 30000)], 20000)]
     [(0, 8000), (16000, 24000), (24000, 30000)]
     """

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genorm.errors import RecordSelectionError
-from genorm.genome import Genome, read_genome
+from genorm.genome.array import Genome, read_genome
 
 
 def test_flat_layout_and_access():

@@ -9,7 +9,7 @@ bytes (:func:`sniff_compression`), the format by the first decompressed bytes
 :class:`~genorm.errors.InputFileError`\\ s naming the file (:func:`guard_read`); a file whose size
 or modification time changes while it is read is an error (:func:`check_unchanged`).
 
-The record parsers that read these streams are in :mod:`genorm.formats`.
+The record parsers that read these streams are in :mod:`genorm.reading.formats`.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ import numpy as np
 from genorm.atomic import remove_stale_temporaries, temp_prefix
 from genorm.encoding import EncodingPolicy
 from genorm.errors import CacheError
-from genorm.reading import RecordStats
-from genorm.genome import Genome, read_genome
+from genorm.reading.records import RecordStats
+from genorm.genome.array import Genome, read_genome
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import RecordSelectionError, first_names
-from genorm.reading import RecordStats, scan
+from genorm.reading.records import RecordStats, scan
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ error path only) or base, the offending value, and what to do. Biopython's own e
 escape: each becomes a :class:`~genorm.errors.GenormError`.
 
 This module is the public front; the work is done by three below it, in data-flow order:
-:mod:`genorm.sources` opens a path, ``"-"`` or a handle (decompression, sniffing, FIFOs, I/O
-errors), :mod:`genorm.formats` parses each format through ``Bio.SeqIO`` into plain
+:mod:`genorm.reading.sources` opens a path, ``"-"`` or a handle (decompression, sniffing, FIFOs, I/O
+errors), :mod:`genorm.reading.formats` parses each format through ``Bio.SeqIO`` into plain
 ``(index, name, description, sequence)`` tuples (and words the errors), and
-:mod:`genorm.in_memory` does the same for records already in memory. Here each record's bytes are
+:mod:`genorm.reading.in_memory` does the same for records already in memory. Here each record's bytes are
 encoded and counted (:class:`Record`, :class:`RecordStats`).
 """
 
@@ -39,8 +39,8 @@ import numpy as np
 from genorm import encoding
 from genorm.encoding import EncodingPolicy
 from genorm.errors import FastaFormatError, RecordSelectionError, first_names
-from genorm.formats import FORMATS, bad_character_error, check_format, fasta_records, seqio_records, where
-from genorm.in_memory import (
+from genorm.reading.formats import FORMATS, bad_character_error, check_format, fasta_records, seqio_records, where
+from genorm.reading.in_memory import (
     IN_MEMORY,
     InMemory,
     as_sources,
@@ -49,7 +49,7 @@ from genorm.in_memory import (
     is_in_memory,
     open_in_memory,
 )
-from genorm.sources import (
+from genorm.reading.sources import (
     CHUNK_SIZE,
     FIFO_WAIT,
     Opened,
@@ -64,7 +64,7 @@ __all__ = [
     "check_format", "in_memory_provenance", "is_in_memory", "n_runs", "read_fasta", "scan", "sniff_compression",
     "sniff_format", "write_fasta",
 ]
-# CHUNK_SIZE and FIFO_WAIT are re-exported to be read; to change them, set genorm.sources.CHUNK_SIZE / FIFO_WAIT.
+# CHUNK_SIZE and FIFO_WAIT are re-exported to be read; to change them, set genorm.reading.sources.CHUNK_SIZE / FIFO_WAIT.
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ weights      ``(B, L) float``  float32: 0 where the target or the input is N (or
                                ``soft_mask_weight`` where the target is soft-masked, else 1
 ===========  ================  ==================================================================
 
-How a batch is made: :class:`~genorm.windows.WindowSampler` draws and gathers the ``(B, L + 1)``
-windows of batch ``k`` in NumPy from ``(seed, k)`` alone (see :mod:`genorm.windows`), inside
+How a batch is made: :class:`~genorm.batches.windows.WindowSampler` draws and gathers the ``(B, L + 1)``
+windows of batch ``k`` in NumPy from ``(seed, k)`` alone (see :mod:`genorm.batches.windows`), inside
 ``tf.numpy_function``, and a few TensorFlow ops cut them into inputs, targets and weights
-(:func:`~genorm.windows.windows_to_arrays` is the NumPy reference). One-hot is left to the model.
-The configuration is :class:`StreamConfig` (defined in :mod:`genorm.windows`, which the sampler
+(:func:`~genorm.batches.windows.windows_to_arrays` is the NumPy reference). One-hot is left to the model.
+The configuration is :class:`StreamConfig` (defined in :mod:`genorm.batches.windows`, which the sampler
 needs; this module is where users import it from).
 
 * Windows never cross an interval (hence never a record) boundary; short intervals give one
@@ -27,8 +27,8 @@ needs; this module is where users import it from).
 * Batch ``k`` depends only on ``(seed, k)``: the same seed gives the same batches, whatever the
   parallelism.
 
->>> from genorm.genome import Genome
->>> from genorm.splits import Interval
+>>> from genorm.genome.array import Genome
+>>> from genorm.genome.splits import Interval
 >>> g = Genome.from_strings({"a": "ACGTACGTAC"})
 >>> cfg = StreamConfig(window=4, batch_size=2, shuffle=False)
 >>> x, y, w = next(iter(make_dataset(g, [Interval(0, 0, 10)], cfg, repeat=False)))
@@ -46,12 +46,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
-from genorm.splits import Interval
+from genorm.genome.splits import Interval
 from genorm.validate import check_int
-from genorm.windows import StreamConfig, WindowSampler
+from genorm.batches.windows import StreamConfig, WindowSampler
 
 if TYPE_CHECKING:
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
 
     Args:
         genome: a :class:`~genorm.genome.Genome`.
-        intervals: the :class:`~genorm.splits.Interval` s to read (e.g. ``splits.train``).
+        intervals: the :class:`~genorm.genome.splits.Interval` s to read (e.g. ``splits.train``).
         config: a :class:`StreamConfig`.
         seed: integer seed; batch ``k`` depends only on ``(seed, k)``.
         repeat: True (default): endless, ``steps_per_epoch`` batches make an epoch (random starts
@@ -132,7 +132,7 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
     if threads is not None:
         check_int("threads", threads, 1)
     if config.walk:
-        from genorm.walks import WalkSampler
+        from genorm.batches.walks import WalkSampler
 
         sampler = WalkSampler(genome, intervals, config, seed)
     else:

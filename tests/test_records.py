@@ -1,4 +1,4 @@
-"""The reader's public front (genorm.reading): edge cases as tables of tiny inputs, properties, FASTA writing.
+"""The reader's public front (genorm.reading.records): edge cases as tables of tiny inputs, properties, FASTA writing.
 
 Opening and sniffing inputs are tested in test_sources.py, the formats and Biopython's errors in
 test_formats.py, records already in memory in test_in_memory.py."""
@@ -22,7 +22,7 @@ from genorm.errors import (
     InputFileError,
     RecordSelectionError,
 )
-from genorm.reading import read_fasta
+from genorm.reading.records import read_fasta
 
 
 def records(data: bytes | str, **kw) -> list[tuple[str, str]]:
@@ -134,7 +134,7 @@ def test_handles_text_and_binary_and_lists(tmp_path):
 
 def test_records_span_read_blocks(monkeypatch):
     """Headers and sequence split across the reader's block boundaries."""
-    from genorm import sources as fasta  # the reader's block size is set where inputs are opened
+    from genorm.reading import sources as fasta  # the reader's block size is set where inputs are opened
 
     monkeypatch.setattr(fasta, "CHUNK_SIZE", 7)
     data = b">first record\r\nACGTACGTAC\r\nacgtNN\r\n>second\nGGGG\nCC\n>third x\nT"
@@ -151,7 +151,7 @@ def test_records_span_read_blocks(monkeypatch):
     chunk=st.sampled_from([3, 64, 1 << 21]),
 )
 def test_round_trip_property(seqs, width, crlf, chunk):
-    from genorm import sources as fasta  # the reader's block size is set where inputs are opened
+    from genorm.reading import sources as fasta  # the reader's block size is set where inputs are opened
 
     old = fasta.CHUNK_SIZE
     fasta.CHUNK_SIZE = chunk
@@ -184,7 +184,7 @@ def test_arbitrary_bytes_give_records_or_a_genorm_error(data):
 
 
 def test_write_fasta_round_trips_through_biopython():
-    from genorm.reading import write_fasta
+    from genorm.reading.records import write_fasta
 
     handle = io.StringIO()
     assert write_fasta([("s1", "ACGT" * 20, "made by a test"), ("s2", "nnAC")], handle, wrap=60) == 2

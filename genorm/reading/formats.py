@@ -1,6 +1,6 @@
 """The formats genorm reads, through ``Bio.SeqIO``: one record iterator per format.
 
-Each iterator takes an :class:`~genorm.sources.Opened` input and yields plain
+Each iterator takes an :class:`~genorm.reading.sources.Opened` input and yields plain
 ``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (or, for
 GenBank/EMBL/2bit, a function that returns them, so that a record not selected is never
 decoded). FASTA goes through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit
@@ -24,9 +24,10 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 
-from genorm import encoding, sources
+from genorm import encoding
+from genorm.reading import sources
 from genorm.errors import ConfigError, FastaFormatError, GenormError
-from genorm.sources import TWOBIT_SIGNATURES, Opened, guard_read, guarded, io_error
+from genorm.reading.sources import TWOBIT_SIGNATURES, Opened, guard_read, guarded, io_error
 
 logger = logging.getLogger(__name__)
 

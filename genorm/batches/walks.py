@@ -5,7 +5,7 @@ Truncated back-propagation through time (``TrainConfig.tbptt``, ``genorm train -
 starts at the last base of window ``m``, the last target of window ``m`` is the first input of
 window ``m + 1``), and the model carries the row's recurrent state from one batch to the next
 (:class:`genorm.training.stateful.StatefulTrainer`). :class:`WalkSampler` makes batch ``k``:
-``(B, L + 1) uint8`` packed windows, as :class:`~genorm.windows.WindowSampler` does, and
+``(B, L + 1) uint8`` packed windows, as :class:`~genorm.batches.windows.WindowSampler` does, and
 ``keep (B,) float32``, 0 where the row starts a new walk (its state is reset to zero) and 1
 where it continues.
 
@@ -29,9 +29,9 @@ a block, and batch ``k`` is rebuilt from ``(seed, k)`` alone by replaying the at
 batches before it in its block (NumPy arithmetic, no genome reads), so ``tf.data`` may make
 batches in parallel and ``--resume`` continues every lane exactly where it was.
 
->>> from genorm.genome import Genome
->>> from genorm.splits import Interval
->>> from genorm.windows import StreamConfig
+>>> from genorm.genome.array import Genome
+>>> from genorm.genome.splits import Interval
+>>> from genorm.batches.windows import StreamConfig
 >>> g = Genome.from_strings({"a": "ACGTACGTACGTA"})
 >>> s = WalkSampler(g, [Interval(0, 0, 13)], StreamConfig(window=4, batch_size=1, walk=3))
 >>> [(w.tolist(), k.tolist()) for w, k in (s.batch(3), s.batch(4))]  # a walk's 1st and 2nd windows
@@ -49,12 +49,12 @@ import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
 from genorm.errors import ConfigError, SplitError
-from genorm.splits import Interval
+from genorm.genome.splits import Interval
 from genorm.validate import check_int
-from genorm.windows import StreamConfig, _FOLIO, _MappedGenome, flat_intervals
+from genorm.batches.windows import StreamConfig, _FOLIO, _MappedGenome, flat_intervals
 
 if TYPE_CHECKING:
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
 logger = logging.getLogger(__name__)
 
@@ -117,12 +117,12 @@ class WalkSampler:
 
     Args:
         genome: a :class:`~genorm.genome.Genome` (``packed`` may be a read-only memory map).
-        intervals: the training :class:`~genorm.splits.Interval` s.
-        config: a :class:`~genorm.windows.StreamConfig` with ``walk`` set (random mode).
+        intervals: the training :class:`~genorm.genome.splits.Interval` s.
+        config: a :class:`~genorm.batches.windows.StreamConfig` with ``walk`` set (random mode).
         seed: integer seed.
 
     Attributes:
-        steps: batches per epoch (as :class:`~genorm.windows.WindowSampler`).
+        steps: batches per epoch (as :class:`~genorm.batches.windows.WindowSampler`).
         piece_start, piece_end: ``(P,) int64`` flat pieces.
     """
 

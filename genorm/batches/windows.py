@@ -20,10 +20,10 @@ uint8``, from ``(seed, k)`` alone:
   targets stay aligned on the reversed strand.
 
 :func:`windows_to_arrays` cuts windows into inputs, targets and weights, the NumPy reference
-of what :mod:`genorm.dataset` does in TensorFlow.
+of what :mod:`genorm.batches.dataset` does in TensorFlow.
 
->>> from genorm.genome import Genome
->>> from genorm.splits import Interval
+>>> from genorm.genome.array import Genome
+>>> from genorm.genome.splits import Interval
 >>> g = Genome.from_strings({"a": "ACGTACGTAC"})
 >>> sampler = WindowSampler(g, [Interval(0, 0, 10)], StreamConfig(window=4, batch_size=2, shuffle=False))
 >>> sampler.batch(0).tolist()
@@ -44,11 +44,11 @@ import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, reverse_complement
 from genorm.errors import ConfigError, SplitError
-from genorm.splits import Interval
+from genorm.genome.splits import Interval
 from genorm.validate import check_int, check_number
 
 if TYPE_CHECKING:
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class StreamConfig:
             0.5; 1.0 keeps every window.
         soft_mask_weight: weight of soft-masked (lower-case) targets. Default 1.0.
         walk: None (default): independent windows (:class:`WindowSampler`). ``K``: stateful lanes
-            (:class:`genorm.walks.WalkSampler`): each row walks consecutive windows, its state reset
+            (:class:`genorm.batches.walks.WalkSampler`): each row walks consecutive windows, its state reset
             when its walk ends and at least every ``K`` windows (random mode only).
     """
 
@@ -154,7 +154,7 @@ def flat_intervals(genome: Genome, intervals) -> FlatIntervals:
 
     Raises:
         SplitError: no intervals, one outside its record, or none with 2 or more bases.
-        ConfigError: an item that is not an :class:`~genorm.splits.Interval`.
+        ConfigError: an item that is not an :class:`~genorm.genome.splits.Interval`.
     """
     if isinstance(intervals, Interval):
         intervals = [intervals]
@@ -191,11 +191,11 @@ def flat_intervals(genome: Genome, intervals) -> FlatIntervals:
 class WindowSampler:
     """Window starts over intervals of a genome, and the windows themselves, batch by batch.
 
-    The NumPy half of :func:`genorm.dataset.make_dataset`, usable on its own (tests, benchmarks).
+    The NumPy half of :func:`genorm.batches.dataset.make_dataset`, usable on its own (tests, benchmarks).
 
     Args:
         genome: a :class:`~genorm.genome.Genome` (``packed`` may be a read-only memory map).
-        intervals: :class:`~genorm.splits.Interval` s to draw windows from.
+        intervals: :class:`~genorm.genome.splits.Interval` s to draw windows from.
         config: a :class:`StreamConfig`.
         seed: integer seed.
 
@@ -449,7 +449,7 @@ class _MappedGenome:
 
 
 def windows_to_arrays(windows: np.ndarray, soft_mask_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The NumPy reference of :mod:`genorm.dataset`'s TensorFlow map (used by tests).
+    """The NumPy reference of :mod:`genorm.batches.dataset`'s TensorFlow map (used by tests).
 
     Args:
         windows: ``(B, L + 1) uint8`` packed codes.

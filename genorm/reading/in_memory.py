@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from genorm.errors import FastaFormatError
-from genorm.formats import record_bytes
-from genorm.sources import Opened
+from genorm.reading.formats import record_bytes
+from genorm.reading.sources import Opened
 
 IN_MEMORY = "<records>"
 """The label of in-memory records (SeqRecords or (name, sequence) pairs) in messages and provenance."""
@@ -84,7 +84,7 @@ def _sequence_bytes(seq, name: str) -> bytes:
 
 
 def in_memory_records(items: Iterator) -> Iterator[tuple[int, str, str, bytes]]:
-    """``(index, name, description, sequence bytes)`` per item, as :mod:`genorm.formats` yields them for files."""
+    """``(index, name, description, sequence bytes)`` per item, as :mod:`genorm.reading.formats` yields them for files."""
     from Bio.SeqRecord import SeqRecord
 
     for index, item in enumerate(items):

@@ -23,7 +23,7 @@ The invariants other modules rely on:
 * Records too short to split go whole into ``train`` and are listed in
   :attr:`Splits.short_records` (and logged), never silently dropped.
 
->>> from genorm.genome import Genome
+>>> from genorm.genome.array import Genome
 >>> g = Genome.from_strings({"a": "ACGT" * 250})
 >>> s = make_splits(g, window=10, val_fraction=0.1, test_fraction=0.1)
 >>> s.train, s.val, s.test
@@ -45,7 +45,7 @@ from genorm.errors import ConfigError, SplitError, first_names
 from genorm.validate import check_int
 
 if TYPE_CHECKING:
-    from genorm.genome import Genome
+    from genorm.genome.array import Genome
 
 logger = logging.getLogger(__name__)
 
