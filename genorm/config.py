@@ -66,6 +66,8 @@ class ModelConfig:
         layers: number of stacked recurrent layers (default 2).
         dropout: dropout rate between recurrent layers and before the output layer, in
             ``[0, 1)`` (default 0.0: the genome is large and one pass rarely over-fits).
+        context: count features read beside each base (:mod:`genorm.counts`: 5 per order of the
+            count models); 0 (default): the plain network. Training sets it from its count models.
 
     >>> ModelConfig(units=-3)
     Traceback (most recent call last):
@@ -77,9 +79,12 @@ class ModelConfig:
     units: int = 128
     layers: int = 2
     dropout: float = 0.0
+    context: int = 0
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
+        object.__setattr__(self, "context", check_int("context", self.context, 0, 5 * 64 + 1,
+                                                      expected="an integer in [0, 320] (count features)"))
         object.__setattr__(self, "units", check_positive_int("units", self.units))
         object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
         object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, 1.0, hi_open=True))

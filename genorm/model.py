@@ -47,7 +47,7 @@ import logging
 from typing import Any
 
 import keras
-import numpy as np  # noqa: F401  (the doctests use it)
+import numpy as np
 
 from genorm.config import CELL_TABLE, CELLS, ModelConfig  # noqa: F401  (CELLS, ModelConfig re-exported)
 from genorm.errors import ConfigError
@@ -88,6 +88,26 @@ def state_sizes(config: ModelConfig) -> list[int]:
     return [config.units] * (CELL_TABLE[config.cell].states * config.layers)
 
 
+CONTEXT_UNITS = 32
+"""Width of the learned projection of the count features that joins the one-hot bases."""
+
+
+def network_inputs(config: ModelConfig) -> list[str]:
+    """The names of the network's per-position inputs, in order (the state follows them).
+
+    >>> network_inputs(ModelConfig()), network_inputs(ModelConfig(context=10))
+    (['codes'], ['codes', 'context'])
+    """
+    return ["codes", "context"] if config.context else ["codes"]
+
+
+def empty_context(config: ModelConfig):
+    """``(context,) float32``: the count features of a position with no context (no order has counts):
+    every probability 1/4, every confidence 0 (:func:`genorm.counts.features_from_counts` of zeros)."""
+    block = np.array([np.log(0.25)] * 4 + [0.0], np.float32)
+    return np.tile(block, config.context // 5)
+
+
 def build_network(config: ModelConfig | None = None, *, state: bool = False) -> keras.Model:
     """The network: codes ``(B, T) int32`` → logits ``(B, T, 4) float32``; with ``state=True`` also
     the recurrent state in and out.
@@ -96,16 +116,29 @@ def build_network(config: ModelConfig | None = None, *, state: bool = False) -> 
     ``dropout_<i>`` after each when ``config.dropout > 0``) → ``logits`` (Dense(4)). The model is
     not compiled.
 
+    With ``config.context > 0`` (count models, :mod:`genorm.counts`) a second input ``context``
+    ``(B, T, context) float32`` holds what the counts predict for the next base at each position;
+    a linear ``context_proj`` (Dense(32)) of it joins the one-hot bases into the recurrent stack
+    (the network mixes), and ``context_logits`` (Dense(4), no bias) adds a direct path from the
+    counts to the logits (``mix``).
+
     Args:
         config: the architecture; default :class:`ModelConfig()` (GRU 2×128).
-        state: False: inputs ``codes``, output ``logits``, every sequence starts from the zero
-            state. True: inputs ``[codes, *state]`` and outputs ``[logits, *final_state]``, one
-            ``(B, units)`` array per recurrent layer (two for LSTM), :func:`state_sizes`.
+        state: False: inputs ``codes`` (``[codes, context]`` with counts), output ``logits``,
+            every sequence starts from the zero state. True: inputs ``[*those, *state]`` and
+            outputs ``[logits, *final_state]``, one ``(B, units)`` array per recurrent layer (two
+            for LSTM), :func:`state_sizes`.
     """
     config = config or ModelConfig()
     cls = getattr(keras.layers, CELL_TABLE[config.cell].keras_class)
     codes = keras.Input(shape=(None,), dtype="int32", name="codes")
+    inputs = [codes]
     x = OneHotBases(name="onehot")(codes)
+    if config.context:
+        counts = keras.Input(shape=(None, config.context), dtype="float32", name="context")
+        inputs.append(counts)
+        x = keras.layers.Concatenate(name="bases_and_counts")(
+            [x, keras.layers.Dense(CONTEXT_UNITS, name="context_proj")(counts)])
     state_inputs, state_outputs = [], []
     for i in range(1, config.layers + 1):
         kwargs: dict[str, Any] = dict(units=config.units, return_sequences=True, name=f"rnn_{i}")
@@ -122,10 +155,13 @@ def build_network(config: ModelConfig | None = None, *, state: bool = False) -> 
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(4, name="logits")(x)
-    name = f"genorm_{config.cell}_{config.layers}x{config.units}"
+    if config.context:
+        direct = keras.layers.Dense(4, use_bias=False, name="context_logits")(counts)
+        logits = keras.layers.Add(name="mix")([logits, direct])
+    name = f"genorm_{config.cell}_{config.layers}x{config.units}" + ("_counts" if config.context else "")
     if state:
-        return keras.Model([codes, *state_inputs], [logits, *state_outputs], name=f"{name}_stepper")
-    return keras.Model(codes, logits, name=name)
+        return keras.Model([*inputs, *state_inputs], [logits, *state_outputs], name=f"{name}_stepper")
+    return keras.Model(inputs if config.context else codes, logits, name=name)
 
 
 def build_model(config: ModelConfig | None = None) -> keras.Model:
@@ -150,8 +186,10 @@ def infer_config(model: keras.Model, source: str | None = None) -> ModelConfig:
         raise ConfigError(f"{source or f'Model {model.name!r}'} has no recurrent layer ({', '.join(CELLS)}): it is "
                           "not a model made by genorm.model.build_model() and cannot be used for prediction.")
     drops = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    context = [int(t.shape[-1]) for t in model.inputs if t.name.startswith("context") and len(t.shape) == 3]
     return ModelConfig(cell=kinds[type(rnns[0])], units=int(rnns[0].units), layers=len(rnns),
-                       dropout=float(drops[0]) if drops else 0.0)
+                       dropout=float(drops[0]) if drops else 0.0, context=context[0] if context else 0)
 
 
-__all__ = ["CELLS", "ModelConfig", "OneHotBases", "build_model", "build_network", "infer_config", "state_sizes"]
+__all__ = ["CELLS", "CONTEXT_UNITS", "ModelConfig", "OneHotBases", "build_model", "build_network", "empty_context",
+           "infer_config", "network_inputs", "state_sizes"]

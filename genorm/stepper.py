@@ -26,7 +26,7 @@ import numpy as np
 
 from genorm.config import ModelConfig
 from genorm.errors import ConfigError
-from genorm.model import build_network, infer_config, state_sizes
+from genorm.model import build_network, empty_context, infer_config, state_sizes
 from genorm.validate import check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ PROBE = np.array([[0, 1, 2, 3, 4, 3, 3, 0, 2, 1, 1, 0, 4, 4, 2, 3, 1, 0, 0, 2]],
 """``(1, 20)`` codes the stepper and the one-shot model are compared on (every base, N, repeats)."""
 
 PROBE_TOLERANCE = 1e-5
+
+
+def probe_inputs(config: ModelConfig) -> list[np.ndarray]:
+    """The probe's per-position inputs: :data:`PROBE`, and fixed count features when the network reads them."""
+    if not config.context:
+        return [PROBE]
+    features = np.random.default_rng(0).normal(size=(*PROBE.shape, config.context)).astype(np.float32)
+    return [PROBE, features]
 
 _REPLACED = ("The model file does not belong to the run's configuration (replaced or edited after training): train "
              "the run again (genorm train ... --force).")
@@ -62,10 +70,13 @@ class NetworkStepper:
     ((1, 3, 4), 2)
     """
 
-    def __init__(self, config: ModelConfig, weights: list[np.ndarray], source: str = "The model"):
+    def __init__(self, config: ModelConfig, weights: list[np.ndarray], source: str = "The model", counts=None):
         self.config = config
         self.model = build_network(config, state=True)
         self._state_sizes = state_sizes(config)
+        self.counts = counts
+        """The count lanes (:class:`genorm.counts.CountLanes`) that give the network its count features
+        (None: a plain network); :meth:`with_counts` sets them."""
         want = [tuple(w.shape) for w in self.model.weights]
         if [tuple(np.shape(w)) for w in weights] != want:
             raise ConfigError(f"{source} does not match {{described}}: its weights have the shapes "
@@ -74,10 +85,24 @@ class NetworkStepper:
         self.set_weights(weights)
         self._call = self._make_call()
 
+    def with_counts(self, counts) -> "NetworkStepper":
+        """Give the network its count features from ``counts`` (a :class:`genorm.counts.CountLanes`
+        whose tables give ``config.context`` features per position); returns ``self``.
+
+        Raises:
+            ConfigError: the tables give another number of features than the network reads.
+        """
+        if counts is not None and counts.n_features != self.config.context:
+            raise ConfigError(f"The count tables give {counts.n_features} features per position, but the network "
+                              f"reads {self.config.context}: they do not belong to this model.")
+        self.counts = counts
+        return self
+
     def verify(self, model: keras.Model, source: str) -> None:
         """The stepper, over :data:`PROBE` in two chunks, must give ``model``'s one-shot logits."""
+        probe = probe_inputs(self.config)
         try:
-            expected = np.asarray(model(PROBE, training=False), dtype=np.float32)
+            expected = np.asarray(model(probe if len(probe) > 1 else PROBE, training=False), dtype=np.float32)
         except Exception as exc:  # noqa: BLE001  (any model: say what it is, never a traceback)
             raise ConfigError(f"{source} cannot be run on codes of shape {PROBE.shape} ({type(exc).__name__}); it is "
                               "not a model made by genorm.model.build_model().") from None
@@ -89,9 +114,10 @@ class NetworkStepper:
             raise ConfigError(f"{source} gives NaN or infinite logits on a probe sequence: its weights are not "
                               "finite (a diverged or damaged model). Train the run again.")
         cut = PROBE.shape[1] // 2
-        call = lambda codes, state: [np.asarray(t) for t in self.model([codes, *state], training=False)]  # noqa: E731
-        first, *state = call(PROBE[:, :cut], self.initial_state(1))  # eager: no tf.function trace per stepper
-        second, *_ = call(PROBE[:, cut:], state)
+        call = lambda inputs, state: [np.asarray(t) for t in self.model([*inputs, *state], training=False)]  # noqa: E731
+        zero = [np.zeros((1, n), np.float32) for n in self._state_sizes]
+        first, *state = call([x[:, :cut] for x in probe], zero)  # eager: no tf.function trace per stepper
+        second, *_ = call([x[:, cut:] for x in probe], state)
         diff = float(np.max(np.abs(np.concatenate([first, second], axis=1) - expected)))
         scale = max(1.0, float(np.max(np.abs(expected))))
         if not diff <= PROBE_TOLERANCE * scale:
@@ -103,29 +129,66 @@ class NetworkStepper:
     def _make_call(self):
         """One traced function for every (B, T): avoids a retrace per chunk shape."""
         if keras.backend.backend() != "tensorflow":
-            return lambda codes, state: self.model.predict_on_batch([codes, *state])
+            return lambda inputs, state: self.model.predict_on_batch([*inputs, *state])
         import tensorflow as tf
 
         signature = [tf.TensorSpec((None, None), tf.int32)] + \
+            ([tf.TensorSpec((None, None, self.config.context), tf.float32)] if self.config.context else []) + \
             [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
 
         @tf.function(input_signature=signature, autograph=False)
-        def call(codes, *state):
-            return self.model([codes, *state], training=False)
+        def call(*inputs):
+            return self.model(list(inputs), training=False)
 
-        return lambda codes, state: [t.numpy() for t in call(codes, *state)]
+        return lambda inputs, state: [t.numpy() for t in call(*inputs, *state)]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Load new weights of the same architecture (a :func:`~genorm.model.build_model` model's
         ``get_weights()``, e.g. after a training epoch) without rebuilding or retracing."""
         self.model.set_weights(weights)
-        bias = self.model.get_layer("logits").bias
-        self._dense_bias = np.asarray(bias, dtype=np.float32).copy() if bias is not None else np.zeros(4, np.float32)
+        self._dense_bias = initial_logits_of(self.model, self.config)
 
-    def initial_state(self, batch: int) -> list[np.ndarray]:
-        """Zero states for ``batch`` sequences: list of ``(batch, units) float32``."""
+    def initial_state(self, batch: int) -> list:
+        """Fresh states for ``batch`` sequences: list of ``(batch, units) float32`` zeros, then (with
+        count features) the lanes' count streams."""
         batch = check_positive_int("batch", batch)
-        return [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
+        zeros = [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
+        return zeros + ([self._counts().initial(batch)] if self.config.context else [])
+
+    def _counts(self):
+        if self.counts is None:
+            raise ConfigError("This network reads count features beside the bases, but no count tables were given: "
+                              "load it with its run (genorm.load(RUN)), which holds the tables.")
+        return self.counts
+
+    def inputs(self, codes: np.ndarray, state: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(per-position inputs, recurrent state)`` of one chunk: the codes (and the count features,
+        which read the chunk into the count streams of ``state``)."""
+        n = len(self._state_sizes)
+        arrays = [np.asarray(s, dtype=np.float32) for s in state[:n]]
+        if not self.config.context:
+            return [codes], arrays
+        return [codes, self._counts().features(codes, state[n])], arrays
+
+    # -- lanes (genorm.engine): the recurrent state, and the count streams -----------------
+    def reset_lanes(self, state: list, rows) -> list:
+        n, rows = len(self._state_sizes), list(rows)
+        out = [np.array(s, dtype=np.float32) for s in state[:n]]
+        for s in out:
+            s[rows] = 0.0
+        return out + ([self._counts().reset(state[n], rows)] if self.config.context else [])
+
+    def select_lanes(self, state: list, rows) -> list:
+        n, rows = len(self._state_sizes), list(rows)
+        return [np.asarray(s)[rows] for s in state[:n]] + \
+            ([self._counts().select(state[n], rows)] if self.config.context else [])
+
+    def copy_lane(self, state: list, src: int, dst: int) -> list:
+        n = len(self._state_sizes)
+        out = [np.array(s) for s in state[:n]]
+        for s in out:
+            s[dst] = s[src]
+        return out + ([self._counts().copy(state[n], src, dst)] if self.config.context else [])
 
     def step(self, codes: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Advance over one chunk.
@@ -142,25 +205,38 @@ class NetworkStepper:
         if codes.ndim != 2 or codes.shape[1] < 1:
             raise ConfigError(f"Received an invalid value for `codes`, expected shape (B, T) with T >= 1, "
                               f"got shape {codes.shape}.")
-        if len(state) != len(self._state_sizes) or any(s.shape[0] != codes.shape[0] for s in state):
-            raise ConfigError(f"`state` does not match `codes`: expected {len(self._state_sizes)} arrays of "
+        n = len(self._state_sizes)
+        if len(state) != n + bool(self.config.context) or any(len(s) != codes.shape[0] for s in state):
+            raise ConfigError(f"`state` does not match `codes`: expected {n} arrays of "
                               f"{codes.shape[0]} rows; use initial_state({codes.shape[0]}).")
-        out = self._call(codes.astype(np.int32), [np.asarray(s, dtype=np.float32) for s in state])
-        logits, *new_state = out
-        return np.asarray(logits, dtype=np.float32), [np.asarray(s, dtype=np.float32) for s in new_state]
+        inputs, arrays = self.inputs(codes.astype(np.int32), state)
+        logits, *new_state = self._call(inputs, arrays)
+        return np.asarray(logits, dtype=np.float32), \
+            [np.asarray(s, dtype=np.float32) for s in new_state] + list(state[n:])
 
     def initial_logits(self) -> np.ndarray:
         """``(4,) float32`` logits of base 0 from an empty context: the output layer at the zero state."""
         return self._dense_bias.copy()
 
 
+def initial_logits_of(network: keras.Model, config: ModelConfig) -> np.ndarray:
+    """``(4,) float32`` logits of a first base (empty context): the output layer at the zero state,
+    plus the direct path of the empty count features (:func:`genorm.model.empty_context`)."""
+    bias = network.get_layer("logits").bias
+    out = np.asarray(bias, dtype=np.float32).copy() if bias is not None else np.zeros(4, np.float32)
+    if config.context:
+        kernel = np.asarray(network.get_layer("context_logits").kernel, dtype=np.float32)
+        out = out + empty_context(config) @ kernel
+    return out.astype(np.float32)
+
+
 Stepper = NetworkStepper
 """The name earlier releases used (``genorm.stepper.Stepper``)."""
 
 
-def _derive(model: keras.Model, config: ModelConfig, source: str, described: str) -> NetworkStepper:
+def _derive(model: keras.Model, config: ModelConfig, source: str, described: str, counts=None) -> NetworkStepper:
     try:
-        stepper = NetworkStepper(config, model.get_weights(), source=source)
+        stepper = NetworkStepper(config, model.get_weights(), source=source).with_counts(counts)
     except ConfigError as exc:
         raise ConfigError(str(exc).replace("{described}", described)) from None
     stepper.verify(model, source)
@@ -168,7 +244,7 @@ def _derive(model: keras.Model, config: ModelConfig, source: str, described: str
 
 
 def check_model(model: keras.Model, config: ModelConfig, source: str | None = None,
-                described: str = "the configuration") -> NetworkStepper:
+                described: str = "the configuration", counts=None) -> NetworkStepper:
     """Accept ``model`` as the network ``config`` describes, or raise.
 
     The network :func:`~genorm.model.build_network` makes for ``config`` must take the model's
@@ -179,6 +255,7 @@ def check_model(model: keras.Model, config: ModelConfig, source: str | None = No
         config: the architecture it must have (e.g. ``config.json``'s model).
         source: how to name the model in messages (default: ``model <name>``).
         described: how to name ``config`` in messages, e.g. ``"config.json's model"``.
+        counts: the :class:`genorm.counts.CountLanes` of a network that reads count features.
 
     Returns:
         the :class:`NetworkStepper` of the model.
@@ -188,12 +265,13 @@ def check_model(model: keras.Model, config: ModelConfig, source: str | None = No
     """
     source = source or f"Model {model.name!r}"
     try:
-        return _derive(model, config, source, described)
+        return _derive(model, config, source, described, counts)
     except ConfigError as exc:
         raise ConfigError(f"{exc} {_REPLACED}") from None
 
 
-def make_stepper(model: keras.Model, source: str | None = None, config: ModelConfig | None = None) -> NetworkStepper:
+def make_stepper(model: keras.Model, source: str | None = None, config: ModelConfig | None = None,
+                 counts=None) -> NetworkStepper:
     """A :class:`NetworkStepper` for ``model`` (a snapshot of its current weights).
 
     Args:
@@ -201,6 +279,7 @@ def make_stepper(model: keras.Model, source: str | None = None, config: ModelCon
         source: how to name the model in error messages (e.g. the path of ``model.keras``).
         config: its architecture; default: what its recurrent layers describe
             (:func:`~genorm.model.infer_config`).
+        counts: the :class:`genorm.counts.CountLanes` of a network that reads count features.
 
     Raises:
         ConfigError: the network of that configuration does not take the model's weights, or
@@ -208,7 +287,8 @@ def make_stepper(model: keras.Model, source: str | None = None, config: ModelCon
     """
     source = source or f"Model {model.name!r}"
     config = config or infer_config(model, source)
-    return _derive(model, config, source, "the network its layers describe")
+    return _derive(model, config, source, "the network its layers describe", counts)
 
 
-__all__ = ["NetworkStepper", "PROBE", "PROBE_TOLERANCE", "Stepper", "check_model", "make_stepper"]
+__all__ = ["NetworkStepper", "PROBE", "PROBE_TOLERANCE", "Stepper", "check_model", "initial_logits_of", "make_stepper",
+           "probe_inputs"]

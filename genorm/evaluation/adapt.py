@@ -201,15 +201,16 @@ class AdaptiveStepper:
 
         self.config = config if config is not None else AdaptConfig()
         base = _base_stepper(model, source)
+        self.base = base  # gives the count features and the lane operations of its state
         self.model = build_network(base.config, state=True)
         self.model.set_weights(base.model.get_weights())
         self._state_sizes = state_sizes(base.config)
+        self._context = base.config.context
         self._original = [np.array(w) for w in self.model.get_weights()]
         cls = keras.optimizers.SGD if self.config.optimizer == "sgd" else keras.optimizers.Adam
         self._optimizer = cls(learning_rate=self.config.learning_rate)
         self._optimizer.build(self.model.trainable_variables)
         self._optimizer_original = [np.array(v) for v in self._optimizer.variables]
-        self._logits = self.model.get_layer("logits")
         self._step = self._make_step()
         zeros = np.zeros((1, 1), np.float32)
         self.step(np.full((1, 1), N), self.initial_state(1), np.full((1, 1), N), zeros)  # trace now, not timed later
@@ -219,15 +220,16 @@ class AdaptiveStepper:
         import tensorflow as tf
 
         matrix = tf.TensorSpec((None, None), tf.int32)
-        signature = [matrix, matrix, tf.TensorSpec((None, None), tf.float32)] + \
+        extra = [tf.TensorSpec((None, None, self._context), tf.float32)] if self._context else []
+        signature = [matrix, matrix, tf.TensorSpec((None, None), tf.float32)] + extra + \
             [tf.TensorSpec((None, n), tf.float32) for n in self._state_sizes]
         model, optimizer = self.model, self._optimizer
 
         @tf.function(input_signature=signature, autograph=False)
-        def step(codes, targets, mask, *state):
+        def step(codes, targets, mask, *rest):
             variables = model.trainable_variables
             with tf.GradientTape() as tape:
-                logits, *new_state = model([codes, *state], training=False)
+                logits, *new_state = model([codes, *rest], training=False)
                 ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.minimum(targets, 3), logits=logits)
                 loss = tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
             grads = tape.gradient(loss, variables)
@@ -252,16 +254,24 @@ class AdaptiveStepper:
         for variable, value in zip(self._optimizer.variables, self._optimizer_original):
             variable.assign(value)
 
-    def initial_state(self, batch: int) -> list[np.ndarray]:
-        """Zero states for ``batch`` sequences: list of ``(batch, units) float32``."""
-        batch = check_positive_int("batch", batch)
-        return [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
+    def initial_state(self, batch: int) -> list:
+        """Fresh states for ``batch`` sequences (as the base stepper's: recurrent zeros, count streams)."""
+        return self.base.initial_state(batch)
+
+    def reset_lanes(self, state, rows):
+        return self.base.reset_lanes(state, rows)
+
+    def select_lanes(self, state, rows):
+        return self.base.select_lanes(state, rows)
+
+    def copy_lane(self, state, src, dst):
+        return self.base.copy_lane(state, src, dst)
 
     def initial_logits(self) -> np.ndarray:
         """``(4,) float32`` logits of a first base (empty context), with the current weights."""
-        if not self._logits.use_bias:
-            return np.zeros(4, np.float32)
-        return np.asarray(self._logits.bias, dtype=np.float32).copy()
+        from genorm.stepper import initial_logits_of
+
+        return initial_logits_of(self.model, self.base.config)
 
     def step(self, codes: np.ndarray, state: list[np.ndarray], targets: np.ndarray,
              mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -279,10 +289,10 @@ class AdaptiveStepper:
             raise ConfigError(f"Received an invalid value for `codes`, `targets` or `mask`, expected three arrays of "
                               f"one shape (B, T) with T >= 1, got {codes.shape}, {np.shape(targets)} and "
                               f"{np.shape(mask)}.")
-        out = self._step(codes.astype(np.int32), np.asarray(targets, np.int32), np.asarray(mask, np.float32),
-                         *[np.asarray(s, np.float32) for s in state])
+        inputs, arrays = self.base.inputs(codes.astype(np.int32), state)
+        out = self._step(inputs[0], np.asarray(targets, np.int32), np.asarray(mask, np.float32), *inputs[1:], *arrays)
         logits, *new_state = [t.numpy() for t in out]
-        return logits, new_state
+        return logits, new_state + list(state[len(arrays):])
 
 
 _SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

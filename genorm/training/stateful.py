@@ -50,10 +50,10 @@ class StatefulTrainer(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        codes, keep = inputs
+        *per_position, keep = inputs  # (codes[, context], keep): genorm.model.network_inputs, then keep
         keep = keras.ops.expand_dims(keras.ops.cast(keep, "float32"), -1)
         initial = [keras.ops.multiply(s, keep) for s in self.carried]
-        logits, *final = self.network([codes, *initial], training=training)
+        logits, *final = self.network([*per_position, *initial], training=training)
         for var, value in zip(self.carried, final):
             var.assign(keras.ops.stop_gradient(value))
         return logits
