@@ -170,13 +170,17 @@ class WalkSampler:
                     old[fresh] = value[fresh]
         return piece, off, flip, fresh
 
+    lead = 0
+    """Bases of context gathered before every window on its strand (count features need them)."""
+
     def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``k``: windows ``(B, L + 1) uint8`` (packed codes, N past a piece's end) and
-        ``keep (B,) float32`` (0: the row starts a new walk, its state is reset)."""
+        ``keep (B,) float32`` (0: the row starts a new walk, its state is reset). With :attr:`lead`,
+        each window comes after the ``lead`` bases before it on its strand: ``(B, lead + L + 1)``."""
         piece, off, flip, fresh = self.walks(k)
         a, n = self.piece_start[piece], self._n[piece]
-        r = self._arange[None, :]
-        valid = off[:, None] + r < n[:, None]
+        r = np.arange(-self.lead, self.config.window + 1, dtype=np.int64)[None, :]
+        valid = (off[:, None] + r < n[:, None]) & (off[:, None] + r >= 0)
         forward = a[:, None] + off[:, None] + r
         backward = (a + n - 1 - off)[:, None] - r
         pos = np.where(flip[:, None], backward, forward)

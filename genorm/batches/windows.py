@@ -328,17 +328,40 @@ class WindowSampler:
         where ``rc_augment`` drew a flip.
 
         ``B' = batch_size``, except for the last batch of a strided pass. Depends only on
-        ``(seed, k)``.
+        ``(seed, k)``. With :attr:`lead` ``> 0``, each window comes with the ``lead`` bases before
+        it on its strand (N where its interval has none): ``(B', lead + L + 1)``, the window last.
         """
         k = int(k)
         rng = np.random.default_rng([self.seed, k])
-        windows = self._random_batch(rng) if self.config.shuffle else self._strided_batch(k)
+        windows, starts, ends = self._random_batch(rng) if self.config.shuffle else self._strided_batch(k)
+        if self.lead:
+            windows = self._with_lead(windows, starts, ends)
         if self.config.rc_augment:
-            windows = _flip_some(windows, rng)
+            windows = _flip_some(windows, rng, self.lead)
+        elif self.lead:
+            windows = windows[:, :-self.lead]
         return windows
 
-    def _random_batch(self, rng: np.random.Generator) -> np.ndarray:
-        """``B`` random windows, mostly-N ones redrawn (up to ``_REDRAW_ROUNDS`` times, then all N)."""
+    lead = 0
+    """Bases of context gathered before every window (count features need them: :mod:`genorm.counts`)."""
+
+    def _with_lead(self, windows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """``(n, lead + L + 1 + lead)``: ``lead`` bases before each window and after it (the context of a
+        reverse-complemented window), N outside the window's interval."""
+        lead, L = self.lead, self.config.window
+        order = np.argsort(self.iv_start, kind="stable")
+        j = np.searchsorted(self.iv_start[order], starts, side="right") - 1
+        begins = self.iv_start[order][np.maximum(j, 0)]
+        before = starts[:, None] + np.arange(-lead, 0, dtype=np.int64)[None, :]
+        after = (starts + L + 1)[:, None] + np.arange(lead, dtype=np.int64)[None, :]
+        pos = np.concatenate([before, after], axis=1)
+        ok = (pos >= begins[:, None]) & (pos < ends[:, None])
+        side = np.where(ok, self.packed[np.clip(pos, 0, self.size - 1)], np.uint8(N)).astype(np.uint8)
+        return np.concatenate([side[:, :lead], windows, side[:, lead:]], axis=1)
+
+    def _random_batch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``B`` random windows, mostly-N ones redrawn (up to ``_REDRAW_ROUNDS`` times, then all N);
+        with their starts and interval ends."""
         starts, ends = self._sample(rng, self.config.batch_size)
         windows = self._gather(starts, ends)
         if self.config.max_n_fraction < 1.0 and self.iv_has_n.any():
@@ -352,7 +375,7 @@ class WindowSampler:
                 bad = bad[self._mostly_n(w, s, e)]
             if bad.size:
                 windows[bad] = N
-        return windows
+        return windows, starts, ends
 
     def _strided_batch(self, k: int) -> np.ndarray:
         """Batch ``k`` of the strided pass (cycling through the starts when ``bases_per_epoch`` is set)."""
@@ -362,7 +385,8 @@ class WindowSampler:
         else:
             j = k % self.steps
             idx = np.arange(j * cfg.batch_size, min((j + 1) * cfg.batch_size, n))
-        return self._gather(self.window_starts[idx], self.window_ends[idx])
+        starts, ends = self.window_starts[idx], self.window_ends[idx]
+        return self._gather(starts, ends), starts, ends
 
 
 def _steps(bases: int, config: StreamConfig) -> int:
@@ -370,13 +394,17 @@ def _steps(bases: int, config: StreamConfig) -> int:
     return max(1, math.ceil(bases / (config.batch_size * config.window)))
 
 
-def _flip_some(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each window replaced by its reverse complement with probability 1/2 (``rng`` draws the flips)."""
+def _flip_some(windows: np.ndarray, rng: np.random.Generator, lead: int = 0) -> np.ndarray:
+    """Each window replaced by its reverse complement with probability 1/2 (``rng`` draws the flips).
+
+    With ``lead`` (rows of ``lead + L + 1 + lead`` bases, the window between its context on either
+    strand) the whole row is reversed and the last ``lead`` bases dropped: ``(n, lead + L + 1)``.
+    """
     flips = np.flatnonzero(rng.random(windows.shape[0]) < 0.5)
     if not windows.flags.writeable:
         windows = windows.copy()
     windows[flips] = reverse_complement(windows[flips])
-    return windows
+    return windows[:, :windows.shape[1] - lead] if lead else windows
 
 
 class _MappedGenome:
