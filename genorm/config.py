@@ -23,6 +23,7 @@ from genorm.errors import ConfigError
 from genorm.validate import (check_bool, check_choice, check_int, check_names, check_number,  # noqa: F401
                              check_positive_int, invalid)  # (check_positive_int re-exported)
 from genorm.batches.windows import MAX_SOFT_MASK_WEIGHT  # noqa: F401  (re-exported)
+from genorm.counts import DEFAULT_MAX_BYTES as COUNT_MAX_BYTES, DEFAULT_ORDERS as COUNT_ORDERS
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -181,6 +182,14 @@ class TrainConfig:
         seed: seeds weights, window sampling and the split. Default 0.
         tensorboard: write TensorBoard logs to ``<run>/logs``. Default False.
         baselines: fit and save the Markov / composition baselines. Default True.
+        context_orders: orders of the count models whose predictions the network reads beside
+            each base (:mod:`genorm.counts`; built from the training split, leave-one-out in
+            training, predict-then-update when used). Default 1,2,3,4,6,8,11,12,14,16,18,20,24;
+            empty (``--no-context``): the plain network.
+        context_strands: ``"both"`` (default: every occurrence also counts its reverse complement,
+            so inverted repeats count) or ``"forward"``.
+        context_max_bytes: memory bound of all count tables, in bytes. Default 2 GiB (the tables
+            are smaller for a smaller genome: at most about 4 cells per training base and order).
         strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
             ``"multiworker"`` (``TF_CONFIG``): how
             training is spread over devices and machines (:mod:`genorm.distribute`).
@@ -216,6 +225,9 @@ class TrainConfig:
     seed: int = 0
     tensorboard: bool = False
     baselines: bool = True
+    context_orders: tuple[int, ...] = COUNT_ORDERS
+    context_strands: str = "both"
+    context_max_bytes: int = COUNT_MAX_BYTES
     strategy: str = "auto"
 
     def __post_init__(self) -> None:
@@ -251,10 +263,34 @@ class TrainConfig:
         for name in ("val_records", "test_records", "records"):
             object.__setattr__(self, name, check_names(name, getattr(self, name)))
         check_choice("strategy", self.strategy, STRATEGIES)
+        self._check_context()
         parse_duration(self.max_time)
         if self.max_time is not None and not isinstance(self.max_time, str):
             # positional, never "1e+20s", which the duration syntax would not read back
             object.__setattr__(self, "max_time", np.format_float_positional(float(self.max_time), trim="-") + "s")
+
+    def _check_context(self) -> None:
+        orders = () if self.context_orders is None else self.context_orders
+        if isinstance(orders, str):
+            orders = tuple(int(x) for x in orders.replace(" ", "").split(",") if x) if orders.strip() else ()
+        object.__setattr__(self, "context_orders", tuple(orders))
+        check_choice("context_strands", self.context_strands, ("both", "forward"))
+        object.__setattr__(self, "context_max_bytes", check_positive_int("context_max_bytes", self.context_max_bytes))
+        count_config = self.count_config()  # checks the orders
+        want = 5 * len(count_config.orders) if count_config is not None else 0
+        if self.model.context not in (0, want):
+            raise invalid("model.context", f"{want} (5 features per count order of context_orders)",
+                          self.model.context)
+        object.__setattr__(self, "model", dataclasses.replace(self.model, context=want))
+
+    def count_config(self):
+        """The :class:`~genorm.counts.CountConfig` of the count models the network reads, or None (plain network)."""
+        if not self.context_orders:
+            return None
+        from genorm.counts import CountConfig
+
+        return CountConfig(orders=tuple(self.context_orders), both_strands=self.context_strands == "both",
+                           max_bytes=self.context_max_bytes)
 
     # -- derived --------------------------------------------------------------------------
     @property
@@ -284,6 +320,7 @@ class TrainConfig:
         for name in ("val_records", "test_records", "records"):
             if d[name] is not None:
                 d[name] = list(d[name])
+        d["context_orders"] = list(d["context_orders"])
         return d
 
     @classmethod
@@ -312,6 +349,8 @@ class TrainConfig:
         invalid options there are a :class:`~genorm.errors.RunDirError` naming the file."""
         from genorm.errors import RunDirError
 
+        if isinstance(d, dict) and "context_orders" not in d:  # saved before count models: the plain network
+            d = {**d, "context_orders": []}
         try:
             return cls.from_dict(d)
         except (ConfigError, TypeError) as exc:

@@ -104,7 +104,7 @@ def _to_batch(windows, soft_mask_weight: float):
 
 
 def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0,
-                 repeat: bool = True, threads: int | None = None):
+                 repeat: bool = True, threads: int | None = None, counts=None):
     """A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` batches from ``intervals`` of ``genome``.
 
     Args:
@@ -117,6 +117,10 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
         threads: the most batches made at once, and the size of the dataset's own thread pool
             (``tf.data`` private thread pool). Default None: all cores (``tf.data.AUTOTUNE``).
             The batches do not depend on it.
+        counts: :class:`~genorm.counts.CountTables` of the training split, or None. With tables, the
+            inputs are ``(codes, context)``: ``context (B, L, F) float32`` the leave-one-out count
+            features of every input position (:meth:`~genorm.counts.CountTables.window_features`),
+            computed per batch in NumPy beside the windows.
 
     Returns:
         A dataset whose elements are ``inputs (B, L) int32``, ``targets (B, L) int32`` and
@@ -140,18 +144,25 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
     L, B = config.window, config.batch_size
     fixed = config.shuffle or bool(config.bases_per_epoch)
     smw = float(config.soft_mask_weight)
+    rows = B if fixed or config.walk else None
+    make = _batch_function(sampler, counts, config)
+    types = (tf.uint8,) + ((tf.float32,) if counts is not None else ()) + ((tf.float32,) if config.walk else ())
 
     def load(k):
-        if config.walk:  # stateful lanes: ((inputs, keep), targets, weights)
-            windows, keep = tf.numpy_function(_track(sampler.batch), [k], (tf.uint8, tf.float32), stateful=False,
-                                              name="genorm_walks")
-            windows.set_shape((B, L + 1))
+        out = list(tf.numpy_function(_track(make), [k], types, stateful=False, name="genorm_batch"))
+        windows = out.pop(0)
+        windows.set_shape((rows, L + 1))
+        inputs, targets, weights = _to_batch(windows, smw)
+        x = [inputs]
+        if counts is not None:
+            context = out.pop(0)
+            context.set_shape((rows, L, counts.n_features))
+            x.append(context)
+        if config.walk:  # stateful lanes: keep flags after the inputs
+            keep = out.pop(0)
             keep.set_shape((B,))
-            inputs, targets, weights = _to_batch(windows, smw)
-            return (inputs, keep), targets, weights
-        windows = tf.numpy_function(_track(sampler.batch), [k], tf.uint8, stateful=False, name="genorm_windows")
-        windows.set_shape((B if fixed else None, L + 1))
-        return _to_batch(windows, smw)
+            x.append(keep)
+        return (tuple(x) if len(x) > 1 else x[0]), targets, weights
 
     if not _EXIT_HANDLER["registered"]:  # after TensorFlow's own handlers, so that it runs before them
         atexit.register(_quiesce)
@@ -169,6 +180,22 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
                 f"stateful lanes, walks of up to {config.walk} windows" if config.walk
                 else "random" if config.shuffle else "strided")
     return ds
+
+
+def _batch_function(sampler, counts, config: StreamConfig):
+    """``k -> [windows (B, L + 1) uint8, (context (B, L, F) float32), (keep (B,) float32)]`` in NumPy."""
+    if counts is None:
+        if config.walk:
+            return lambda k: list(sampler.batch(k))
+        return lambda k: [sampler.batch(k)]
+    sampler.lead = counts.reach
+
+    def make(k):
+        out = sampler.batch(k)
+        ext, rest = (out[0], list(out[1:])) if config.walk else (out, [])
+        return [ext[:, counts.reach:], counts.window_features(ext, counts.reach)] + rest
+
+    return make
 
 
 def steps_per_epoch(genome: Genome, intervals: Sequence[Interval], config: StreamConfig) -> int:
