@@ -81,6 +81,7 @@ HASH_KIND = "splitmix64"
 SATURATION = 65535
 CELL_BYTES = 8
 _MIN_HASHED_CELLS = 64
+_DENSE_OWN_CELLS = 1 << 18  # a stream keeps its own counts of the first orders densely up to this many cells
 _BLOCK = 1 << 20  # bases per block when building and computing training features
 _INDEX_FILE = "counts.json"
 _U64 = np.uint64
@@ -226,12 +227,14 @@ class _Layout:
         self.direct = np.array(direct, bool)[:, None]
         self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)[:, None]
         self.total = int(sum(sizes))
+        ends = np.cumsum(sizes)
+        self.dense_cells = int(ends[ends <= _DENSE_OWN_CELLS][-1]) if ends[0] <= _DENSE_OWN_CELLS else 0
 
     def row(self, i: int) -> _Layout:
         out = object.__new__(_Layout)
         out.k, out.size, out.direct, out.offset = self.k[i:i + 1], self.size[i:i + 1], self.direct[i:i + 1], \
             self.offset[i:i + 1]
-        out.total = self.total
+        out.total, out.dense_cells = self.total, self.dense_cells
         return out
 
     def cells(self, ctx: np.ndarray) -> np.ndarray:
@@ -393,7 +396,8 @@ class CountTables:
         cell, valid = c.cell[:, cols], c.valid[:, cols]
         out = np.zeros((cell.shape[1], len(self.orders), 4), np.int64)
         for i, t in enumerate(self.tables):
-            out[valid[i], i] = t[cell[i, valid[i]]]
+            rows = t.reshape(-1).view(np.uint64)[cell[i, valid[i]]]  # a cell's 4 counts as one 8-byte word
+            out[valid[i], i] = rows.view(np.uint16).reshape(-1, 4)
         return out
 
     def counts_static(self, piece_codes: np.ndarray) -> np.ndarray:
@@ -516,13 +520,14 @@ class _DeltaMap:
         out = np.zeros((q.size, 4), np.int64)
         if self.n == 0:
             return out
-        idx, s, mask = np.arange(q.size), self._slots(q), self.keys.size - 1
+        idx, s, mask, step = np.arange(q.size), self._slots(q), self.keys.size - 1, 1
         while idx.size:
             k = self.keys[s]
             hit = k == q
             out[idx[hit]] = self.vals[s[hit]]
             go = ~hit & (k >= 0)
-            idx, s, q = idx[go], (s[go] + 1) & mask, q[go]
+            idx, s, q = idx[go], (s[go] + step) & mask, q[go]  # all still searching are at probe `step`
+            step += 1
         return out
 
     def add(self, q: np.ndarray, c: np.ndarray) -> None:
@@ -535,21 +540,24 @@ class _DeltaMap:
         self._insert(q, c)
 
     def _insert(self, q: np.ndarray, c: np.ndarray) -> None:
+        """Triangular probing (slot, +1, +2, ...): every slot is visited, clusters stay short. Several new
+        keys may claim one empty slot in a round: one write wins, the others look at it again."""
         idx, s, mask = np.arange(q.size), self._slots(q), self.keys.size - 1
+        step = np.ones(q.size, np.int64)
         while idx.size:
             k = self.keys[s]
             hit = k == q
             self.vals[s[hit]] += c[idx[hit]].astype(np.int32)
-            empty = np.flatnonzero(k < 0)
-            _, first = np.unique(s[empty], return_index=True)
-            won = empty[first]
-            self.keys[s[won]] = q[won]
+            empty = k < 0
+            self.keys[s[empty]] = q[empty]
+            won = empty & (self.keys[s] == q)
             self.vals[s[won]] = c[idx[won]]
-            self.n += won.size
-            go = ~hit
-            go[won] = False
-            step = (k >= 0)[go]  # occupied by another key: probe on; lost a race: look again
-            idx, s, q = idx[go], (s[go] + step) & mask, q[go]
+            self.n += int(won.sum())
+            go = ~(hit | won)
+            move = go & ~empty  # occupied by another key: probe on; lost a race: look again
+            s = np.where(move, (s + step) & mask, s)
+            step = step + move
+            idx, s, q, step = idx[go], s[go], q[go], step[go]
 
     def copy(self) -> _DeltaMap:
         out = object.__new__(_DeltaMap)
@@ -569,6 +577,7 @@ class CountStream:
 
     def reset(self) -> None:
         """Back to the training tables only, with an empty context."""
+        self._dense = np.zeros((self.tables._layout.dense_cells, 4), np.int32)
         self._own = _DeltaMap()
         self._tail = np.zeros(0, np.uint8)
 
@@ -576,6 +585,7 @@ class CountStream:
         """An independent copy of this lane's state."""
         out = object.__new__(CountStream)
         out.tables, out._own, out._tail = self.tables, self._own.copy(), self._tail.copy()
+        out._dense = self._dense.copy()
         return out
 
     def features(self, chunk_codes: np.ndarray) -> np.ndarray:
@@ -609,14 +619,20 @@ class CountStream:
             ob.append(c.rc_base[oo, ot])
             ot = np.concatenate([ot, ot])
         og, ob = np.concatenate(og), np.concatenate(ob)
-        add = self._own.lookup(qg) + self._within(qg, qt, og, ob, ot, ext.size)
+        add = self._within(qg, qt, og, ob, ot, ext.size)
+        split = self._dense.shape[0]
+        small = qg < split
+        add[small] += self._dense[qg[small]]
+        add[~small] += self._own.lookup(qg[~small])
         counts[qt - h, qo] += add
         # learn: occurrences as distinct keys with their counts
         u, n = np.unique(og * 4 + ob, return_counts=True)
         cells, inv = np.unique(u >> 2, return_inverse=True)
         per = np.zeros((cells.size, 4), np.int32)
         per[inv, u & 3] = n
-        self._own.add(cells, per)
+        small = cells < split
+        self._dense[cells[small]] += per[small]
+        self._own.add(cells[~small], per[~small])
         self._tail = ext[-MAX_ORDER:].copy()
         return counts.astype(np.float32)
 
@@ -628,10 +644,10 @@ class CountStream:
         pos = np.concatenate([2 * ot + 1, 2 * qt])  # an occurrence at j sorts before a query at t iff j < t
         bits = int(2 * length + 2).bit_length()
         if int(g.max(initial=0)) < 1 << (62 - bits):
-            order = np.argsort((g << bits) | pos, kind="stable")
+            order = np.argsort((g << bits) | pos)  # ties only between occurrences: order among them is moot
         else:
             order = np.lexsort((pos, g))
-        oh = np.zeros((g.size, 4), np.int64)
+        oh = np.zeros((g.size, 4), np.int32)
         oh[np.arange(og.size), ob] = 1
         oh = oh[order]
         cs = np.cumsum(oh, axis=0)
@@ -640,7 +656,7 @@ class CountStream:
         start[1:] = gs[1:] != gs[:-1]
         first = np.maximum.accumulate(np.where(start, np.arange(g.size), 0))
         within = cs - (cs[first] - oh[first])
-        out = np.zeros((qg.size, 4), np.int64)
+        out = np.zeros((qg.size, 4), np.int32)
         isq = order >= og.size
         out[order[isq] - og.size] = within[isq]
         return out
