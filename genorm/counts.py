@@ -603,33 +603,19 @@ class CountStream:
         h = self._tail.size
         ext = np.concatenate([self._tail, x])
         c = _contexts(ext, layout, self.tables.config.both_strands)
-        q = slice(h, ext.size)
-        counts = self.tables._gather(c, q)
-        # queries: (order, position) with a valid context; occurrences at ext positions h-1 .. end-2
-        qo, qt = np.nonzero(c.valid[:, q])
-        qt = qt + h
+        counts = self.tables._gather(c, slice(h, ext.size))
+        # the lane's counts before this chunk, at every valid (order, position)
+        qo, qt = np.nonzero(c.valid[:, h:])
+        qt += h
         qg = c.cell[qo, qt] + layout.offset[qo, 0]
-        occ = c.occ.copy()
-        occ[:, :max(h - 1, 0)] = False
-        oo, ot = np.nonzero(occ)
-        og = [c.cell[oo, ot] + layout.offset[oo, 0]]
-        ob = [c.nxt[ot]]
-        if c.rc_cell is not None:
-            og.append(c.rc_cell[oo, ot] + layout.offset[oo, 0])
-            ob.append(c.rc_base[oo, ot])
-            ot = np.concatenate([ot, ot])
-        og, ob = np.concatenate(og), np.concatenate(ob)
-        add = self._within(qg, qt, og, ob, ot, ext.size)
         split = self._dense.shape[0]
         small = qg < split
-        add[small] += self._dense[qg[small]]
-        add[~small] += self._own.lookup(qg[~small])
-        counts[qt - h, qo] += add
-        # learn: occurrences as distinct keys with their counts
-        u, n = np.unique(og * 4 + ob, return_counts=True)
-        cells, inv = np.unique(u >> 2, return_inverse=True)
-        per = np.zeros((cells.size, 4), np.int32)
-        per[inv, u & 3] = n
+        own = np.zeros((qg.size, 4), np.int64)
+        own[small] = self._dense[qg[small]]
+        own[~small] = self._own.lookup(qg[~small])
+        counts[qt - h, qo] += own
+        # this chunk's occurrences (ext positions h-1 .. end-2) before each position, and learn them
+        cells, per = self._within_chunk(c, h, layout.offset, counts)
         small = cells < split
         self._dense[cells[small]] += per[small]
         self._own.add(cells[~small], per[~small])
@@ -637,26 +623,50 @@ class CountStream:
         return counts.astype(np.float32)
 
     @staticmethod
-    def _within(qg, qt, og, ob, ot, length) -> np.ndarray:
-        """Counts ``(q, 4)`` of occurrences (cell ``og``, base ``ob``, position ``ot``) before each
-        query (cell ``qg``, position ``qt``): same cell, ``ot < qt``."""
-        g = np.concatenate([og, qg])
-        pos = np.concatenate([2 * ot + 1, 2 * qt])  # an occurrence at j sorts before a query at t iff j < t
-        bits = int(2 * length + 2).bit_length()
+    def _within_chunk(c: _Contexts, h: int, offset: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add to ``counts (T, O, 4)`` the chunk's occurrences before each position; return their totals.
+
+        Items sorted by (global cell, 3 t + kind): a query at t (kind 0, only where no forward occurrence
+        at t stands for it), the forward occurrence at t (kind 1; the query at t shares its cell and reads
+        the exclusive cumulative count there), its reverse complement (kind 2). Returns the distinct
+        global cells ``(m,) int64`` of the occurrences and their counts ``(m, 4) int32``.
+        """
+        occ = c.occ.copy()
+        occ[:, :max(h - 1, 0)] = False
+        lone = c.valid & ~c.occ
+        lone[:, :h] = False
+        oo, ot = np.nonzero(occ)
+        lo, lt = np.nonzero(lone)
+        g = [c.cell[oo, ot] + offset[oo, 0], c.cell[lo, lt] + offset[lo, 0]]
+        pos = [3 * ot + 1, 3 * lt]
+        base = [c.nxt[ot], np.full(lt.size, -1)]
+        rows, cols = [ot, lt], [oo, lo]
+        if c.rc_cell is not None:
+            g.append(c.rc_cell[oo, ot] + offset[oo, 0])
+            pos.append(3 * ot + 2)
+            base.append(c.rc_base[oo, ot])
+            rows.append(np.full(ot.size, -1))
+            cols.append(oo)
+        g, pos, base, rows, cols = (np.concatenate(a) for a in (g, pos, base, rows, cols))
+        if g.size == 0:
+            return np.zeros(0, np.int64), np.zeros((0, 4), np.int32)
+        bits = int(3 * c.nxt.size + 3).bit_length()
         if int(g.max(initial=0)) < 1 << (62 - bits):
-            order = np.argsort((g << bits) | pos)  # ties only between occurrences: order among them is moot
+            order = np.argsort((g << bits) | pos)  # ties only between occurrences at one position: moot
         else:
             order = np.lexsort((pos, g))
+        g, base, rows, cols = g[order], base[order], rows[order], cols[order]
         oh = np.zeros((g.size, 4), np.int32)
-        oh[np.arange(og.size), ob] = 1
-        oh = oh[order]
+        is_occ = base >= 0
+        oh[is_occ, base[is_occ]] = 1
         cs = np.cumsum(oh, axis=0)
-        gs = g[order]
         start = np.ones(g.size, bool)
-        start[1:] = gs[1:] != gs[:-1]
-        first = np.maximum.accumulate(np.where(start, np.arange(g.size), 0))
-        within = cs - (cs[first] - oh[first])
-        out = np.zeros((qg.size, 4), np.int32)
-        isq = order >= og.size
-        out[order[isq] - og.size] = within[isq]
-        return out
+        start[1:] = g[1:] != g[:-1]
+        first = np.flatnonzero(start)
+        before = (cs[first] - oh[first])[np.cumsum(start) - 1]  # counts before each item's group
+        query = rows >= h  # lone queries and forward occurrences in the chunk (not reverse complements, -1)
+        counts[rows[query] - h, cols[query]] += cs[query] - oh[query] - before[query]
+        last = np.append(first[1:], g.size) - 1
+        total = cs[last] - before[last]
+        keep = total.any(axis=1)
+        return g[last[keep]], total[keep]
