@@ -35,7 +35,7 @@ each gets an equal share of what is left; an order whose direct table (``4**k * 
 its share is direct, otherwise hashed into the largest power of two of cells that fits. The
 total never exceeds ``max_bytes``; a bound too small for 64 cells per hashed order is a
 :class:`~genorm.errors.ConfigError`. With the defaults (2 GiB), orders 1-12 are direct
-(171 MiB) and orders 14-24 hashed into 2**25 or 2**26 cells.
+(161 MiB) and orders 14-24 hashed into 2**25 or 2**26 cells (1953 MiB in all).
 
 **Saturation.** A cell whose count would pass 65535 has its four counts halved (repeatedly,
 until they fit), as compressors do. Leave-one-out is exact without saturation; in a halved cell
@@ -48,8 +48,11 @@ with both strands, its reverse complement where that lands in the same, possibly
 **Predict-then-update** (:class:`CountStream`): the counts at position t of a stream are the
 table's plus the stream's own occurrences at positions before t (base t itself included as a
 next base, never base t + 1). Chunked streaming equals base-by-base streaming bit for bit. The
-stream's own counts are exact ``int`` counts kept in a vectorised open-addressing hash map keyed
-by (order, cell): about 48 bytes per distinct (order, cell) the stream has seen.
+stream's own counts are exact ``int32`` counts, added to the table's ``uint16`` ones (never
+saturated): dense for the first orders (up to 2**18 cells together, 4 MiB), then in a vectorised
+open-addressing hash map keyed by (order, cell), about 62 bytes per distinct (order, cell) the
+stream has seen (measured: 0.8 GB after 1 Mb of random bases with the default orders, both
+strands; :meth:`CountStream.copy` copies it).
 
 >>> tables = CountTables.build([np.array([0, 1, 2, 3] * 5, np.uint8)], CountConfig(orders=(1, 2)))
 >>> tables.counts_static(np.array([0, 1], np.uint8))[0].tolist()  # after A: C, 5 times on each strand
