@@ -290,7 +290,8 @@ def test_config_round_trip():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"orders": (3, 2)}, r"`orders`, expected a non-empty, strictly increasing list of integers in 1\.\.32, got \(3, 2\)"),
+    ({"orders": (3, 2)},
+     r"`orders`, expected a non-empty, strictly increasing list of integers in 1\.\.32, got \(3, 2\)"),
     ({"orders": (0,)}, r"`orders`, expected .* got \(0,\)"),
     ({"orders": (33,)}, r"`orders`, expected .* got \(33,\)"),
     ({"orders": ()}, r"`orders`, expected .* got \(\)"),
