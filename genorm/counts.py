@@ -348,10 +348,12 @@ class CountTables:
         bases: the occurrences counted (forward strand).
     """
 
-    def __init__(self, config: CountConfig, tables: Sequence[np.ndarray], bases: int = 0):
+    def __init__(self, config: CountConfig, tables: Sequence[np.ndarray], bases: int = 0, budget: int | None = None):
         self.config = config
         self.orders = config.orders
-        self.sizes, self.direct = plan_sizes(config.orders, config.max_bytes)
+        self.budget = int(config.max_bytes if budget is None else min(budget, config.max_bytes))
+        """The bytes the tables were laid out in: ``max_bytes``, or less for a small genome (:func:`budget_for`)."""
+        self.sizes, self.direct = plan_sizes(config.orders, self.budget)
         self.tables = list(tables)
         self.bases = int(bases)
         self._layout = _Layout(self.orders, self.sizes, self.direct)
@@ -367,7 +369,7 @@ class CountTables:
             raise invalid("config", "a CountConfig", config)
         if isinstance(pieces, np.ndarray) and pieces.ndim == 1:
             raise invalid("pieces", "a list of 1-D code arrays (wrap one array in a list)", "one array")
-        self = cls(config, [], 0)
+        self = cls(config, [], 0, budget_for(config, sum(int(np.size(p)) for p in pieces)))
         self.tables = [np.zeros((s, 4), np.uint16) for s in self.sizes]
         reach = max(self.orders)
         for p in pieces:
@@ -387,6 +389,11 @@ class CountTables:
                         self.bases += int(sel.sum())
                     _add_counts(self.tables[i], np.concatenate(keys))
         return self
+
+    @property
+    def reach(self) -> int:
+        """The highest order: the bases of context a position's features read."""
+        return max(self.orders)
 
     @property
     def n_features(self) -> int:
@@ -459,7 +466,8 @@ class CountTables:
         for name, t in zip(files, self.tables):
             with atomic_path(d / name) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(t))
-        index = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(), "sizes": list(self.sizes),
+        index = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(), "budget": self.budget,
+                 "sizes": list(self.sizes),
                  "direct": list(self.direct), "hash": HASH_KIND, "files": files, "bases": self.bases}
         atomic_write_text(d / _INDEX_FILE, json.dumps(index, indent=1) + "\n")
 
@@ -478,7 +486,8 @@ class CountTables:
             if index["format_version"] != FORMAT_VERSION or index["hash"] != HASH_KIND:
                 raise ValueError(f"format {index['format_version']} / hash {index['hash']!r} is not "
                                  f"{FORMAT_VERSION} / {HASH_KIND!r}")
-            sizes, direct = plan_sizes(config.orders, config.max_bytes)
+            budget = int(index.get("budget", config.max_bytes))
+            sizes, direct = plan_sizes(config.orders, min(budget, config.max_bytes))
             if list(index["sizes"]) != list(sizes) or list(index["direct"]) != list(direct) \
                     or index["files"] != [_table_file(k) for k in config.orders]:
                 raise ValueError("its sizes, direct flags or file names do not match its configuration")
@@ -494,7 +503,20 @@ class CountTables:
             if t.dtype != np.uint16 or t.shape != (size, 4):
                 raise _bad_file(d / name, f"expected uint16 counts of shape ({size}, 4), found {t.dtype} {t.shape}")
             tables.append(t)
-        return cls(config, tables, bases)
+        return cls(config, tables, bases, budget)
+
+
+def budget_for(config: CountConfig, bases: int) -> int:
+    """The table bytes worth spending on ``bases`` training bases: ``max_bytes``, or for a smaller genome
+    a hashed table of half a cell (8 bytes) per counted occurrence per order (a power of two, at least
+    2**16 cells), so that tables grow with the genome.
+
+    >>> budget_for(CountConfig(orders=(2, 12)), 1000) < budget_for(CountConfig(orders=(2, 12)), 10**7)
+    True
+    """
+    occurrences = max(1, int(bases)) * (2 if config.both_strands else 1)
+    per_order = 8 * (1 << max(16, (occurrences // 2 - 1).bit_length()))
+    return int(min(config.max_bytes, per_order * len(config.orders)))
 
 
 def _table_file(order: int) -> str:
@@ -713,3 +735,128 @@ class CountStream:
         total = cs[last] + oh[last] - before[last]
         keep = total.any(axis=1)
         return g[last[keep]], total[keep]
+
+
+# ------------------------------------------------------------------------------------------
+# count features of training windows, and the count lanes of the stepping engine
+
+
+def window_features(tables: CountTables, ext: np.ndarray, lead: int) -> np.ndarray:
+    """Leave-one-out features ``(B, L, n_features) float32`` of the input positions of training windows.
+
+    Args:
+        tables: the training split's tables.
+        ext: ``(B, lead + L + 1)`` packed codes: each window after the ``lead`` bases before it on
+            its strand (N where its interval has none), as :class:`~genorm.batches.windows.WindowSampler`
+            gives them with ``lead`` set.
+        lead: at least ``max(orders)``, so that every input's contexts lie inside its row.
+
+    The rows are read as one piece: a position's contexts reach back at most ``lead`` bases and its
+    next base is in its row, so nothing crosses rows where features are kept.
+    """
+    ext = np.asarray(ext)
+    B, W = ext.shape
+    if lead < max(tables.orders):
+        raise invalid("lead", f"at least the highest order ({max(tables.orders)})", lead)
+    feats = tables.train_features(np.ascontiguousarray(ext).reshape(-1)).reshape(B, W, tables.n_features)
+    return np.ascontiguousarray(feats[:, lead:W - 1])
+
+
+class _StaticLane:
+    """A lane whose counts are the tables' only (no update): it keeps its last bases as context."""
+
+    def __init__(self, tables: CountTables):
+        self.tables = tables
+        self._tail = np.zeros(0, np.uint8)
+
+    def copy(self) -> _StaticLane:
+        out = _StaticLane(self.tables)
+        out._tail = self._tail.copy()
+        return out
+
+    def counts(self, chunk_codes: np.ndarray) -> np.ndarray:
+        x = _strip(chunk_codes, "chunk_codes")
+        ext = np.concatenate([self._tail, x])
+        out = self.tables.counts_static(ext)[self._tail.size:]
+        self._tail = ext[-max(self.tables.orders):]
+        return out
+
+
+class CountLanes:
+    """The count models of ``B`` lanes of :mod:`genorm.engine`: one stream per lane.
+
+    ``update=True`` (predict-then-update, as compressors do): each lane's counts are the tables
+    plus the lane's own earlier bases (:class:`CountStream`). ``update=False``: the tables only.
+    A lane's stream is part of the lane's state: reset, selected and copied with it.
+
+    >>> tables = CountTables.build([np.array([0, 1, 2, 3] * 5, np.uint8)], CountConfig(orders=(1, 2)))
+    >>> lanes = CountLanes(tables)
+    >>> streams = lanes.initial(2)
+    >>> lanes.features(np.array([[0, 1], [2, 3]]), streams).shape
+    (2, 2, 10)
+    """
+
+    def __init__(self, tables: CountTables, update: bool = True):
+        self.tables = tables
+        self.update = check_bool("update", update)
+
+    @property
+    def n_features(self) -> int:
+        return self.tables.n_features
+
+    def _fresh(self):
+        return self.tables.stream() if self.update else _StaticLane(self.tables)
+
+    def initial(self, batch: int) -> list:
+        """The streams of ``batch`` fresh lanes (tables only, empty context)."""
+        return [self._fresh() for _ in range(int(batch))]
+
+    def counts(self, codes: np.ndarray, lanes: list) -> np.ndarray:
+        """``(B, T, n_orders, 4) float32`` counts at every position of every lane's chunk, which the
+        lanes then read (each base after it was predicted)."""
+        codes = np.asarray(codes)
+        return np.stack([lane.counts(row) for lane, row in zip(lanes, codes)])
+
+    def features(self, codes: np.ndarray, lanes: list) -> np.ndarray:
+        """``(B, T, n_features) float32``: :meth:`counts` as features (:func:`features_from_counts`)."""
+        return features_from_counts(self.counts(codes, lanes), self.tables.config.alpha)
+
+    def reset(self, lanes: list, rows) -> list:
+        out = list(lanes)
+        for i in rows:
+            out[i] = self._fresh()
+        return out
+
+    def select(self, lanes: list, rows) -> list:
+        return [lanes[i] for i in rows]
+
+    def copy(self, lanes: list, src: int, dst: int) -> list:
+        out = list(lanes)
+        out[dst] = lanes[src].copy()
+        return out
+
+
+def backoff_probabilities(counts: np.ndarray, alpha: float, min_total: int = 2) -> np.ndarray:
+    """The counts mixed without a network: at each position, the highest order whose context was seen
+    at least ``min_total`` times predicts ``(c + alpha) / (n + 4 alpha)``; with none, the lowest order.
+
+    Args:
+        counts: ``(..., n_orders, 4)`` counts, orders increasing.
+
+    Returns:
+        ``(..., 4) float64`` probabilities.
+
+    >>> backoff_probabilities(np.array([[[1, 1, 1, 1], [0, 3, 0, 0], [0, 1, 0, 0]]], np.float32), 0.25)[0].round(3).tolist()
+    [0.062, 0.812, 0.062, 0.062]
+    """
+    counts = np.asarray(counts, np.float64)
+    total = counts.sum(-1)
+    ok = total >= min_total
+    n_orders = counts.shape[-2]
+    best = np.where(ok.any(-1), n_orders - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
+    chosen = np.take_along_axis(counts, best[..., None, None], axis=-2)[..., 0, :]
+    return (chosen + alpha) / (chosen.sum(-1, keepdims=True) + 4 * alpha)
+
+
+__all__ = ["CountConfig", "CountLanes", "CountStream", "CountTables", "DEFAULT_MAX_BYTES", "DEFAULT_ORDERS",
+           "backoff_probabilities", "features_from_counts", "window_features"]
