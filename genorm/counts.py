@@ -859,4 +859,38 @@ def backoff_probabilities(counts: np.ndarray, alpha: float, min_total: int = 2) 
 
 
 __all__ = ["CountConfig", "CountLanes", "CountStream", "CountTables", "DEFAULT_MAX_BYTES", "DEFAULT_ORDERS",
-           "backoff_probabilities", "features_from_counts", "window_features"]
+           "CountStepper", "backoff_probabilities", "features_from_counts", "window_features"]
+
+
+class CountStepper:
+    """The counts mixed without a network, as a stepper of :mod:`genorm.engine`: each lane's counts
+    (predict-then-update, or the tables only) mixed by :func:`backoff_probabilities`.
+
+    >>> tables = CountTables.build([np.array([0, 1, 2, 3] * 5, np.uint8)], CountConfig(orders=(1, 2)))
+    >>> stepper = CountStepper(tables)
+    >>> logits, state = stepper.step(np.array([[0, 1, 2]]), stepper.initial_state(1))
+    >>> np.exp(logits[0, 0]).round(2).tolist()  # after A: C (10 times, both strands)
+    [0.01, 0.98, 0.01, 0.01]
+    """
+
+    def __init__(self, tables: CountTables, update: bool = True):
+        self.lanes = CountLanes(tables, update)
+
+    def initial_state(self, batch: int) -> list:
+        return [self.lanes.initial(batch)]
+
+    def initial_logits(self) -> np.ndarray:
+        return np.full(4, np.log(0.25), np.float32)
+
+    def step(self, codes: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        probs = backoff_probabilities(self.lanes.counts(codes, state[0]), self.lanes.tables.config.alpha)
+        return np.log(probs).astype(np.float32), state
+
+    def reset_lanes(self, state: list, rows) -> list:
+        return [self.lanes.reset(state[0], rows)]
+
+    def select_lanes(self, state: list, rows) -> list:
+        return [self.lanes.select(state[0], rows)]
+
+    def copy_lane(self, state: list, src: int, dst: int) -> list:
+        return [self.lanes.copy(state[0], src, dst)]

@@ -51,8 +51,10 @@ SPLITS = "splits.bed"
 HISTORY = "history.csv"
 BASELINES = "baselines.npz"
 CURVES = "curves.png"
+COUNTS = "counts"
+"""The folder of the training split's count tables (:class:`genorm.counts.CountTables`), when the model reads them."""
 LOCK = ".lock"
-RUN_FILES = (MODEL, CONFIG, PROVENANCE, SPLITS, HISTORY, BASELINES, CURVES, "logs")
+RUN_FILES = (MODEL, CONFIG, PROVENANCE, SPLITS, HISTORY, BASELINES, CURVES, COUNTS, "logs")
 """Names genorm writes in a run directory (``--force`` removes exactly these, plus the backup)."""
 
 
@@ -166,6 +168,44 @@ def verify_inputs(run_dir: Path, provenance: dict) -> None:
                 f"({got_size:,} bytes), but {PROVENANCE} records {want} ({want_size:,} bytes). The run's split, "
                 "baselines and model describe the old file. Restore the file the run was trained on, or evaluate "
                 f"explicit FASTA files (genorm evaluate {run_dir} FILE.fa), which are reported as not the run's split.")
+
+
+def save_counts(run_dir: str | os.PathLike, tables) -> dict:
+    """Write the count tables into ``<run_dir>/counts/``; their provenance: each file's size and SHA-256."""
+    folder = Path(run_dir) / COUNTS
+    tables.save(folder)
+    from genorm.hashing import sha256_of
+
+    files = {p.name: {"size": p.stat().st_size, "sha256": sha256_of(p)} for p in sorted(folder.iterdir())}
+    return {"orders": list(tables.orders), "bytes": tables.nbytes, "files": files}
+
+
+def load_counts(run_dir: str | os.PathLike, provenance: dict):
+    """The run's count tables, memory-mapped, each file checked against ``provenance["counts"]``.
+
+    Raises:
+        RunDirError: the folder, a file or its record is missing, or a file changed since training.
+    """
+    from genorm.counts import CountTables
+    from genorm.hashing import sha256_of
+
+    folder = Path(run_dir) / COUNTS
+    record = provenance.get("counts")
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        raise RunDirError(f"{Path(run_dir) / PROVENANCE} records no count tables, but the run's model reads them: "
+                          "the run is incomplete or its provenance was edited. Train the run again (genorm train ... "
+                          "--force).")
+    for name, want in record["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise RunDirError(f"{path} is missing: the run's count tables are incomplete. Train the run again "
+                              "(genorm train ... --force).")
+        size = path.stat().st_size
+        if size != want.get("size") or sha256_of(path) != want.get("sha256"):
+            raise RunDirError(f"{path} has changed since training ({size:,} bytes; {PROVENANCE} records "
+                              f"{want.get('size')!r} bytes and another SHA-256): the count tables are damaged or were "
+                              "replaced. Train the run again (genorm train ... --force).")
+    return CountTables.load(folder)
 
 
 def versions() -> dict:

@@ -98,6 +98,12 @@ class NetworkStepper:
         self.counts = counts
         return self
 
+    def variant(self, counts) -> "NetworkStepper":
+        """The same network (weights and traced call shared) with other count lanes, e.g. static ones."""
+        import copy
+
+        return copy.copy(self).with_counts(counts)
+
     def verify(self, model: keras.Model, source: str) -> None:
         """The stepper, over :data:`PROBE` in two chunks, must give ``model``'s one-shot logits."""
         probe = probe_inputs(self.config)

@@ -50,6 +50,9 @@ class LoadedRun:
     _splits: Any = field(default=None, repr=False)
     _predictor: Any = field(default=None, repr=False)
     _stepper: Any = field(default=None, repr=False)
+    counts: Any = field(default=None, repr=False)
+    """The training split's :class:`~genorm.counts.CountTables` when the model reads count features
+    (memory-mapped from the run directory, checked against its provenance), else None."""
 
     @property
     def genome(self):
@@ -85,15 +88,23 @@ class LoadedRun:
             self._splits = _load_splits(self.run_dir, self.genome, self.config, self.provenance)
         return self._splits
 
-    def stepper(self):
+    def stepper(self, update_counts: bool = True):
         """The :class:`~genorm.stepper.NetworkStepper` of the model (the network of ``config.json``
-        with the model's weights, checked on load), for streaming it over long sequences."""
+        with the model's weights, checked on load), for streaming it over long sequences.
+
+        ``update_counts``: with count features, True (default) counts each base after it was
+        predicted (predict-then-update); False reads the training split's tables only.
+        """
         if self._stepper is None:
             from genorm.stepper import check_model
 
             self._stepper = check_model(self.model, self.config.model, source=str(self.run_dir / MODEL),
                                         described=f"{CONFIG}'s model")
-        return self._stepper
+        if self.counts is None or update_counts:
+            return self._stepper
+        from genorm.counts import CountLanes
+
+        return self._stepper.variant(CountLanes(self.counts, update=False))
 
     # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
     def predictor(self):
@@ -235,8 +246,14 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     from genorm.errors import ConfigError
     from genorm.stepper import check_model
 
+    counts = None
+    if config.model.context:  # the model reads count features: the run's tables, checked against provenance
+        from genorm.counts import CountLanes
+
+        counts = CountLanes(rundir.load_counts(run_dir, provenance), update=True)
     try:  # the network config.json describes must take the model's weights and give its logits
-        stepper = check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model")
+        stepper = check_model(model, config.model, source=str(model_path), described=f"{CONFIG}'s model",
+                              counts=counts)
     except ConfigError as exc:
         raise RunDirError(str(exc)) from None
     history = None
@@ -251,6 +268,7 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str) for i in inputs):
         raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: no list of inputs with paths.")
     return LoadedRun(run_dir=run_dir, model=model, config=config, provenance=provenance,
-                     fasta_paths=[i["path"] for i in inputs], history=history, _stepper=stepper)
+                     fasta_paths=[i["path"] for i in inputs], history=history, _stepper=stepper,
+                     counts=counts.tables if counts is not None else None)
 
 

@@ -5,15 +5,18 @@ evaluation (or None: not shown, e.g. the adaptive row when no adaptation was ask
 function that predicts every base of the evaluation's intervals. :func:`genorm.evaluation.evaluate.evaluate`
 iterates :data:`ROWS` in order and knows no row by name; a new row is one :func:`register` call.
 
-The rows genorm registers: ``model`` (the network streamed over the intervals, static weights),
-``model+adapt`` (the network adapting its weights while it reads, when ``adapt=`` is given),
-``uniform``, and the fitted baselines ``composition`` and ``markov`` (when the run has them).
+The rows genorm registers: ``model`` (the network streamed over the intervals, static weights; with
+count features, counts updated as it reads), ``model, static counts`` (the training split's counts
+only), ``model+adapt`` (the network adapting its weights while it reads, when ``adapt=`` is given),
+``counts, updating`` and ``counts, static`` (the count models mixed without the network,
+:class:`genorm.counts.CountStepper`), ``uniform``, and the fitted baselines ``composition`` and
+``markov`` (when the run has them). Rows with counts appear only for a model that reads them.
 
 A row's ``predict(ev)`` yields ``(records (n,) int64, positions (n,) int64, probabilities (n, 4) float64)``,
 each base of ``ev.intervals`` once (N targets included; they are not scored).
 
->>> sorted(ROWS)[:3]
-['composition', 'markov', 'model']
+>>> list(ROWS)[:3]
+['model', 'model, static counts', 'model+adapt']
 """
 
 from __future__ import annotations
@@ -174,8 +177,45 @@ def _baseline_label(name: str) -> Callable[[Evaluation], str | None]:
     return label
 
 
+def _tables(ev: Evaluation):
+    counts = getattr(ev.stepper, "counts", None)
+    return counts.tables if counts is not None else None
+
+
+STATIC_ROW = "model, static counts"
+COUNTS_ROW = "counts, updating"
+COUNTS_STATIC_ROW = "counts, static"
+
+
+def _model_static(ev: Evaluation) -> Iterator[Predicted]:
+    from genorm.counts import CountLanes
+
+    stepper = ev.stepper.variant(CountLanes(_tables(ev), update=False))
+    scored = stream(stepper, ev.genome, ev.lanes, batch_size=ev.batch_size, chunk=ev.chunk, progress=ev.progress,
+                    label="static counts")
+    return _probabilities(_timed(ev, STATIC_ROW, scored))
+
+
+def _counts_only(update: bool, name: str) -> Callable[[Evaluation], Iterator[Predicted]]:
+    def predict(ev: Evaluation) -> Iterator[Predicted]:
+        from genorm.counts import CountStepper
+
+        scored = stream(CountStepper(_tables(ev), update=update), ev.genome, ev.lanes, batch_size=ev.batch_size,
+                        chunk=ev.chunk, progress=ev.progress, label=name)
+        return _probabilities(_timed(ev, name, scored))
+
+    return predict
+
+
+def _with_counts(name: str) -> Callable[[Evaluation], str | None]:
+    return lambda ev: name if _tables(ev) is not None else None
+
+
 register(MODEL_ROW, lambda ev: MODEL_ROW, _model)
+register(STATIC_ROW, _with_counts(STATIC_ROW), _model_static)
 register("model+adapt", _adapt_label, _adaptive)
+register(COUNTS_ROW, _with_counts(COUNTS_ROW), _counts_only(True, COUNTS_ROW))
+register(COUNTS_STATIC_ROW, _with_counts(COUNTS_STATIC_ROW), _counts_only(False, COUNTS_STATIC_ROW))
 for _name in ("uniform", "composition", "markov"):
     register(_name, _baseline_label(_name), _baseline(_name))
 

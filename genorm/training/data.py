@@ -142,6 +142,8 @@ class Data:
     splits: Any
     val_lanes: Any
     prov: dict
+    counts: Any = None
+    """The training split's :class:`~genorm.counts.CountTables` (None: the plain network)."""
 
 
 def _inputs(paths, preloaded) -> tuple[list[str], list[dict]]:
@@ -194,10 +196,34 @@ def set_up_data(paths, config: TrainConfig, out: Path, resume: bool, progress, p
         splits.to_bed(out / rundir.SPLITS)
         if config.baselines:
             _fit_baselines(genome, splits, out)
+    counts = _count_tables(genome, splits, config, out, prov, resume)
     prov["distribution"] = {"strategy": dist.name, "replicas": dist.replicas, "workers": dist.cluster.num_workers}
     rundir.write_config(out, config)
     rundir.write_json(out / rundir.PROVENANCE, prov)
-    return Data(paths=paths, genome=genome, splits=splits, val_lanes=val_lanes, prov=prov)
+    return Data(paths=paths, genome=genome, splits=splits, val_lanes=val_lanes, prov=prov, counts=counts)
+
+
+def training_pieces(genome, splits) -> list:
+    """Codes ``(L_i,) uint8`` of every training interval (views of the genome: no copy)."""
+    return [genome.packed_record(iv.record)[iv.start:iv.end] for iv in splits.train]
+
+
+def _count_tables(genome, splits, config: TrainConfig, out: Path, prov: dict, resume: bool):
+    """The count tables the model reads: built once from the training split and saved in the run
+    directory (recorded in ``prov``), or, on resume, the saved ones checked against the provenance."""
+    count_config = config.count_config()
+    if count_config is None:
+        return None
+    if resume and "counts" in prov:
+        return rundir.load_counts(out, prov)
+    from genorm.counts import CountTables
+
+    t = time.monotonic()
+    tables = CountTables.build(training_pieces(genome, splits), count_config)
+    prov["counts"] = rundir.save_counts(out, tables)
+    logger.info("Count tables of orders %s built in %.1f s (%s MB).", ",".join(map(str, tables.orders)),
+                time.monotonic() - t, f"{tables.nbytes / 1e6:,.0f}")
+    return CountTables.load(out / rundir.COUNTS)  # memory-mapped: shared by every reader of the run
 
 
 def _fit_baselines(genome, splits, out: Path) -> None:

@@ -224,7 +224,7 @@ def _datasets(data: Data, config: TrainConfig, dist, state: TrainingState, threa
 
     train_ds = dist.train_dataset(  # per-worker batches and seeds; batch k depends only on (seed, worker, k)
         lambda batch, seed: make_dataset(data.genome, data.splits.train, config.stream_config(batch_size=batch),
-                                         seed=seed, repeat=True, threads=threads),
+                                         seed=seed, repeat=True, threads=threads, counts=data.counts),
         config.batch_size, config.seed, skip=state.batches_done)
     return train_ds, steps_per_epoch(data.genome, data.splits.train, config.stream_config())
 
@@ -238,7 +238,7 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
     backup_cb = Backup(state, bases_per_batch, out, time.monotonic(),  # the backup first: history.csv never
                        after_save=lambda: rundir.write_history(out / rundir.HISTORY, state.history))  # lists more
     validation = StreamingValidation(data.genome, data.val_lanes, config.model, config.soft_mask_weight,
-                                     base_weights)  # first: the callbacks after it read its val_* logs
+                                     base_weights, counts=data.counts)  # first: the callbacks after it read its logs
     cbs = [validation, NanGuard(state), TimeBudget(state, config.max_seconds, start=wall_start),
            PlateauStopping(state, config.patience, config.lr_patience, config.lr_factor, config.min_learning_rate),
            checkpoint, backup_cb,

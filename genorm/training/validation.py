@@ -63,14 +63,16 @@ class StreamingValidation(keras.callbacks.Callback):
         model_config: the architecture (:class:`~genorm.config.ModelConfig`).
         soft_mask_weight: weight of soft-masked targets.
         weights_of: ``weights_of(training_model)`` → the :func:`~genorm.model.build_model` weights.
+        counts: the training split's :class:`~genorm.counts.CountTables` when the model reads count features.
     """
 
-    def __init__(self, genome, lanes: list[Lane], model_config, soft_mask_weight: float, weights_of):
+    def __init__(self, genome, lanes: list[Lane], model_config, soft_mask_weight: float, weights_of, counts=None):
         super().__init__()
         self.genome, self.lanes = genome, lanes
         self.model_config = model_config
         self.soft_mask_weight = float(soft_mask_weight)
         self.weights_of = weights_of
+        self.counts = counts  # the count tables the model reads (None: the plain network)
         self._stepper = None
         self.seconds = 0.0
 
@@ -79,6 +81,10 @@ class StreamingValidation(keras.callbacks.Callback):
             from genorm.stepper import NetworkStepper
 
             self._stepper = NetworkStepper(self.model_config, weights)
+            if self.counts is not None:  # counts updated as the split is read, as genorm evaluate reads it
+                from genorm.counts import CountLanes
+
+                self._stepper.with_counts(CountLanes(self.counts, update=True))
         else:
             self._stepper.set_weights(weights)
         return self._stepper
