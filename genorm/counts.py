@@ -869,7 +869,7 @@ class CountStepper:
     >>> tables = CountTables.build([np.array([0, 1, 2, 3] * 5, np.uint8)], CountConfig(orders=(1, 2)))
     >>> stepper = CountStepper(tables)
     >>> logits, state = stepper.step(np.array([[0, 1, 2]]), stepper.initial_state(1))
-    >>> np.exp(logits[0, 0]).round(2).tolist()  # after A: C (10 times, both strands)
+    >>> np.exp(logits[0, 0].astype(np.float64)).round(2).tolist()  # after A: C (10 times, both strands)
     [0.01, 0.98, 0.01, 0.01]
     """
 
