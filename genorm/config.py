@@ -272,8 +272,15 @@ class TrainConfig:
     def _check_context(self) -> None:
         orders = () if self.context_orders is None else self.context_orders
         if isinstance(orders, str):
-            orders = tuple(int(x) for x in orders.replace(" ", "").split(",") if x) if orders.strip() else ()
-        object.__setattr__(self, "context_orders", tuple(orders))
+            orders = [x for x in orders.replace(" ", "").split(",") if x]
+        if not isinstance(orders, (list, tuple)):
+            raise invalid("context_orders", "a list of orders such as 1,2,4,8,16", orders)
+        orders = tuple(int(x) if isinstance(x, str) and x.isdigit() else x for x in orders)
+        object.__setattr__(self, "context_orders", orders)
+        if self.context_strands == "forward" and orders and self.rc_augment:
+            raise ConfigError("--rc-augment reads reverse-strand windows, whose occurrences forward-strand count models "
+                              "do not hold (their leave-one-out features would be wrong): use --context-strands both, "
+                              "or train without --rc-augment.")
         check_choice("context_strands", self.context_strands, ("both", "forward"))
         object.__setattr__(self, "context_max_bytes", check_positive_int("context_max_bytes", self.context_max_bytes))
         count_config = self.count_config()  # checks the orders

@@ -453,6 +453,10 @@ class CountTables:
             out[a:b] = features_from_counts(counts, self.config.alpha)
         return out
 
+    def window_features(self, ext: np.ndarray, lead: int) -> np.ndarray:
+        """Leave-one-out features ``(B, L, n_features)`` of training windows with their lead (:func:`window_features`)."""
+        return window_features(self, ext, lead)
+
     def stream(self) -> CountStream:
         """A predict-then-update stream (one lane) over these tables."""
         return CountStream(self)

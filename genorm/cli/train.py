@@ -33,6 +33,10 @@ TRAIN_OPTIONS = [
         ("--val-fraction", "val_fraction"), ("--test-fraction", "test_fraction"), ("--val-records", "val_records"),
         ("--test-records", "test_records"), ("--max-val-bases", "max_val_bases"),
     ]),
+    ("count models (the network reads what order-k counts predict; genorm.counts)", [
+        ("--context-orders", "context_orders"), ("--context-strands", "context_strands"),
+        ("--context-max-bytes", "context_max_bytes"),
+    ]),
     ("reading FASTA", [("--records", "records"), ("--iupac", "iupac"), ("--u-as-t", "u_as_t")]),
 ]
 
@@ -107,6 +111,8 @@ def add_train(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite a previous run in --out")
     p.add_argument("--no-baselines", dest="baselines", action="store_false", default=argparse.SUPPRESS,
                    help="do not fit the Markov baselines (default: fit them)")
+    p.add_argument("--no-context", dest="no_context", action="store_true", default=argparse.SUPPRESS,
+                   help="the plain network, without count models (the same as --context-orders '')")
     _add_options(p, train_fields())
     p.set_defaults(func=cmd_train)
 
@@ -123,7 +129,7 @@ def _add_options(p: argparse.ArgumentParser, fields: dict) -> None:
                 g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=f"{text} (default: {'on' if default else 'off'})")
                 continue
-            shown = "none" if default is None else ",".join(default) if isinstance(default, tuple) else default
+            shown = "none" if default is None else ",".join(map(str, default)) if isinstance(default, tuple) else default
             g.add_argument(flag, dest=name, type=(str if kind == "names" else kind), default=argparse.SUPPRESS,
                            metavar=name.upper().replace("_", "-") if kind != "names" else "NAMES",
                            help=f"{text} (default: {shown})")
@@ -157,6 +163,10 @@ def train_config_from_args(args: argparse.Namespace):
                 changes[name] = value
     if hasattr(args, "baselines"):
         changes["baselines"] = args.baselines
+    if getattr(args, "no_context", False):
+        if changes.get("context_orders"):
+            raise ConfigError("--no-context and --context-orders exclude each other: give one.")
+        changes["context_orders"] = ()
     return config.replace(**changes)
 
 
