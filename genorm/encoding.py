@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genorm.errors import ConfigError, EncodingPolicyError, FastaFormatError
+from genorm.errors import EncodingPolicyError, FastaFormatError
+from genorm.validate import invalid
 
 A, C, G, T, N = 0, 1, 2, 3, 4
 ALPHABET = "ACGTN"
@@ -79,9 +80,7 @@ class EncodingPolicy:
 
     def __post_init__(self) -> None:
         if self.iupac not in ("n", "error"):
-            raise ConfigError(
-                f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}."
-            )
+            raise invalid("iupac", "'n' or 'error'", self.iupac)
 
     def describe(self) -> str:
         """One line saying what the policy does, for reports and provenance."""

@@ -18,12 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from genorm.errors import ConfigError
+from genorm.errors import ConfigError, GenormError
 
 
-def invalid(name: str, expected: str, got: Any) -> ConfigError:
-    """The error for option ``name``: what was ``expected`` and what was ``got``."""
-    return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
+def invalid(name: str | tuple[str, ...], expected: str, got: Any = None, *, shown: str | None = None,
+            error: type[GenormError] = ConfigError) -> GenormError:
+    """The error for option ``name``: what was ``expected`` and what was ``got``; the one place the message is
+    written.
+
+    ``name`` may be several names (``("codes", "targets", "mask")`` reads "`codes`, `targets` or `mask`");
+    ``shown`` replaces ``repr(got)`` when the value is better described ("shape (3, 4)"); ``error`` is the class
+    raised (a :class:`~genorm.errors.ConfigError` unless a caller documents another, such as ``SplitError``).
+
+    >>> invalid("codes", "shape (B, T) with T >= 1", shown="shape (3,)")
+    ConfigError('Received an invalid value for `codes`, expected shape (B, T) with T >= 1, got shape (3,).')
+    >>> str(invalid(("a", "b"), "positive integers", shown="0/1"))
+    'Received an invalid value for `a` or `b`, expected positive integers, got 0/1.'
+    """
+    names = [name] if isinstance(name, str) else list(name)
+    what = " or ".join(filter(None, [", ".join(f"`{n}`" for n in names[:-1]), f"`{names[-1]}`"]))
+    got = repr(got) if shown is None else shown
+    return error(f"Received an invalid value for {what}, expected {expected}, got {got}.")
 
 
 def is_int(value: Any) -> bool:

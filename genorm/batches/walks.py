@@ -48,9 +48,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, n_runs
-from genorm.errors import ConfigError, SplitError
+from genorm.errors import SplitError
 from genorm.genome.splits import Interval
-from genorm.validate import check_int
+from genorm.validate import check_int, invalid
 from genorm.batches.windows import StreamConfig, _FOLIO, _MappedGenome, flat_intervals
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ class WalkSampler:
 
     def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig) or not config.walk:
-            raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig with walk set, "
-                              f"got {config!r}.")
+            raise invalid("config", "a StreamConfig with walk set", config)
         check_int("seed", seed, 0)
         self.config, self.seed = config, int(seed)
         L, K = config.window, config.walk

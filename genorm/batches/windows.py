@@ -45,7 +45,7 @@ import numpy as np
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, reverse_complement
 from genorm.errors import ConfigError, SplitError
 from genorm.genome.splits import Interval
-from genorm.validate import check_int, check_number
+from genorm.validate import check_int, check_number, invalid
 
 if TYPE_CHECKING:
     from genorm.genome.array import Genome
@@ -107,9 +107,7 @@ class StreamConfig:
             check_int("stride", self.stride, 1)
         for name in ("shuffle", "rc_augment"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ConfigError(
-                    f"Received an invalid value for `{name}`, expected True or False, got {getattr(self, name)!r}."
-                )
+                raise invalid(name, "True or False", getattr(self, name))
         check_number("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
         check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT)
         if self.walk is not None:
@@ -165,7 +163,7 @@ def flat_intervals(genome: Genome, intervals) -> FlatIntervals:
     rec, a, b = (np.empty(len(intervals), dtype=np.int64) for _ in range(3))
     for i, iv in enumerate(intervals):
         if not isinstance(iv, Interval):
-            raise ConfigError(f"Received an invalid value in `intervals`, expected Interval, got {iv!r}.")
+            raise invalid(f"intervals[{i}]", "Interval", iv)
         if not 0 <= iv.record < len(lengths) or not 0 <= iv.start < iv.end <= lengths[iv.record]:
             size = f"of length {int(lengths[iv.record])}" if 0 <= iv.record < len(lengths) else "(no such record)"
             raise SplitError(
@@ -216,7 +214,7 @@ class WindowSampler:
 
     def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig):
-            raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig, got {config!r}.")
+            raise invalid("config", "a StreamConfig", config)
         check_int("seed", seed, 0)
         self.config = config
         self.seed = int(seed)

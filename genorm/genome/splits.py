@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from genorm.atomic import atomic_write_text
 from genorm.errors import ConfigError, SplitError, first_names
-from genorm.validate import check_int
+from genorm.validate import check_int, invalid
 
 if TYPE_CHECKING:
     from genorm.genome.array import Genome
@@ -117,7 +117,7 @@ class Splits:
     def intervals(self, split: str) -> list[Interval]:
         """The intervals of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
         if split not in SPLIT_NAMES:
-            raise ConfigError(f"Received an invalid value for `split`, expected one of {SPLIT_NAMES}, got {split!r}.")
+            raise invalid("split", f"one of {SPLIT_NAMES}", split)
         return getattr(self, split)
 
     def bases(self) -> dict[str, int]:
@@ -345,7 +345,7 @@ def _check_fraction(name: str, value) -> float:
     except (TypeError, ValueError):
         f = float("nan")
     if isinstance(value, bool) or not 0.0 <= f < 1.0:
-        raise SplitError(f"Received an invalid value for `{name}`, expected a number in [0, 1), got {value!r}.")
+        raise invalid(name, "a number in [0, 1)", value, error=SplitError)
     return f
 
 
