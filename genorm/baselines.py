@@ -444,7 +444,7 @@ def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int =
     """Fit the baselines on training intervals and choose the Markov order on validation ones.
 
     Args:
-        genome: a :class:`~genorm.genome.Genome`.
+        genome: a :class:`~genorm.genome.array.Genome`.
         splits: a :class:`~genorm.genome.splits.Splits` (its ``.train`` and ``.val`` are used), or None
             to pass ``train`` and ``val`` directly.
         train, val: intervals (``Interval`` or ``(record, start, end)``), overriding ``splits``.

@@ -1,7 +1,7 @@
 """Configuration of the model and of training: frozen dataclasses, validated on construction.
 
 Kept free of TensorFlow so that ``genorm --help`` and config files are handled instantly;
-:mod:`genorm.model` and :mod:`genorm.train` re-export these names.
+:mod:`genorm.model` (``ModelConfig``, ``CELLS``) and :mod:`genorm.training.trainer` re-export these names.
 
 >>> TrainConfig(window=1)
 Traceback (most recent call last):
@@ -49,7 +49,7 @@ CELLS = tuple(CELL_TABLE)
 """Recurrent cells :func:`genorm.model.build_model` knows."""
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
-"""Distribution strategies (see :mod:`genorm.distribute`)."""
+"""Distribution strategies (see :mod:`genorm.training.distribute`)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class TrainConfig:
 
     The defaults are chosen for a bacterial genome on a 2-core laptop: on E. coli K-12 (4.6 Mb)
     they train a GRU 2×128 on about 60 M bases, which took 12.4 minutes on 2 shared CPU cores
-    (test split: 1.853 bits/base, 39.1 % accuracy; see notes/README-train.md).
+    (test split: 1.853 bits/base, 39.1 % accuracy; see docs/training.md).
 
     Attributes:
         model: the architecture (:class:`~genorm.model.ModelConfig`, default GRU 2×128).
@@ -169,7 +169,7 @@ class TrainConfig:
         baselines: fit and save the Markov / composition baselines. Default True.
         strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
             ``"multiworker"`` (``TF_CONFIG``): how
-            training is spread over devices and machines (:mod:`genorm.distribute`).
+            training is spread over devices and machines (:mod:`genorm.training.distribute`).
             ``batch_size``, ``learning_rate`` and ``bases_per_epoch`` mean the same whatever
             the number of replicas: ``batch_size`` is the global batch of one step.
     """

@@ -217,7 +217,7 @@ class Predictor:
     def score_records(self, sources, records=None, format: str | None = None,
                       adapt=None) -> "pandas.DataFrame":  # noqa: F821
         """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
-        pairs; ``format`` as :func:`genorm.reading.read_fasta`): ``record``, ``length``,
+        pairs; ``format`` as :func:`genorm.reading.records.read_fasta`): ``record``, ``length``,
         ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
         import pandas as pd
 
@@ -324,7 +324,7 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     sorted the way ``bedGraphToBigWig`` requires: by record name in byte order (what
     ``LC_COLLATE=C sort -k1,1 -k2,2n`` gives: ``chr10`` before ``chr2``, upper case before lower
     case), then by start. Sorting keeps 12 bytes per base in a temporary file (in ``$TMPDIR``).
-    ``sources``: as :func:`genorm.reading.read_fasta` (``input_format`` is its ``format``).
+    ``sources``: as :func:`genorm.reading.records.read_fasta` (``input_format`` is its ``format``).
     """
     from genorm.reading.records import read_fasta
 

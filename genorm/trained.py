@@ -95,7 +95,7 @@ class LoadedRun:
                                         described=f"{CONFIG}'s model")
         return self._stepper
 
-    # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
+    # -- the analysis API (docs/architecture.md): thin delegations ---------------------------
     def predictor(self):
         """A :class:`~genorm.predict.Predictor` over this model (made once)."""
         if getattr(self, "_predictor", None) is None:

@@ -97,7 +97,7 @@ class Targets:
     """What an evaluation of a run scores, and how the report labels it.
 
     Attributes:
-        genome: the :class:`~genorm.genome.Genome` the intervals refer to.
+        genome: the :class:`~genorm.genome.array.Genome` the intervals refer to.
         intervals: ``(record, start, end)`` / ``Interval`` s, non-overlapping.
         kind: ``"split"`` (the run's own held-out split), ``"intervals"`` (custom intervals of the
             run's genome) or ``"files"`` (whole records of explicit FASTA files).
@@ -297,7 +297,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     Args:
         model: a Stepper (:func:`genorm.stepper.make_stepper`), a loaded run
             (:func:`genorm.trained.load`), or a Keras model from :func:`genorm.model.build_model`.
-        genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
+        genome: the :class:`~genorm.genome.array.Genome` the intervals refer to, or FASTA path(s)
             (read with the default encoding policy). None (only when ``model`` is a loaded run):
             the run's genome, checked against its provenance, as :func:`run_targets` chooses:
             the run's test split, or custom ``intervals`` (a BED path or tuples) refused where

@@ -164,7 +164,7 @@ class Splits:
 
         Args:
             path: the BED file.
-            genome: the :class:`~genorm.genome.Genome` the split refers to (names are looked up).
+            genome: the :class:`~genorm.genome.array.Genome` the split refers to (names are looked up).
             window: the window length when the file has no genorm preamble; with one, it must be
                 None or equal the preamble's window.
 
@@ -414,7 +414,7 @@ def make_splits(
     """Split every record of ``genome`` into gap-separated train / validation / test intervals.
 
     Args:
-        genome: a :class:`~genorm.genome.Genome`.
+        genome: a :class:`~genorm.genome.array.Genome`.
         window: input window length ``L`` (training windows are ``L + 1`` bases); also the gap.
         val_fraction: fraction of each record (rounded to whole bases) for validation, taken just
             before the test tail. Default 0.05. Not used when ``val_records`` is given.

@@ -262,7 +262,7 @@ def scan(
     format: str | None = None,
     with_stats: bool = True,
 ) -> Iterator[tuple[bytes, str, str, RecordStats | None, str]]:
-    """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.read_genome`.
+    """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.array.read_genome`.
 
     For each kept, non-empty record yields ``(packed, name, description, stats, label)``, where
     ``packed`` is the record's packed codes as ``bytes``. ``on_source`` receives ``{"path",
