@@ -48,6 +48,7 @@ import numpy as np
 from genorm.atomic import atomic_path
 from genorm.encoding import CODE_BITS, N
 from genorm.errors import ConfigError, RunDirError
+from genorm.validate import invalid
 from genorm.metrics import credits
 from genorm.genome.splits import as_tuples
 
@@ -443,7 +444,7 @@ def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int =
     """Fit the baselines on training intervals and choose the Markov order on validation ones.
 
     Args:
-        genome: a :class:`~genorm.genome.Genome`.
+        genome: a :class:`~genorm.genome.array.Genome`.
         splits: a :class:`~genorm.genome.splits.Splits` (its ``.train`` and ``.val`` are used), or None
             to pass ``train`` and ``val`` directly.
         train, val: intervals (``Interval`` or ``(record, start, end)``), overriding ``splits``.
@@ -463,8 +464,7 @@ def fit_baselines(genome, splits=None, *, train=None, val=None, max_order: int =
         ConfigError: ``max_order`` out of range, or no training interval given.
     """
     if not isinstance(max_order, (int, np.integer)) or not 0 <= max_order <= _MAX_ORDER_LIMIT:
-        raise ConfigError(f"Received an invalid value for `max_order`, expected an integer in "
-                          f"0..{_MAX_ORDER_LIMIT}, got {max_order!r}.")
+        raise invalid("max_order", f"an integer in 0..{_MAX_ORDER_LIMIT}", max_order)
     if train is None:
         if splits is None:
             raise ConfigError("fit_baselines needs `splits` or `train` intervals; got neither.")

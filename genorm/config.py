@@ -1,7 +1,7 @@
 """Configuration of the model and of training: frozen dataclasses, validated on construction.
 
 Kept free of TensorFlow so that ``genorm --help`` and config files are handled instantly;
-:mod:`genorm.model` and :mod:`genorm.train` re-export these names.
+:mod:`genorm.model` (``ModelConfig``, ``CELLS``) and :mod:`genorm.training.trainer` re-export these names.
 
 >>> TrainConfig(window=1)
 Traceback (most recent call last):
@@ -21,8 +21,8 @@ import numpy as np
 
 from genorm.errors import ConfigError
 from genorm.validate import (check_bool, check_choice, check_int, check_names, check_number,  # noqa: F401
-                             check_positive_int, invalid)  # (check_positive_int re-exported)
-from genorm.batches.windows import MAX_SOFT_MASK_WEIGHT  # noqa: F401  (re-exported)
+                             check_positive_int, check_stream_option, invalid)  # (check_positive_int re-exported)
+from genorm.validate import MAX_BASES_PER_EPOCH, MAX_SOFT_MASK_WEIGHT, MAX_WALK  # noqa: F401  (re-exported)
 from genorm.counts import DEFAULT_MAX_BYTES as COUNT_MAX_BYTES, DEFAULT_ORDERS as COUNT_ORDERS
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
@@ -50,11 +50,7 @@ CELLS = tuple(CELL_TABLE)
 """Recurrent cells :func:`genorm.model.build_model` knows."""
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
-"""Distribution strategies (see :mod:`genorm.distribute`)."""
-
-
-MAX_BASES_PER_EPOCH = 10**12
-"""Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
+"""Distribution strategies (see :mod:`genorm.training.distribute`)."""
 
 
 @dataclass(frozen=True)
@@ -128,18 +124,13 @@ def parse_duration(value: str | float | int | None) -> float | None:
     return seconds
 
 
-MAX_WALK = 1000
-"""Upper bound of ``walk``: batch ``k`` is rebuilt by replaying up to ``walk - 1`` batches of NumPy
-arithmetic (:mod:`genorm.batches.walks`), and a GRU's memory fades long before 1000 windows."""
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run; saved as ``config.json`` in the run directory.
 
     The defaults are chosen for a bacterial genome on a 2-core laptop: on E. coli K-12 (4.6 Mb)
     they train a GRU 2×128 on about 60 M bases, which took 12.4 minutes on 2 shared CPU cores
-    (test split: 1.853 bits/base, 39.1 % accuracy; see notes/README-train.md).
+    (test split: 1.853 bits/base, 39.1 % accuracy; see docs/training.md).
 
     Attributes:
         model: the architecture (:class:`~genorm.model.ModelConfig`, default GRU 2×128).
@@ -192,7 +183,7 @@ class TrainConfig:
             are smaller for a smaller genome: at most about 4 cells per training base and order).
         strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
             ``"multiworker"`` (``TF_CONFIG``): how
-            training is spread over devices and machines (:mod:`genorm.distribute`).
+            training is spread over devices and machines (:mod:`genorm.training.distribute`).
             ``batch_size``, ``learning_rate`` and ``bases_per_epoch`` mean the same whatever
             the number of replicas: ``batch_size`` is the global batch of one step.
     """
@@ -235,30 +226,25 @@ class TrainConfig:
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
         if not isinstance(self.model, ModelConfig):
             raise invalid("model", "a ModelConfig", self.model)
-        object.__setattr__(self, "window", check_int("window", self.window, 2))
-        for name in ("batch_size", "epochs", "lr_patience", "patience", "max_val_bases"):
-            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        # the window stream's options: the rules StreamConfig applies too (genorm.validate.STREAM_OPTIONS)
+        for name in ("window", "batch_size", "walk", "soft_mask_weight", "max_n_fraction", "rc_augment"):
+            object.__setattr__(self, name, check_stream_option(name, getattr(self, name)))
         if self.bases_per_epoch is not None:
-            object.__setattr__(self, "bases_per_epoch", check_positive_int("bases_per_epoch", self.bases_per_epoch))
-            if self.bases_per_epoch > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
-                raise invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer "
-                               "with more epochs)", self.bases_per_epoch)
-        object.__setattr__(self, "walk", check_int("walk", self.walk, 1, MAX_WALK + 1,
-                                                   expected=f"an integer in [1, {MAX_WALK}] (windows)"))
+            object.__setattr__(self, "bases_per_epoch", check_stream_option("bases_per_epoch", self.bases_per_epoch))
+        for name in ("epochs", "lr_patience", "patience", "max_val_bases"):
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32, expected="an integer in [0, 2**32)"))
         for name, lo, hi, expected in (("learning_rate", 0, 10, "a positive number below 10"),
                                        ("clipnorm", 0, math.inf, "a positive number"),
                                        ("min_learning_rate", 0, 1, "a positive number below 1")):
             object.__setattr__(self, name, check_number(name, getattr(self, name), lo, hi, lo_open=True,
                                                         hi_open=True, expected=expected))
-        object.__setattr__(self, "soft_mask_weight",
-                           check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT))
-        for name, lo_open, hi_open in (("lr_factor", True, True), ("max_n_fraction", False, False),
-                                       ("val_fraction", False, True), ("test_fraction", False, True)):
+        for name, lo_open, hi_open in (("lr_factor", True, True), ("val_fraction", False, True),
+                                       ("test_fraction", False, True)):
             object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0, 1.0, lo_open=lo_open,
                                                         hi_open=hi_open))
         check_choice("iupac", self.iupac, ("n", "error"), expected="'n' or 'error'")
-        for name in ("u_as_t", "rc_augment", "tensorboard", "baselines", "tbptt"):
+        for name in ("u_as_t", "tensorboard", "baselines", "tbptt"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("val_records", "test_records", "records"):
             object.__setattr__(self, name, check_names(name, getattr(self, name)))

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genorm.errors import ConfigError, EncodingPolicyError, FastaFormatError
+from genorm.errors import EncodingPolicyError, FastaFormatError
+from genorm.validate import invalid
 
 A, C, G, T, N = 0, 1, 2, 3, 4
 ALPHABET = "ACGTN"
@@ -79,9 +80,7 @@ class EncodingPolicy:
 
     def __post_init__(self) -> None:
         if self.iupac not in ("n", "error"):
-            raise ConfigError(
-                f"Received an invalid value for `iupac`, expected 'n' or 'error', got {self.iupac!r}."
-            )
+            raise invalid("iupac", "'n' or 'error'", self.iupac)
 
     def describe(self) -> str:
         """One line saying what the policy does, for reports and provenance."""
@@ -264,3 +263,35 @@ def reverse_complement(codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes, dtype=np.uint8)
     base = _COMPLEMENT[codes & CODE_BITS]
     return (base | (codes & SOFT_MASK_FLAG))[..., ::-1].copy()
+
+
+def n_runs(packed: np.ndarray, start: int = 0, end: int | None = None, longer_than: int = 0, *,
+           block: int = 1 << 22) -> list[tuple[int, int]]:
+    """``[(a, b), ...]``: the runs of N in ``packed[start:end]`` (packed or plain codes; soft-masked N and the
+    IUPAC codes that read as N count) of more than ``longer_than`` bases, as half-open ranges of positions in
+    ``packed``, in order. Read ``block`` bases at a time, so the extra memory is a few MB plus the list.
+
+    >>> n_runs(np.array([0, 4, 4, 1, 4, 12, 12, 2], np.uint8))
+    [(1, 3), (4, 7)]
+    >>> n_runs(np.array([0, 4, 4, 1, 4, 12, 12, 2], np.uint8), 0, 8, 2)
+    [(4, 7)]
+    """
+    end = packed.size if end is None else end
+    runs: list[tuple[int, int]] = []
+    open_at = None
+    for a in range(start, end, block):
+        b = min(a + block, end)
+        is_n = (packed[a:b] & CODE_BITS) == N
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], is_n.view(np.int8), [0]])))
+        starts, stops = edges[0::2] + a, edges[1::2] + a
+        if starts.size and open_at is not None and starts[0] == a:
+            starts[0] = open_at
+        elif open_at is not None:
+            runs.append((open_at, a))
+        open_at = None
+        if stops.size and stops[-1] == b and b < end:  # continues into the next block
+            open_at, starts, stops = int(starts[-1]), starts[:-1], stops[:-1]
+        runs += [(int(s), int(t)) for s, t in zip(starts, stops)]
+    if open_at is not None:
+        runs.append((open_at, end))
+    return [(s, t) for s, t in runs if t - s > longer_than]

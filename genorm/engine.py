@@ -23,7 +23,7 @@ network's); a stepper with another kind of state (count tables, say) defines its
 :func:`reset_lanes`, :func:`select_lanes` and :func:`copy_lane` call whichever applies.
 
 **The loop.** :func:`stream` runs a stepper over :class:`Lane` s of a genome (anything with
-``packed_record(record)``: a :class:`~genorm.genome.Genome`, or :class:`Sequences` for
+``packed_record(record)``: a :class:`~genorm.genome.array.Genome`, or :class:`Sequences` for
 sequences in memory) in batches, ``chunk`` bases per lane per call, state carried; a lane that
 ends hands its row to the next lane (state reset). It yields what each position predicted, each
 scored base once. The streamed validation pass, every model row of an evaluation report,

@@ -3,7 +3,7 @@
 :func:`build_network` is the only place genorm builds the network. Every use is derived from it:
 
 * window training and the saved ``model.keras``: ``build_network(config)`` (= :func:`build_model`);
-* streaming inference (:class:`genorm.engine.NetworkStepper`), stateful ``--tbptt`` lanes
+* streaming inference (:class:`genorm.stepper.NetworkStepper`), stateful ``--tbptt`` lanes
   (:class:`genorm.training.stateful.StatefulTrainer`) and the copy that adaptive evaluation
   trains (:mod:`genorm.evaluation.adapt`): ``build_network(config, state=True)``, the same
   layers in the same order (so the same weights, ``get_weights()`` order included), with the
@@ -174,7 +174,7 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
 def infer_config(model: keras.Model, source: str | None = None) -> ModelConfig:
     """The :class:`ModelConfig` a Keras model's recurrent layers describe (cell, units, layers, dropout).
 
-    What it infers is only a guess to rebuild from: :func:`genorm.engine.make_stepper` then checks
+    What it infers is only a guess to rebuild from: :func:`genorm.stepper.make_stepper` then checks
     that the rebuilt network takes the model's weights and gives its logits.
 
     Raises:

@@ -28,7 +28,7 @@ from genorm.encoding import EncodingPolicy
 from genorm.engine import Lane, Reader, Sequences, in_blocks, stream
 from genorm.errors import ConfigError, GenormError
 from genorm.metrics import softmax
-from genorm.validate import check_int, check_number, check_positive_int
+from genorm.validate import check_int, check_number, check_positive_int, invalid
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +45,11 @@ def sequence_to_packed(seq, policy: EncodingPolicy | None = None, what: str = "s
         seq = seq.seq
     if isinstance(seq, np.ndarray):
         if seq.ndim != 1 or not np.issubdtype(seq.dtype, np.integer):
-            raise ConfigError(f"Received an invalid value for `{what}`: expected a 1-D integer array of codes, "
-                              f"got dtype {seq.dtype} and shape {seq.shape}.")
+            raise invalid(what, "a 1-D integer array of codes", shown=f"dtype {seq.dtype} and shape {seq.shape}")
         if seq.size and (seq.min() < 0 or (np.bitwise_and(seq, encoding.CODE_BITS) > encoding.N).any()
                          or seq.max() > (encoding.N | encoding.SOFT_MASK_FLAG)):
-            raise ConfigError(f"Received an invalid value for `{what}`: codes must be 0-4 (A C G T N), "
-                              f"optionally | 8 for soft-masked; got values {np.unique(seq)[:8].tolist()}.")
+            raise invalid(what, "codes 0-4 (A C G T N), optionally | 8 for soft-masked",
+                          shown=f"values {np.unique(seq)[:8].tolist()}")
         packed = seq.astype(np.uint8)
     else:
         if not isinstance(seq, (str, bytes)):
@@ -218,7 +217,7 @@ class Predictor:
     def score_records(self, sources, records=None, format: str | None = None,
                       adapt=None) -> "pandas.DataFrame":  # noqa: F821
         """One row per record of ``sources`` (paths, handles, SeqRecords or ``(name, sequence)``
-        pairs; ``format`` as :func:`genorm.reading.read_fasta`): ``record``, ``length``,
+        pairs; ``format`` as :func:`genorm.reading.records.read_fasta`): ``record``, ``length``,
         ``bases_scored``, ``log2_likelihood``, ``bits_per_base``."""
         import pandas as pd
 
@@ -325,12 +324,12 @@ def write_predictions(predictor: Predictor, sources, handle: io.TextIOBase, fmt:
     sorted the way ``bedGraphToBigWig`` requires: by record name in byte order (what
     ``LC_COLLATE=C sort -k1,1 -k2,2n`` gives: ``chr10`` before ``chr2``, upper case before lower
     case), then by start. Sorting keeps 12 bytes per base in a temporary file (in ``$TMPDIR``).
-    ``sources``: as :func:`genorm.reading.read_fasta` (``input_format`` is its ``format``).
+    ``sources``: as :func:`genorm.reading.records.read_fasta` (``input_format`` is its ``format``).
     """
     from genorm.reading.records import read_fasta
 
     if fmt not in ("tsv", "bedgraph"):
-        raise ConfigError(f"Received an invalid value for `format`, expected 'tsv' or 'bedgraph', got {fmt!r}.")
+        raise invalid("format", "'tsv' or 'bedgraph'", fmt)
     if fmt == "bedgraph":
         with tempfile.TemporaryFile() as spool:
             index = _spool_surprisal(predictor, sources, records, progress, spool, input_format)
@@ -462,8 +461,7 @@ def track_format(path: str, fmt: str | None = None) -> str:
     """
     if fmt:
         if fmt not in TRACK_FORMATS:
-            raise ConfigError(f"Received an invalid value for `format`, expected one of {', '.join(TRACK_FORMATS)}, "
-                              f"got {fmt!r}.")
+            raise invalid("format", f"one of {', '.join(TRACK_FORMATS)}", fmt)
         return fmt
     low = str(path).lower()
     if low.endswith((".bedgraph", ".bg", ".bedgraph.gz")):

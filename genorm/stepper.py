@@ -27,7 +27,7 @@ import numpy as np
 from genorm.config import ModelConfig
 from genorm.errors import ConfigError
 from genorm.model import build_network, empty_context, infer_config, state_sizes
-from genorm.validate import check_positive_int
+from genorm.validate import check_positive_int, invalid
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +209,7 @@ class NetworkStepper:
         """
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] < 1:
-            raise ConfigError(f"Received an invalid value for `codes`, expected shape (B, T) with T >= 1, "
-                              f"got shape {codes.shape}.")
+            raise invalid("codes", "shape (B, T) with T >= 1", shown=f"shape {codes.shape}")
         n = len(self._state_sizes)
         if len(state) != n + bool(self.config.context) or any(len(s) != codes.shape[0] for s in state):
             raise ConfigError(f"`state` does not match `codes`: expected {n} arrays of "

@@ -48,7 +48,7 @@ import numpy as np
 
 from genorm.errors import ConfigError
 from genorm.metrics import softmax  # NumPy only: exp(y - max) / sum exp(y - max)
-from genorm.validate import check_int, check_number
+from genorm.validate import check_int, check_number, invalid
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
@@ -104,8 +104,8 @@ class RNNParams:
     def initialize(cls, vocab_size: int, hidden_size: int, seed: int = 0, scale: float = 0.5) -> RNNParams:
         """Random weights uniform in ``[-scale, scale)``, zero biases."""
         if vocab_size <= 0 or hidden_size <= 0:
-            raise ConfigError(f"Received an invalid value for `vocab_size`/`hidden_size`, expected positive "
-                              f"integers, got {vocab_size!r}/{hidden_size!r}.")
+            raise invalid(("vocab_size", "hidden_size"), "positive integers",
+                          shown=f"{vocab_size!r}/{hidden_size!r}")
         rng = np.random.default_rng(seed)
         u = lambda *shape: rng.uniform(-scale, scale, size=shape)  # noqa: E731
         return cls(W_xh=u(hidden_size, vocab_size), W_hh=u(hidden_size, hidden_size), b_h=np.zeros(hidden_size),
@@ -203,8 +203,7 @@ def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None
     """
     xs = np.asarray(inputs, dtype=params.W_xh.dtype)
     if xs.ndim != 2 or xs.shape[1] != params.vocab_size:
-        raise ConfigError(f"Received an invalid value for `inputs`, expected shape (T, {params.vocab_size}), "
-                          f"got {xs.shape}.")
+        raise invalid("inputs", f"shape (T, {params.vocab_size})", xs.shape)
     T, H = xs.shape[0], params.hidden_size
     hs = np.zeros((T + 1, H), dtype=xs.dtype)
     if h0 is not None:
@@ -222,7 +221,7 @@ def forward(params: RNNParams, inputs: np.ndarray, targets: Sequence[int] | None
     if targets is not None:
         c = np.asarray(targets, dtype=np.int64)
         if c.shape != (T,):
-            raise ConfigError(f"Received an invalid value for `targets`, expected {T} indices, got shape {c.shape}.")
+            raise invalid("targets", f"{T} indices", shown=f"shape {c.shape}")
         w = np.ones(T) if weights is None else np.asarray(weights, dtype=np.float64)
         fwd.targets, fwd.weights = c, w
         fwd.losses = -w * np.log(ps[np.arange(T), c])               # -w_t log p_t[c_t]
@@ -325,7 +324,7 @@ def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_ra
     'o'
     """
     if len(text) < 2:
-        raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+        raise invalid("text", "at least 2 letters", text)
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     steps = check_int("steps", steps, 0)
     vocab = vocab or vocab_of(text)
@@ -380,8 +379,8 @@ def _explain_network(text: str, hidden_size: int, seed: int, example: bool) -> t
         return EXAMPLE_VOCAB, RNNParams.example(), source, False
     vocab = DNA_VOCAB if dna else vocab_of(text)
     if not 0 < hidden_size <= MAX_EXPLAIN_HIDDEN:  # every matrix is printed: a teaching size
-        raise ConfigError(f"Received an invalid value for `hidden`, expected a positive integer up to "
-                          f"{MAX_EXPLAIN_HIDDEN} (every matrix is printed), got {hidden_size}.")
+        raise invalid("hidden", f"a positive integer up to {MAX_EXPLAIN_HIDDEN} (every matrix is printed)",
+                      shown=str(hidden_size))
     params = RNNParams.initialize(len(vocab), hidden_size, seed=seed)
     return vocab, params, f"random weights uniform in [-0.5, 0.5) with seed {seed}, zero biases", dna
 
@@ -429,7 +428,7 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
     'h_t = tanh(sum)  = (0.936534, 0.949104, 0.762341)'
     """
     if len(text) < 2:
-        raise ConfigError(f"Received an invalid value for `text`, expected at least 2 letters, got {text!r}.")
+        raise invalid("text", "at least 2 letters", text)
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     vocab, params, source, dna = _explain_network(text, hidden_size, seed, example)
     seq = text.upper() if dna else text

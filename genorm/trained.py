@@ -106,7 +106,7 @@ class LoadedRun:
 
         return self._stepper.variant(CountLanes(self.counts, update=False))
 
-    # -- the analysis API (DESIGN.md): thin delegations ------------------------------------
+    # -- the analysis API (docs/architecture.md): thin delegations ---------------------------
     def predictor(self):
         """A :class:`~genorm.predict.Predictor` over this model (made once)."""
         if getattr(self, "_predictor", None) is None:

@@ -18,12 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from genorm.errors import ConfigError
+from genorm.errors import ConfigError, GenormError
 
 
-def invalid(name: str, expected: str, got: Any) -> ConfigError:
-    """The error for option ``name``: what was ``expected`` and what was ``got``."""
-    return ConfigError(f"Received an invalid value for `{name}`, expected {expected}, got {got!r}.")
+def invalid(name: str | tuple[str, ...], expected: str, got: Any = None, *, shown: str | None = None,
+            error: type[GenormError] = ConfigError) -> GenormError:
+    """The error for option ``name``: what was ``expected`` and what was ``got``; the one place the message is
+    written.
+
+    ``name`` may be several names (``("codes", "targets", "mask")`` reads "`codes`, `targets` or `mask`");
+    ``shown`` replaces ``repr(got)`` when the value is better described ("shape (3, 4)"); ``error`` is the class
+    raised (a :class:`~genorm.errors.ConfigError` unless a caller documents another, such as ``SplitError``).
+
+    >>> invalid("codes", "shape (B, T) with T >= 1", shown="shape (3,)")
+    ConfigError('Received an invalid value for `codes`, expected shape (B, T) with T >= 1, got shape (3,).')
+    >>> str(invalid(("a", "b"), "positive integers", shown="0/1"))
+    'Received an invalid value for `a` or `b`, expected positive integers, got 0/1.'
+    """
+    names = [name] if isinstance(name, str) else list(name)
+    what = " or ".join(filter(None, [", ".join(f"`{n}`" for n in names[:-1]), f"`{names[-1]}`"]))
+    got = repr(got) if shown is None else shown
+    return error(f"Received an invalid value for {what}, expected {expected}, got {got}.")
 
 
 def is_int(value: Any) -> bool:
@@ -116,3 +131,52 @@ def check_number(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_o
     if not ok:
         raise invalid(name, expected or f"a {_interval(lo, hi, lo_open, hi_open)}", value)
     return x
+
+
+# -- the window stream's options: one rule each, for TrainConfig and StreamConfig alike ---------------------------
+
+MAX_SOFT_MASK_WEIGHT = 1000.0
+"""Upper bound of ``soft_mask_weight`` (relative to 1 for an upper-case target): a larger weight only
+makes the loss overflow float32 (``1e308`` gave NaN metrics), it cannot mean anything more."""
+
+MAX_BASES_PER_EPOCH = 10**12
+"""Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
+
+MAX_WALK = 1000
+"""Upper bound of ``walk``: batch ``k`` is rebuilt by replaying up to ``walk - 1`` batches of NumPy
+arithmetic (:mod:`genorm.batches.walks`), and a GRU's memory fades long before 1000 windows."""
+
+
+def _check_bases_per_epoch(value: Any) -> int:
+    n = check_positive_int("bases_per_epoch", value)
+    if n > MAX_BASES_PER_EPOCH:  # an epoch that never ends: no validation, no backup
+        raise invalid("bases_per_epoch", f"a positive integer up to {MAX_BASES_PER_EPOCH:.0e} (train longer with more "
+                      "epochs)", value)
+    return n
+
+
+STREAM_OPTIONS = {
+    "window": lambda v: check_int("window", v, 2),
+    "batch_size": lambda v: check_positive_int("batch_size", v),
+    "bases_per_epoch": _check_bases_per_epoch,
+    "shuffle": lambda v: check_bool("shuffle", v),
+    "rc_augment": lambda v: check_bool("rc_augment", v),
+    "max_n_fraction": lambda v: check_number("max_n_fraction", v, 0.0, 1.0),
+    "soft_mask_weight": lambda v: check_number("soft_mask_weight", v, 0.0, MAX_SOFT_MASK_WEIGHT),
+    "walk": lambda v: check_int("walk", v, 1, MAX_WALK + 1, expected=f"an integer in [1, {MAX_WALK}] (windows)"),
+}
+"""The rule of each option that :class:`~genorm.config.TrainConfig` and
+:class:`~genorm.batches.windows.StreamConfig` share (``bases_per_epoch`` and ``walk`` may be None in a
+StreamConfig: the rule is for a value)."""
+
+
+def check_stream_option(name: str, value: Any) -> Any:
+    """``value`` of the window-stream option ``name``, normalised (int, float or bool), under the one rule that
+    both configurations apply (:data:`STREAM_OPTIONS`).
+
+    >>> check_stream_option("batch_size", 0)
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `batch_size`, expected a positive integer, got 0.
+    """
+    return STREAM_OPTIONS[name](value)

@@ -95,7 +95,7 @@ def test_every_input_type_gives_the_same_answer(predictor, form):
 @pytest.mark.parametrize("bad, error, message", [
     ("", ConfigError, r"Received an empty sequence"),
     ("MKVLLPE", FastaFormatError, r"sequence: Invalid character 'L' at position 4"),
-    (np.array([0, 7]), ConfigError, r"codes must be 0-4"),
+    (np.array([0, 7]), ConfigError, r"expected codes 0-4"),
 ])
 def test_bad_input(predictor, bad, error, message):
     with pytest.raises(error, match=message):

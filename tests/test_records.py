@@ -113,6 +113,12 @@ def test_stats():
     assert s.gc_fraction == pytest.approx(3 / 6)
 
 
+def test_n_runs_of_iupac_only_record():
+    """Stats count runs with the one n_runs (genorm.encoding), IUPAC codes read as N included."""
+    (rec,) = read_fasta(io.BytesIO(b">a\nACRYT\n"))
+    assert rec.stats.n == 2 and (rec.stats.n_runs, rec.stats.longest_n_run) == (1, 2)
+
+
 def test_record_selection_keeps_order_of_file_and_reports_missing():
     data = b">a\nAC\n>b\nGG\n>c\nTT\n"
     assert records(data, records=["c", "a"]) == [("a", "AC"), ("c", "TT")]

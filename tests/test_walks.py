@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genorm.encoding import CODE_BITS, N, reverse_complement
+from genorm.encoding import CODE_BITS, N, n_runs, reverse_complement
 from genorm.errors import ConfigError, SplitError
 from genorm.genome.array import Genome
 from genorm.genome.splits import Interval, make_splits
-from genorm.batches.walks import WalkSampler, n_runs, pieces
+from genorm.batches.walks import WalkSampler, pieces
 from genorm.batches.windows import StreamConfig
 
 
@@ -109,14 +109,14 @@ def test_every_base_is_covered_about_equally():
     assert 0.7 < short / long_ < 1.3
 
 
-def test_n_runs_across_blocks(monkeypatch):
-    import genorm.batches.walks as walks
-
-    monkeypatch.setattr(walks, "_SCAN", 4)
+def test_n_runs_across_blocks():
     packed = np.array([0, 4, 4, 4, 4, 4, 1, 4, 4, 2, 4], np.uint8)
-    assert n_runs(packed, 0, 11, 0) == [(1, 6), (7, 9), (10, 11)]
-    assert n_runs(packed, 0, 11, 2) == [(1, 6)]
-    assert n_runs(packed, 2, 8, 0) == [(2, 6), (7, 8)]
+    assert n_runs(packed, 0, 11, 0, block=4) == [(1, 6), (7, 9), (10, 11)]
+    assert n_runs(packed, 0, 11, 2, block=4) == [(1, 6)]
+    assert n_runs(packed, 2, 8, 0, block=4) == [(2, 6), (7, 8)]
+    assert n_runs(packed, block=4) == n_runs(packed) == [(1, 6), (7, 9), (10, 11)]
+    for block in (1, 2, 3, 5, 11):  # a run closed exactly at a block edge is filtered like any other
+        assert n_runs(packed, 0, 11, 1, block=block) == [(1, 6), (7, 9)]
 
 
 def test_all_n_is_an_error():

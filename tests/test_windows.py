@@ -29,17 +29,33 @@ from genomes import cached, random_genome, whole
 @pytest.mark.parametrize("kwargs, match", [
     (dict(window=0), r"Received an invalid value for `window`, expected an integer >= 2, got 0\."),
     (dict(window=1.5), r"`window`, expected an integer >= 2, got 1.5"),
-    (dict(batch_size=0), r"`batch_size`, expected an integer >= 1, got 0"),
-    (dict(bases_per_epoch=-1), r"`bases_per_epoch`, expected an integer >= 1, got -1"),
+    (dict(batch_size=0), r"`batch_size`, expected a positive integer, got 0"),  # TrainConfig's rules
+    (dict(bases_per_epoch=-1), r"`bases_per_epoch`, expected a positive integer, got -1"),
+    (dict(bases_per_epoch=10**13), r"`bases_per_epoch`, expected a positive integer up to 1e\+12"),
     (dict(stride=0), r"`stride`, expected an integer >= 1, got 0"),
-    (dict(shuffle="yes"), r"`shuffle`, expected True or False, got 'yes'"),
-    (dict(rc_augment=1), r"`rc_augment`, expected True or False, got 1"),
+    (dict(shuffle="yes"), r"`shuffle`, expected true or false, got 'yes'"),
+    (dict(rc_augment=1), r"`rc_augment`, expected true or false, got 1"),
+    (dict(walk=1001), r"`walk`, expected an integer in \[1, 1000\] \(windows\), got 1001"),
     (dict(max_n_fraction=1.5), r"`max_n_fraction`, expected a number in \[0, 1\], got 1.5"),
     (dict(soft_mask_weight=-1.0), r"`soft_mask_weight`, expected a number in \[0, 1000\], got -1.0"),
 ])
 def test_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         StreamConfig(**kwargs)
+
+
+@pytest.mark.parametrize("name, value", [("window", 1), ("batch_size", 0), ("batch_size", 2.0),
+                                         ("rc_augment", "no"), ("bases_per_epoch", 10**13), ("walk", 1001),
+                                         ("max_n_fraction", 1.5), ("soft_mask_weight", 1e4)])
+def test_stream_and_train_config_share_each_rule(name, value):
+    """A field both configurations have is refused by both, with the same message (one rule, genorm.validate)."""
+    from genorm.config import TrainConfig
+
+    with pytest.raises(ConfigError) as train:
+        TrainConfig(**{name: value})
+    with pytest.raises(ConfigError) as stream:
+        StreamConfig(**{name: value})
+    assert str(train.value) == str(stream.value)
 
 
 def test_interval_errors():

@@ -108,7 +108,7 @@ def make_dataset(genome: Genome, intervals: Sequence[Interval], config: StreamCo
     """A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` batches from ``intervals`` of ``genome``.
 
     Args:
-        genome: a :class:`~genorm.genome.Genome`.
+        genome: a :class:`~genorm.genome.array.Genome`.
         intervals: the :class:`~genorm.genome.splits.Interval` s to read (e.g. ``splits.train``).
         config: a :class:`StreamConfig`.
         seed: integer seed; batch ``k`` depends only on ``(seed, k)``.

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG
-from genorm.errors import ConfigError, SplitError
+from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, n_runs
+from genorm.errors import SplitError
 from genorm.genome.splits import Interval
-from genorm.validate import check_int
+from genorm.validate import check_int, invalid
 from genorm.batches.windows import StreamConfig, _FOLIO, _MappedGenome, flat_intervals
 
 if TYPE_CHECKING:
@@ -58,36 +58,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SCAN = 1 << 22
 _COMPLEMENT_PACKED = np.array([(c ^ 3 if c < N else c) | (m * SOFT_MASK_FLAG) for m in (0, 1) for c in range(8)],
                               dtype=np.uint8)  # 16 packed values: base complemented, mask bit kept
-
-
-def n_runs(packed: np.ndarray, start: int, end: int, longer_than: int) -> list[tuple[int, int]]:
-    """``[(a, b), ...]``: the runs of N in ``packed[start:end]`` of more than ``longer_than`` bases,
-    as flat half-open ranges, in order (read in blocks of 4 M bases).
-
-    >>> n_runs(np.array([0, 4, 4, 1, 4, 4, 4, 2], np.uint8), 0, 8, 2)
-    [(4, 7)]
-    """
-    runs: list[tuple[int, int]] = []
-    open_at = None
-    for a in range(start, end, _SCAN):
-        b = min(a + _SCAN, end)
-        is_n = (packed[a:b] & CODE_BITS) == N
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], is_n.view(np.int8), [0]])))
-        starts, stops = edges[0::2] + a, edges[1::2] + a
-        if starts.size and open_at is not None and starts[0] == a:
-            starts[0] = open_at
-        elif open_at is not None:
-            runs.append((open_at, a))
-        open_at = None
-        if stops.size and stops[-1] == b and b < end:  # continues into the next block
-            open_at, starts, stops = int(starts[-1]), starts[:-1], stops[:-1]
-        runs += [(int(s), int(t)) for s, t in zip(starts, stops)]
-    if open_at is not None:
-        runs.append((open_at, end))
-    return [(s, t) for s, t in runs if t - s > longer_than]
 
 
 def pieces(genome: Genome, intervals: Sequence[Interval], longer_than: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +100,7 @@ class WalkSampler:
 
     def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig) or not config.walk:
-            raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig with walk set, "
-                              f"got {config!r}.")
+            raise invalid("config", "a StreamConfig with walk set", config)
         check_int("seed", seed, 0)
         self.config, self.seed = config, int(seed)
         L, K = config.window, config.walk
@@ -191,4 +162,4 @@ class WalkSampler:
         return windows.astype(np.uint8), (~fresh).astype(np.float32)
 
 
-__all__ = ["WalkSampler", "n_runs", "pieces"]
+__all__ = ["WalkSampler", "pieces"]

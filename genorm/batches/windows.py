@@ -45,16 +45,13 @@ import numpy as np
 from genorm.encoding import CODE_BITS, N, SOFT_MASK_FLAG, reverse_complement
 from genorm.errors import ConfigError, SplitError
 from genorm.genome.splits import Interval
-from genorm.validate import check_int, check_number
+from genorm.validate import MAX_SOFT_MASK_WEIGHT, check_int, check_stream_option, invalid  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from genorm.genome.array import Genome
 
 logger = logging.getLogger(__name__)
 
-MAX_SOFT_MASK_WEIGHT = 1000.0
-"""Upper bound of ``soft_mask_weight`` (relative to 1 for an upper-case target): a larger weight only
-makes the loss overflow float32 (``1e308`` gave NaN metrics), it cannot mean anything more."""
 
 _REDRAW_ROUNDS = 16
 _SCAN_CHUNK = 1 << 22
@@ -86,6 +83,10 @@ class StreamConfig:
         walk: None (default): independent windows (:class:`WindowSampler`). ``K``: stateful lanes
             (:class:`genorm.batches.walks.WalkSampler`): each row walks consecutive windows, its state reset
             when its walk ends and at least every ``K`` windows (random mode only).
+
+    The options :class:`~genorm.config.TrainConfig` has too are checked under its rules, with its messages
+    (:data:`genorm.validate.STREAM_OPTIONS`: ``batch_size`` a positive integer, ``walk`` at most
+    :data:`~genorm.validate.MAX_WALK`, ...).
     """
 
     window: int = 200
@@ -99,21 +100,15 @@ class StreamConfig:
     walk: int | None = None
 
     def __post_init__(self) -> None:
-        check_int("window", self.window, 2)
-        check_int("batch_size", self.batch_size, 1)
+        # the options TrainConfig has too are checked under its rules (genorm.validate.STREAM_OPTIONS)
+        for name in ("window", "batch_size", "shuffle", "rc_augment", "max_n_fraction", "soft_mask_weight"):
+            check_stream_option(name, getattr(self, name))
         if self.bases_per_epoch is not None:
-            check_int("bases_per_epoch", self.bases_per_epoch, 1)
+            check_stream_option("bases_per_epoch", self.bases_per_epoch)
         if self.stride is not None:
             check_int("stride", self.stride, 1)
-        for name in ("shuffle", "rc_augment"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ConfigError(
-                    f"Received an invalid value for `{name}`, expected True or False, got {getattr(self, name)!r}."
-                )
-        check_number("max_n_fraction", self.max_n_fraction, 0.0, 1.0)
-        check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT)
         if self.walk is not None:
-            check_int("walk", self.walk, 1)
+            check_stream_option("walk", self.walk)
             if not self.shuffle:
                 raise ConfigError("Received shuffle=False with walk set: stateful lanes (walk) are drawn at random; "
                                   "use shuffle=True, or walk=None for a strided pass.")
@@ -165,7 +160,7 @@ def flat_intervals(genome: Genome, intervals) -> FlatIntervals:
     rec, a, b = (np.empty(len(intervals), dtype=np.int64) for _ in range(3))
     for i, iv in enumerate(intervals):
         if not isinstance(iv, Interval):
-            raise ConfigError(f"Received an invalid value in `intervals`, expected Interval, got {iv!r}.")
+            raise invalid(f"intervals[{i}]", "Interval", iv)
         if not 0 <= iv.record < len(lengths) or not 0 <= iv.start < iv.end <= lengths[iv.record]:
             size = f"of length {int(lengths[iv.record])}" if 0 <= iv.record < len(lengths) else "(no such record)"
             raise SplitError(
@@ -216,7 +211,7 @@ class WindowSampler:
 
     def __init__(self, genome: Genome, intervals: Sequence[Interval], config: StreamConfig, seed: int = 0):
         if not isinstance(config, StreamConfig):
-            raise ConfigError(f"Received an invalid value for `config`, expected a StreamConfig, got {config!r}.")
+            raise invalid("config", "a StreamConfig", config)
         check_int("seed", seed, 0)
         self.config = config
         self.seed = int(seed)

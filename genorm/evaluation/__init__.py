@@ -7,5 +7,6 @@
 * :mod:`~genorm.evaluation.adapt`: adaptive ("dynamic") evaluation: a gradient step after each scored chunk;
 * :mod:`~genorm.evaluation.evaluate`: ``evaluate`` (intervals) and ``evaluate_run`` (a trained run).
 
-Nothing is imported here, so ``import genorm.metrics`` stays free of TensorFlow and pandas.
+Nothing is imported here, so importing one module of the package (``genorm.evaluation.report``) does not
+import the others, nor TensorFlow.
 """

@@ -44,7 +44,7 @@ import numpy as np
 
 from genorm.encoding import N
 from genorm.errors import ConfigError
-from genorm.validate import check_bool, check_choice, check_int, check_number, check_positive_int
+from genorm.validate import check_bool, check_choice, check_int, check_number, check_positive_int, invalid
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +286,8 @@ class AdaptiveStepper:
         """
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] < 1 or np.shape(targets) != codes.shape or np.shape(mask) != codes.shape:
-            raise ConfigError(f"Received an invalid value for `codes`, `targets` or `mask`, expected three arrays of "
-                              f"one shape (B, T) with T >= 1, got {codes.shape}, {np.shape(targets)} and "
-                              f"{np.shape(mask)}.")
+            raise invalid(("codes", "targets", "mask"), "three arrays of one shape (B, T) with T >= 1",
+                          shown=f"{codes.shape}, {np.shape(targets)} and {np.shape(mask)}")
         inputs, arrays = self.base.inputs(codes.astype(np.int32), state)
         out = self._step(inputs[0], np.asarray(targets, np.int32), np.asarray(mask, np.float32), *inputs[1:], *arrays)
         logits, *new_state = [t.numpy() for t in out]
@@ -412,8 +411,7 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
     """
     adapt = default if adapt is None else (None if adapt is False else adapt)
     if adapt is not None and not isinstance(adapt, AdaptConfig):
-        raise ConfigError(f"Received an invalid value for `adapt`, expected None, False or an AdaptConfig "
-                          f"(genorm.evaluation.adapt), got {adapt!r}.")
+        raise invalid("adapt", "None, False or an AdaptConfig (genorm.evaluation.adapt)", adapt)
     return adapt
 
 

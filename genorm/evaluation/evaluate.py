@@ -55,7 +55,7 @@ from genorm.metrics import Accumulator, log_softmax
 from genorm.evaluation.report import Report, tables
 from genorm.genome.splits import as_tuples
 from genorm.rundir import BASELINES
-from genorm.validate import check_int, check_positive_int
+from genorm.validate import check_int, check_positive_int, invalid
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Targets:
     """What an evaluation of a run scores, and how the report labels it.
 
     Attributes:
-        genome: the :class:`~genorm.genome.Genome` the intervals refer to.
+        genome: the :class:`~genorm.genome.array.Genome` the intervals refer to.
         intervals: ``(record, start, end)`` / ``Interval`` s, non-overlapping.
         kind: ``"split"`` (the run's own held-out split), ``"intervals"`` (custom intervals of the
             run's genome) or ``"files"`` (whole records of explicit FASTA files).
@@ -231,8 +231,7 @@ def _check_adapt(adapt, window) -> None:
     from genorm.evaluation.adapt import AdaptConfig
 
     if adapt is not None and not isinstance(adapt, AdaptConfig):
-        raise ConfigError(f"Received an invalid value for `adapt`, expected None or an AdaptConfig "
-                          f"(genorm.evaluation.adapt), got {adapt!r}.")
+        raise invalid("adapt", "None or an AdaptConfig (genorm.evaluation.adapt)", adapt)
     if adapt is not None and window is not None:
         raise ConfigError("Adaptive evaluation reads every interval whole; it cannot be combined with a context limited "
                           "to the training window (--adapt and --context window exclude each other).")
@@ -298,7 +297,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
     Args:
         model: a Stepper (:func:`genorm.stepper.make_stepper`), a loaded run
             (:func:`genorm.trained.load`), or a Keras model from :func:`genorm.model.build_model`.
-        genome: the :class:`~genorm.genome.Genome` the intervals refer to, or FASTA path(s)
+        genome: the :class:`~genorm.genome.array.Genome` the intervals refer to, or FASTA path(s)
             (read with the default encoding policy). None (only when ``model`` is a loaded run):
             the run's genome, checked against its provenance, as :func:`run_targets` chooses:
             the run's test split, or custom ``intervals`` (a BED path or tuples) refused where
@@ -406,8 +405,7 @@ def evaluate_run(run, fasta=None, *, split: str = "test", intervals=None, allow_
             :func:`run_targets` and :func:`evaluate`.
     """
     if context not in CONTEXTS:
-        raise ConfigError(f"Received an invalid value for `context`, expected one of {', '.join(CONTEXTS)}, "
-                          f"got {context!r}.")
+        raise invalid("context", f"one of {', '.join(CONTEXTS)}", context)
     if warmup is not None and context == "window":
         raise ConfigError("`warmup` and context=\"window\" (--warmup and --context window) exclude each other: "
                           "choose one.")

@@ -30,6 +30,7 @@ import numpy as np
 
 from genorm.engine import stream
 from genorm.errors import ConfigError
+from genorm.validate import invalid
 from genorm.metrics import log_softmax
 
 Predicted = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -91,8 +92,7 @@ def register(name: str, label: Callable[[Evaluation], str | None],
     items = [(k, v) for k, v in ROWS.items() if k != name]
     if before is not None:
         if before not in ROWS:
-            raise ConfigError(f"Received an invalid value for `before`, expected one of {', '.join(ROWS)}, "
-                              f"got {before!r}.")
+            raise invalid("before", f"one of {', '.join(ROWS)}", before)
         at = [k for k, _ in items].index(before)
         items.insert(at, (name, row))
     else:

@@ -30,7 +30,7 @@ class Genome:
         packed: ``(G,) uint8`` packed codes of all records (may be a read-only memory map).
         offsets: ``(R + 1,) int64`` start of each record in ``packed``, then the total length.
         names: ``R`` record names, unique.
-        stats: per-record :class:`~genorm.reading.RecordStats` (counted while reading).
+        stats: per-record :class:`~genorm.reading.records.RecordStats` (counted while reading).
         sources: one dict per input: ``path``, ``format`` (fasta, genbank, embl, 2bit, records),
             ``compression`` (plain, gzip, bgzf), ``size`` in bytes.
         policy: the :class:`EncodingPolicy` the genome was read with.
@@ -150,7 +150,7 @@ def read_genome(
 ) -> Genome:
     """Read genome files or in-memory records into a :class:`Genome` (one byte per base).
 
-    Args: as :func:`genorm.reading.read_fasta`: paths, ``"-"``, handles, or an iterable of
+    Args: as :func:`genorm.reading.records.read_fasta`: paths, ``"-"``, handles, or an iterable of
     ``SeqRecord`` / ``(name, sequence)`` pairs; FASTA, GenBank, EMBL or 2bit (``format=`` forces one).
 
     >>> import io

@@ -183,7 +183,7 @@ def load_genome(cache_dir: str | os.PathLike, mmap: bool = True) -> Genome:
             on demand); False: read it into memory (one byte per base).
 
     Returns:
-        :class:`~genorm.genome.Genome`.
+        :class:`~genorm.genome.array.Genome`.
 
     Raises:
         CacheError: missing, incomplete, corrupt or wrong-version cache.
@@ -296,7 +296,7 @@ def cached_genome(
         progress: ``progress(bytes_read, total_or_None, label)`` while the FASTA is parsed.
 
     Returns:
-        :class:`~genorm.genome.Genome` whose ``packed`` is a read-only memory map of the cache
+        :class:`~genorm.genome.array.Genome` whose ``packed`` is a read-only memory map of the cache
         (or an in-memory array when no cache could be used).
 
     Raises:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from genorm.atomic import atomic_write_text
 from genorm.errors import ConfigError, SplitError, first_names
-from genorm.validate import check_int
+from genorm.validate import check_int, invalid
 
 if TYPE_CHECKING:
     from genorm.genome.array import Genome
@@ -117,7 +117,7 @@ class Splits:
     def intervals(self, split: str) -> list[Interval]:
         """The intervals of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
         if split not in SPLIT_NAMES:
-            raise ConfigError(f"Received an invalid value for `split`, expected one of {SPLIT_NAMES}, got {split!r}.")
+            raise invalid("split", f"one of {SPLIT_NAMES}", split)
         return getattr(self, split)
 
     def bases(self) -> dict[str, int]:
@@ -164,7 +164,7 @@ class Splits:
 
         Args:
             path: the BED file.
-            genome: the :class:`~genorm.genome.Genome` the split refers to (names are looked up).
+            genome: the :class:`~genorm.genome.array.Genome` the split refers to (names are looked up).
             window: the window length when the file has no genorm preamble; with one, it must be
                 None or equal the preamble's window.
 
@@ -345,7 +345,7 @@ def _check_fraction(name: str, value) -> float:
     except (TypeError, ValueError):
         f = float("nan")
     if isinstance(value, bool) or not 0.0 <= f < 1.0:
-        raise SplitError(f"Received an invalid value for `{name}`, expected a number in [0, 1), got {value!r}.")
+        raise invalid(name, "a number in [0, 1)", value, error=SplitError)
     return f
 
 
@@ -414,7 +414,7 @@ def make_splits(
     """Split every record of ``genome`` into gap-separated train / validation / test intervals.
 
     Args:
-        genome: a :class:`~genorm.genome.Genome`.
+        genome: a :class:`~genorm.genome.array.Genome`.
         window: input window length ``L`` (training windows are ``L + 1`` bases); also the gap.
         val_fraction: fraction of each record (rounded to whole bases) for validation, taken just
             before the test tail. Default 0.05. Not used when ``val_records`` is given.

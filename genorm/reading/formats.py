@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from genorm import encoding
 from genorm.reading import sources
 from genorm.errors import ConfigError, FastaFormatError, GenormError
+from genorm.validate import invalid
 from genorm.reading.sources import TWOBIT_SIGNATURES, Opened, guard_read, guarded, io_error
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,7 @@ _PROTEIN_ONLY = set("EFILPQJOXZefilpqjoxz")
 def check_format(format: str | None) -> str | None:
     """``format`` if it is None or one of :data:`FORMATS`, else a ConfigError."""
     if format is not None and format not in FORMATS:
-        raise ConfigError(f"Received an invalid value for `format`, expected one of {', '.join(FORMATS)} "
-                          f"(or None to detect it), got {format!r}.")
+        raise invalid("format", f"one of {', '.join(FORMATS)} (or None to detect it)", format)
     return format
 
 

@@ -61,7 +61,7 @@ from genorm.reading.sources import (
 
 __all__ = [
     "CHUNK_SIZE", "FIFO_WAIT", "FORMATS", "IN_MEMORY", "Record", "RecordStats", "as_sources", "byte_counts",
-    "check_format", "in_memory_provenance", "is_in_memory", "n_runs", "read_fasta", "scan", "sniff_compression",
+    "check_format", "in_memory_provenance", "is_in_memory", "read_fasta", "scan", "sniff_compression",
     "sniff_format", "write_fasta",
 ]
 # CHUNK_SIZE and FIFO_WAIT are re-exported to be read; to change them, set genorm.reading.sources.CHUNK_SIZE / FIFO_WAIT.
@@ -136,45 +136,9 @@ class RecordStats:
             n=c[4] + c[4 | flag] + sum(iupac.values()), soft_masked=lower, iupac=iupac, u=u,
         )
         if stats.n:
-            stats.n_runs, stats.longest_n_run = n_runs(packed)
+            runs = encoding.n_runs(packed)
+            stats.n_runs, stats.longest_n_run = len(runs), max((b - a for a, b in runs), default=0)
         return stats
-
-
-def n_runs(packed: np.ndarray, block: int = 1 << 20) -> tuple[int, int]:
-    """Number of runs of N and the length of the longest, in packed codes ``(L,) uint8``.
-
-    Works a block at a time, so the extra memory is a few MB whatever the length.
-
-    >>> n_runs(np.array([4, 4, 0, 4, 12, 12, 1], dtype=np.uint8))
-    (2, 3)
-    """
-    runs = longest = current = 0  # `current`: length of the run still open at the block edge
-    for i in range(0, packed.size, block):
-        x = (np.bitwise_and(packed[i:i + block], encoding.CODE_BITS) == encoding.N).view(np.int8)
-        if not x.any():
-            longest, current = max(longest, current), 0
-            continue
-        d = np.diff(x)
-        starts = np.flatnonzero(d == 1) + 1
-        ends = np.flatnonzero(d == -1) + 1
-        if x[0]:
-            starts = np.concatenate([[0], starts])
-        if x[-1]:
-            ends = np.concatenate([ends, [x.size]])
-        lengths = ends - starts
-        if x[0] and current:
-            lengths[0] += current      # the open run continues into this block
-            runs -= 1
-        elif current:
-            longest = max(longest, current)
-        runs += lengths.size
-        if x[-1]:
-            current, lengths = int(lengths[-1]), lengths[:-1]
-        else:
-            current = 0
-        if lengths.size:
-            longest = max(longest, int(lengths.max()))
-    return runs, max(longest, current)
 
 
 @dataclass
@@ -298,7 +262,7 @@ def scan(
     format: str | None = None,
     with_stats: bool = True,
 ) -> Iterator[tuple[bytes, str, str, RecordStats | None, str]]:
-    """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.read_genome`.
+    """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.array.read_genome`.
 
     For each kept, non-empty record yields ``(packed, name, description, stats, label)``, where
     ``packed`` is the record's packed codes as ``bytes``. ``on_source`` receives ``{"path",

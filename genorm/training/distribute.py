@@ -65,6 +65,7 @@ import numpy as np
 from genorm import _compat
 from genorm.config import STRATEGIES  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError
+from genorm.validate import invalid
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,7 @@ def choose_strategy(name: str, backend: str, cluster: Cluster | None, local_gpus
             ``multiworker`` without ``TF_CONFIG``.
     """
     if name not in STRATEGIES:
-        raise ConfigError(f"Received an invalid value for `strategy`, expected one of {', '.join(STRATEGIES)}, "
-                          f"got {name!r}.")
+        raise invalid("strategy", f"one of {', '.join(STRATEGIES)}", name)
     if name == "auto":
         if backend != "tensorflow":
             return "one"
