@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from genorm.engine import stream
-from genorm.errors import ConfigError
+from genorm.validate import invalid
 from genorm.validate import invalid
 from genorm.metrics import log_softmax
 
