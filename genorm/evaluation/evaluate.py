@@ -50,7 +50,7 @@ from genorm.encoding import CODE_BITS, SOFT_MASK_FLAG
 from genorm.errors import ConfigError
 from genorm.baselines import Baselines
 from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes
-from genorm.evaluation.rows import MODEL_ROW, ROWS, Evaluation
+from genorm.evaluation.rows import MODEL_ROW, ROWS, Evaluation, describe
 from genorm.metrics import Accumulator, log_softmax
 from genorm.evaluation.report import Report, tables
 from genorm.genome.splits import as_tuples
@@ -344,6 +344,7 @@ def evaluate(model, genome=None, intervals=None, *, baselines: Baselines | None 
         _accumulate(accs[label], genome, ROWS[name].predict(ev))
         if name == MODEL_ROW:
             _check_scored(accs[label], ivs)
+    describe(ev)
     meta = ev.meta
     frames = tables(accs, list(genome.names))
     logger.info("evaluated %d bases in %d lanes (%s)", int(frames[0]["bases"].iloc[0]), len(lanes), mode)

@@ -142,9 +142,24 @@ def _adaptive(ev: Evaluation) -> Iterator[Predicted]:
     yield from _probabilities(_timed(ev, ADAPT_ROW, stream_adaptive(adaptive, ev.genome, ev.intervals,
                                                                     progress=ev.progress)))
     ev.meta["adapt"] = ev.adapt.to_dict()
-    ev.meta["modes"] = {MODEL_ROW: f"static ({ev.meta['mode']})", ADAPT_ROW: ev.adapt.describe()}
-    ev.meta["bases_per_second"] = {name: ev.bases / max(ev.seconds.get(name, 0.0), 1e-9)
-                                   for name in (MODEL_ROW, ADAPT_ROW)}
+
+
+def describe(ev: Evaluation) -> None:
+    """Put ``modes`` (how each stepped row predicted) and ``bases_per_second`` in the report's meta,
+    when more than the static model was stepped (adaptive weights, count models)."""
+    if set(ev.seconds) == {MODEL_ROW}:
+        return
+    counts = _tables(ev) is not None
+    modes = {MODEL_ROW: f"static weights ({ev.meta['mode']})" + (", counts updated as it reads" if counts else ""),
+             STATIC_ROW: f"static weights ({ev.meta['mode']}), the training split's counts only",
+             COUNTS_ROW: "the counts mixed without the network (back-off), updated as they read",
+             COUNTS_STATIC_ROW: "the counts mixed without the network (back-off), the training split's only"}
+    if ev.adapt is not None:
+        from genorm.evaluation.adapt import ADAPT_ROW
+
+        modes[ADAPT_ROW] = ev.adapt.describe()
+    ev.meta["modes"] = {name: modes[name] for name in ev.seconds if name in modes}
+    ev.meta["bases_per_second"] = {name: ev.bases / max(ev.seconds[name], 1e-9) for name in ev.meta["modes"]}
 
 
 def _baseline(name: str) -> Callable[[Evaluation], Iterator[Predicted]]:
@@ -220,4 +235,5 @@ for _name in ("uniform", "composition", "markov"):
     register(_name, _baseline_label(_name), _baseline(_name))
 
 
-__all__ = ["Evaluation", "MODEL_ROW", "ROWS", "Row", "register", "unregister"]
+__all__ = ["COUNTS_ROW", "COUNTS_STATIC_ROW", "Evaluation", "MODEL_ROW", "ROWS", "Row", "STATIC_ROW", "describe", "register",
+           "unregister"]
