@@ -84,6 +84,7 @@ HASH_KIND = "splitmix64"
 SATURATION = 65535
 CELL_BYTES = 8
 _MIN_HASHED_CELLS = 64
+_BUCKET_BITS = 18  # buckets that find the occurrences alone in their cell within a chunk
 _DENSE_OWN_CELLS = 1 << 18  # a stream keeps its own counts of the first orders densely up to this many cells
 _BLOCK = 1 << 20  # bases per block when building tables
 _FEATURE_BLOCK = 1 << 16  # bases per block of features (measured: 4x faster than 1 M, cache-sized temporaries)
@@ -562,8 +563,8 @@ class _DeltaMap:
     def add(self, q: np.ndarray, c: np.ndarray) -> None:
         """Add counts ``c (m, 4) int32`` to distinct keys ``q (m,) int64``."""
         if (self.n + q.size) * 4 > self.keys.size * 3:
-            used = self.keys >= 0
-            old_k, old_v = self.keys[used], self.vals[used]
+            used = np.flatnonzero(self.keys >= 0)
+            old_k, old_v = self.keys[used], _as_counts(self._vrows[used])
             self._alloc(1 << int(2 * (self.n + q.size)).bit_length())
             self._insert(old_k, old_v)
         self._insert(q, np.ascontiguousarray(c, np.int32))
@@ -688,8 +689,15 @@ class CountStream:
             rows.append(np.full(ot.size, -1))
             cols.append(oo)
         g, pos, base, rows, cols = (np.concatenate(a) for a in (g, pos, base, rows, cols))
-        if g.size == 0:
-            return np.zeros(0, np.int64), np.zeros((0, 4), np.int32)
+        # an item alone in its hash bucket is alone in its cell: nothing before it, and its total is itself
+        bucket = (_mix(g.astype(np.uint64)) >> _U64(64 - _BUCKET_BITS)).astype(np.int64)
+        alone = np.bincount(bucket, minlength=1 << _BUCKET_BITS)[bucket] == 1
+        single_cells, single_base = g[alone & (base >= 0)], base[alone & (base >= 0)]
+        single = np.zeros((single_cells.size, 4), np.int32)
+        single.reshape(-1)[np.arange(single_cells.size) * 4 + single_base] = 1
+        if alone.all():
+            return single_cells, single
+        g, pos, base, rows, cols = (a[~alone] for a in (g, pos, base, rows, cols))
         bits = int(3 * c.nxt.size + 3).bit_length()
         if int(g.max(initial=0)) < 1 << (62 - bits):
             order = np.argsort((g << bits) | pos)  # ties only between occurrences at one position: moot
@@ -712,4 +720,4 @@ class CountStream:
         last = np.append(first[1:], g.size) - 1
         total = cs[last] + oh[last] - before[last]
         keep = total.any(axis=1)
-        return g[last[keep]], total[keep]
+        return np.concatenate([g[last[keep]], single_cells]), np.concatenate([total[keep], single])

@@ -8,7 +8,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genorm.counts import (CountConfig, CountTables, cell_of, features_from_counts, plan_sizes)
+import genorm.counts as counts_module
+from genorm.counts import CountConfig, CountTables, cell_of, features_from_counts, plan_sizes
 from genorm.errors import ConfigError, RunDirError
 
 ORDERS = (1, 2, 3, 5, 8)
@@ -162,9 +163,11 @@ def stream_in_chunks(tables: CountTables, x: np.ndarray, sizes) -> np.ndarray:
     return np.concatenate(rows)
 
 
+@pytest.mark.parametrize("bucket_bits", [18, 2])  # 2: most lone cells share a bucket, the slow path
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("seq", SEQUENCES)
-def test_stream_counts_are_table_plus_earlier_occurrences(seq, layout):
+def test_stream_counts_are_table_plus_earlier_occurrences(seq, layout, bucket_bits, monkeypatch):
+    monkeypatch.setattr(counts_module, "_BUCKET_BITS", bucket_bits)
     pieces = SEQUENCES[seq]()
     cfg = config(layout, True)
     tables = CountTables.build(pieces[1:], cfg)
