@@ -447,9 +447,14 @@ class CountTables:
             out[a:b] = features_from_counts(counts, self.config.alpha)
         return out
 
-    def stream(self) -> CountStream:
-        """A predict-then-update stream (one lane) over these tables."""
-        return CountStream(self)
+    def stream(self, expected_bases: int | None = None) -> CountStream:
+        """A predict-then-update stream (one lane) over these tables.
+
+        ``expected_bases`` (optional): about how many bases the lane will read; its own counts are
+        then sized for them at the start instead of growing (each doubling re-inserts every key:
+        about two thirds of the insertion work of a long stream). Results are the same either way.
+        """
+        return CountStream(self, expected_bases)
 
     # -- files ----------------------------------------------------------------------------
     def save(self, path_dir: str | os.PathLike) -> None:
@@ -606,23 +611,29 @@ class _DeltaMap:
 class CountStream:
     """Predict-then-update counts for one lane: the tables plus the lane's own earlier occurrences.
 
-    The context carries across chunks (the last 32 bases are kept).
+    The context carries across chunks (the last 32 bases are kept). ``expected_bases``: see
+    :meth:`CountTables.stream`.
     """
 
-    def __init__(self, tables: CountTables):
+    def __init__(self, tables: CountTables, expected_bases: int | None = None):
         self.tables = tables
+        hashed = sum(1 for end in np.cumsum(tables.sizes) if end > tables._layout.dense_cells)
+        keys = 0 if expected_bases is None else \
+            check_positive_int("expected_bases", expected_bases) * hashed * (2 if tables.config.both_strands else 1)
+        self._capacity = 1 << max(10, int(keys * 4 // 3 + 1).bit_length())
         self.reset()
 
     def reset(self) -> None:
         """Back to the training tables only, with an empty context."""
         self._dense = np.zeros((self.tables._layout.dense_cells, 4), np.int32)
-        self._own = _DeltaMap()
+        self._own = _DeltaMap(self._capacity)
         self._tail = np.zeros(0, np.uint8)
 
     def copy(self) -> CountStream:
         """An independent copy of this lane's state."""
         out = object.__new__(CountStream)
         out.tables, out._own, out._tail = self.tables, self._own.copy(), self._tail.copy()
+        out._capacity = self._capacity
         out._dense = self._dense.copy()
         return out
 

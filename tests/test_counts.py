@@ -218,6 +218,11 @@ def test_copy_and_reset(seq):
     a.reset()
     np.testing.assert_array_equal(a.features(x), tables.stream().features(x))
     assert a.features(x[:0]).shape == (0, tables.n_features)
+    sized = tables.stream(expected_bases=x.size)  # sized at the start: the same numbers
+    np.testing.assert_array_equal(np.concatenate([sized.features(x[:50]), sized.features(x[50:])]),
+                                  stream_in_chunks(tables, x, [50, 200]))
+    with pytest.raises(ConfigError, match=r"`expected_bases`, expected a positive integer, got 0"):
+        tables.stream(expected_bases=0)
 
 
 # ------------------------------------------------------------------------------------------
