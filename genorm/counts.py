@@ -680,8 +680,10 @@ class CountStream:
 
         Items sorted by (global cell, 3 t + kind): a query at t (kind 0, only where no forward occurrence
         at t stands for it), the forward occurrence at t (kind 1; the query at t shares its cell and reads
-        the exclusive cumulative count there), its reverse complement (kind 2). Returns the distinct
-        global cells ``(m,) int64`` of the occurrences and their counts ``(m, 4) int32``.
+        the exclusive cumulative count there), its reverse complement (kind 2). Items alone in their
+        bucket of a 2**18-bucket hash (most items of long orders) are alone in their cell and skip the
+        sort. Returns the distinct global cells ``(m,) int64`` of the occurrences and their counts
+        ``(m, 4) int32``.
         """
         occ = c.occ.copy()
         occ[:, :max(h - 1, 0)] = False
@@ -711,7 +713,7 @@ class CountStream:
         g, pos, base, rows, cols = (a[~alone] for a in (g, pos, base, rows, cols))
         bits = int(3 * c.nxt.size + 3).bit_length()
         if int(g.max(initial=0)) < 1 << (62 - bits):
-            order = np.argsort((g << bits) | pos)  # ties only between occurrences at one position: moot
+            order = np.argsort((g << bits) | pos)  # keys are distinct: no stable sort needed
         else:
             order = np.lexsort((pos, g))
         g, base, rows, cols = g[order], base[order], rows[order], cols[order]
