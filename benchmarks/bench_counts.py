@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             stream.features(x[s:s + chunk])
         print(f"stream features, chunk {chunk}: {_rate(x.size, t0, c0)}; the lane's own counts: "
               f"{stream._own.n:,} cells, {(stream._own.keys.nbytes + stream._own.vals.nbytes) / 2**20:.0f} MiB")
+    stream = tables.stream(expected_bases=x.size)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for s in range(0, x.size, 1000):
+        stream.features(x[s:s + 1000])
+    print(f"stream features, chunk 1000, sized for the stream (expected_bases): {_rate(x.size, t0, c0)}")
     return 0
 
 

@@ -8,7 +8,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from genorm.counts import (CountConfig, CountTables, cell_of, features_from_counts, plan_sizes)
+import genorm.counts as counts_module
+from genorm.counts import CountConfig, CountTables, cell_of, features_from_counts, plan_sizes
 from genorm.errors import ConfigError, RunDirError
 
 ORDERS = (1, 2, 3, 5, 8)
@@ -162,9 +163,11 @@ def stream_in_chunks(tables: CountTables, x: np.ndarray, sizes) -> np.ndarray:
     return np.concatenate(rows)
 
 
+@pytest.mark.parametrize("bucket_bits", [18, 2])  # 2: most lone cells share a bucket, the slow path
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("seq", SEQUENCES)
-def test_stream_counts_are_table_plus_earlier_occurrences(seq, layout):
+def test_stream_counts_are_table_plus_earlier_occurrences(seq, layout, bucket_bits, monkeypatch):
+    monkeypatch.setattr(counts_module, "_BUCKET_BITS", bucket_bits)
     pieces = SEQUENCES[seq]()
     cfg = config(layout, True)
     tables = CountTables.build(pieces[1:], cfg)
@@ -215,6 +218,11 @@ def test_copy_and_reset(seq):
     a.reset()
     np.testing.assert_array_equal(a.features(x), tables.stream().features(x))
     assert a.features(x[:0]).shape == (0, tables.n_features)
+    sized = tables.stream(expected_bases=x.size)  # sized at the start: the same numbers
+    np.testing.assert_array_equal(np.concatenate([sized.features(x[:50]), sized.features(x[50:])]),
+                                  stream_in_chunks(tables, x, [50, 200]))
+    with pytest.raises(ConfigError, match=r"`expected_bases`, expected a positive integer, got 0"):
+        tables.stream(expected_bases=0)
 
 
 # ------------------------------------------------------------------------------------------
