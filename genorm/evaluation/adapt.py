@@ -60,6 +60,9 @@ DEFAULT_LANES = 4
 DEFAULT_WARMUP = 0
 DEFAULT_CARRY = False
 OPTIMIZERS = ("sgd", "adam")
+MAX_LEARNING_RATE = 10.0
+"""The largest adaptive learning rate accepted (training's bound too): far above any useful one; beyond it
+a step overflows float32 and every number of the report would be NaN or infinite."""
 ADAPT_ROW = "model+adapt"
 """The report's row of the adaptive model (the static model's row stays ``model``)."""
 
@@ -91,7 +94,7 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("chunk", check_int("adapt.chunk", self.chunk, 2, expected="an integer >= 2 (bases per update)"))
-        set_("learning_rate", check_number("adapt.learning_rate", self.learning_rate, 0.0))
+        set_("learning_rate", check_number("adapt.learning_rate", self.learning_rate, 0.0, MAX_LEARNING_RATE))
         set_("optimizer", check_choice("adapt.optimizer", self.optimizer, OPTIMIZERS))
         set_("lanes", check_positive_int("adapt.lanes", self.lanes))
         set_("warmup", check_int("adapt.warmup", self.warmup, 0))
@@ -313,6 +316,15 @@ def _segments(n: int, config: AdaptConfig) -> list[tuple[int, int, int]]:
     return [(max(0, a - config.warmup), a, min(a + size, n)) for a in range(0, n, size)]
 
 
+def _check_finite(logits, config: AdaptConfig, ctx_base: int) -> None:
+    """A step that made the weights NaN or infinite is an error: no NaN or infinite metric is ever reported."""
+    if not np.isfinite(np.asarray(logits)).all():
+        raise ConfigError(f"Adaptive evaluation diverged: after {ctx_base:,} bases of updates with learning rate "
+                          f"{config.learning_rate:g} ({config.optimizer}) the model's predictions are NaN or "
+                          f"infinite, so no metric can be reported. Use a smaller --adapt-lr (default "
+                          f"{DEFAULT_LEARNING_RATE:g}), or evaluate without --adapt.")
+
+
 def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Block]:
     """Adaptive predictions of every base of one interval (the stepper is not reset here).
 
@@ -353,6 +365,7 @@ def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[Bloc
             mask[i, lo:m] = targets[i, lo:m] != N
             spans.append((i, p0, lo, m))
         logits, state = stepper.step(inputs, state, targets, mask)
+        _check_finite(logits, stepper.config, ctx_base=t0)
         for i, p0, lo, m in spans:
             yield np.arange(p0 + 1 + lo, p0 + 1 + m, dtype=np.int64), logits[i, lo:m]
 
@@ -422,5 +435,6 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
 
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
-           "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
+           "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "MAX_LEARNING_RATE",
+           "OPTIMIZERS",
            "adapt_config", "adapt_interval", "evaluate_adapts", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
