@@ -28,8 +28,15 @@ def test_report_kind_refuses_other_names():
     (["--warmup", "5", "--context", "window"], r"^--warmup and --context window exclude each other: choose one\.$"),
     (["--no-adapt", "--adapt-lr", "0.1"], r"^--adapt-lr applies only to adaptive evaluation: add --adapt \(adapt=True\), or leave it "
                             r"out\.$"),
-    (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a finite "
-                                      r"number >= 0, got -1\.0\.$"),
+    (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a number "
+                                      r"in \[0, 10\], got -1\.0\.$"),
+    # issue 23: 3.4e38 printed accuracy inf and bits NaN, exit 0
+    (["--adapt", "--adapt-lr", "3.4e38"], r"^Received an invalid value for `adapt\.learning_rate`, expected a number "
+                                          r"in \[0, 10\], got 3\.4e\+38\.$"),
+    # issue 23: an option silently ignored
+    (["--allow-train-overlap"], r"^--allow-train-overlap applies to --intervals or FASTA files that hold training "
+                                r"bases; the run's own split never does: leave it out, or give the intervals or files "
+                                r"to score\.$"),
 ])
 def test_option_conflicts_fail_before_the_run_is_read(tmp_path, flags, message):
     args = build_parser().parse_args(["evaluate", str(tmp_path / "no_run"), *flags])

@@ -26,7 +26,8 @@ def add_evaluate(sub) -> None:
                    help="evaluate these intervals of the run's genome instead (record, start, end; reported as custom "
                         "intervals, not the run's split; refused where they overlap the training split)")
     p.add_argument("--allow-train-overlap", action="store_true",
-                   help="with --intervals: score intervals that overlap the training split anyway (not held out)")
+                   help="with --intervals or FASTA files: score intervals or records that hold bases of the "
+                        "training split anyway (not held out; the report says how many)")
     p.add_argument("-o", "--output", default=None,
                    help="write the report: .json (every table) or .tsv (tidy long table); '-': JSON to standard "
                         "output (the printed report then goes to stderr)")
@@ -79,6 +80,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from genorm.plots import plot_format
 
         plot_format(args.plot)
+    if args.allow_train_overlap and args.intervals is None and not args.fasta:
+        raise ConfigError("--allow-train-overlap applies to --intervals or FASTA files that hold training bases; the "
+                          "run's own split never does: leave it out, or give the intervals or files to score.")
     if args.warmup is not None and args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":
