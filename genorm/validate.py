@@ -116,3 +116,39 @@ def check_number(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_o
     if not ok:
         raise invalid(name, expected or f"a {_interval(lo, hi, lo_open, hi_open)}", value)
     return x
+
+
+class _Shown:
+    """A value shown in a message by a short repr (a list of a million letters is not printed)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        import reprlib
+
+        return reprlib.repr(self.value)
+
+
+def check_sequence(name: str, seq: Any):
+    """``seq`` (a SeqRecord's ``.seq``) if it is one of the documented input types: ``str``, ``bytes``,
+    ``Bio.Seq.Seq`` / ``MutableSeq`` with defined bases, or an array of codes; anything else (None, a number,
+    a list) is refused rather than read as DNA through ``str()``. The content is checked by the encoder.
+
+    >>> check_sequence("seq", float("nan"))
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `seq`, expected a string, bytes, Bio.Seq.Seq, SeqRecord or a 1-D integer array of codes 0-4, got nan.
+    """
+    from Bio.Seq import MutableSeq, Seq
+    from Bio.SeqRecord import SeqRecord
+
+    if isinstance(seq, SeqRecord):
+        seq = seq.seq
+    if not isinstance(seq, (str, bytes, np.ndarray, Seq, MutableSeq)):
+        raise invalid(name, "a string, bytes, Bio.Seq.Seq, SeqRecord or a 1-D integer array of codes 0-4",
+                      _Shown(seq))
+    if isinstance(seq, Seq) and not seq.defined and len(seq) > 0:
+        raise invalid(name, f"a sequence whose bases are defined (this Bio.Seq.Seq holds only its length, "
+                            f"{len(seq):,})", seq)
+    return seq
