@@ -118,7 +118,7 @@ def check_number(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_o
     return x
 
 
-class _Shown:
+class Brief:
     """A value shown in a message by a short repr (a list of a million letters is not printed)."""
 
     def __init__(self, value):
@@ -147,8 +147,23 @@ def check_sequence(name: str, seq: Any):
         seq = seq.seq
     if not isinstance(seq, (str, bytes, np.ndarray, Seq, MutableSeq)):
         raise invalid(name, "a string, bytes, Bio.Seq.Seq, SeqRecord or a 1-D integer array of codes 0-4",
-                      _Shown(seq))
+                      Brief(seq))
     if isinstance(seq, Seq) and not seq.defined and len(seq) > 0:
         raise invalid(name, f"a sequence whose bases are defined (this Bio.Seq.Seq holds only its length, "
                             f"{len(seq):,})", seq)
     return seq
+
+
+def check_path(name: str, value: Any, what: str = "a path") -> Any:
+    """``value`` if it is a path (``str`` or ``os.PathLike``); None, numbers and bytes are refused by name.
+
+    >>> check_path("run_dir", None, "the path of a run directory")
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `run_dir`, expected the path of a run directory (str or os.PathLike), got None.
+    """
+    import os
+
+    if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value):
+        raise invalid(name, f"{what} (str or os.PathLike)", Brief(value))
+    return value

@@ -47,6 +47,7 @@ from genorm.training.callbacks import (
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
+from genorm.validate import check_path
 from genorm.model import build_model
 from genorm.training.stateful import StatefulTrainer, base_weights
 from genorm.training.validation import StreamingValidation
@@ -148,6 +149,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"Received an invalid value for `config`, expected a TrainConfig, got {config!r}.")
+    check_path("out_dir", out_dir, "the path of the run directory to write")
     paths, preloaded = data.check_inputs(fasta_paths, config)
     if config.tensorboard:
         import importlib.util
