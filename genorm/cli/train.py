@@ -157,7 +157,11 @@ def train_config_from_args(args: argparse.Namespace):
                 changes[name] = value
     if hasattr(args, "baselines"):
         changes["baselines"] = args.baselines
-    return config.replace(**changes)
+    config = config.replace(**changes)
+    if "walk" in changes and not config.tbptt:  # it would be ignored
+        raise ConfigError(f"--walk {changes['walk']} applies only to stateful training (how many windows a row walks "
+                          "before its state is reset): add --tbptt, or leave --walk out.")
+    return config
 
 
 def default_out(fasta: str) -> str:
