@@ -286,11 +286,12 @@ def index_genome(
     if not force and (path / META_FILE).is_file():
         try:
             meta = _read_meta(path)
-            if meta.get("fingerprint") == want:
+            if meta.get("fingerprint") == want and isinstance(meta.get("content_sha256"), dict):
                 genome = load_genome(path, mmap=True)  # a damaged cache: CacheError, rebuilt below
                 logger.info("using genome cache %s", path)
                 return CacheResult(genome, path, False)
-            logger.info("genome cache %s is out of date (the FASTA, policy or records changed): rebuilding", path)
+            logger.info("genome cache %s is out of date (the FASTA, policy or records changed, or an older genorm "
+                        "wrote it): rebuilding", path)
         except CacheError as exc:
             logger.warning("%s Rebuilding it.", exc)
     genome = read_genome(sources, policy=policy, records=records, progress=progress)
