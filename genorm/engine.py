@@ -96,6 +96,12 @@ def plan_lanes(intervals: Sequence[tuple[int, int, int]], *, warmup: int | None 
     >>> plan_lanes([(0, 0, 2500)], warmup=100, segment=1000)
     [Lane(record=0, ctx_start=0, start=0, end=1000), Lane(record=0, ctx_start=900, start=1000, end=2000), Lane(record=0, ctx_start=1900, start=2000, end=2500)]
     """
+    if segment is not None and warmup is None:  # it would be ignored
+        from genorm.errors import ConfigError
+
+        raise ConfigError("Received `segment` without `warmup` (--segment without --warmup): segments are the lanes "
+                          "of warm-up evaluation; exact streaming reads each interval in one lane. Add --warmup "
+                          "BASES, or leave --segment out.")
     intervals = [iv for iv in intervals if iv[2] > iv[1]]
     if window is not None:
         return [Lane(r, a, a, min(a + window, e)) for r, s, e in intervals for a in range(s, e, window)]

@@ -24,6 +24,19 @@ MAX_BYTES = 1 << 28
 """A JSON file larger than this (256 MiB) is refused before it is read."""
 
 
+class _DuplicateKey(Exception):
+    """A key repeated in one JSON object (``json`` would keep the last value without a word)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_json(text: str | bytes, what: str, error: type[GenormError] = ConfigError, expect: type | None = dict,
                hint: str = "") -> Any:
     """``text`` parsed as JSON; ``what`` names its source in errors (e.g. "--config c.json").
@@ -36,7 +49,8 @@ def parse_json(text: str | bytes, what: str, error: type[GenormError] = ConfigEr
         hint: appended to every message: what the user should do.
 
     Raises:
-        ``error``: not UTF-8, not JSON, nested too deeply, or not of type ``expect``.
+        ``error``: not UTF-8, not JSON, a key twice in one object, nested too deeply, or not of type
+        ``expect``.
     """
     end = f" {hint}" if hint else ""
     if isinstance(text, bytes):
@@ -46,7 +60,10 @@ def parse_json(text: str | bytes, what: str, error: type[GenormError] = ConfigEr
             raise error(f"{what} is not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start}); "
                         f"save it as UTF-8 JSON.{end}") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise error(f"{what} has the key {exc.args[0]!r} twice in one object: only one value would be used, silently. "
+                    f"Keep one.{end}") from None
     except json.JSONDecodeError as exc:
         raise error(f"{what} is not valid JSON: {exc}.{end}") from None
     except RecursionError:

@@ -133,6 +133,12 @@ class Accumulator:
             soft_mask, probs = np.asarray(soft_mask)[keep], np.asarray(probs)[keep]
         if targets.size == 0:
             return
+        if not np.isfinite(probs).all():  # a NaN would spread to every total: never report one
+            from genorm.errors import ConfigError
+
+            raise ConfigError("The predictions of some bases are NaN or infinite, so no metric can be reported: the "
+                              "model's weights are damaged (train again), or adaptive evaluation diverged (use a "
+                              "smaller --adapt-lr).")
         bits, p_true, top1, top2, pred = credits(probs, targets)
         num_records = self.cells.shape[0]
         group = (records * 2 + np.asarray(soft_mask, dtype=np.intp)) * NUM_BASES + targets.astype(np.intp)

@@ -28,21 +28,22 @@ from genorm.encoding import EncodingPolicy
 from genorm.engine import Lane, Reader, Sequences, in_blocks, stream
 from genorm.errors import ConfigError, GenormError
 from genorm.metrics import softmax
-from genorm.validate import check_int, check_number, check_positive_int, invalid
+from genorm.validate import check_int, check_number, check_positive_int, check_sequence, invalid
 
 logger = logging.getLogger(__name__)
 
 
 
-def sequence_to_packed(seq, policy: EncodingPolicy | None = None, what: str = "sequence") -> np.ndarray:
+def sequence_to_packed(seq, policy: EncodingPolicy | None = None, what: str = "sequence",
+                       name: str = "seq") -> np.ndarray:
     """Packed codes ``(L,) uint8`` of a string, ``bytes``, ``Bio.Seq.Seq``, ``Bio.SeqRecord.SeqRecord``
-    or an array of codes (0-4, optionally with the soft-mask bit 8).
+    or an array of codes (0-4, optionally with the soft-mask bit 8); ``name`` is the argument the
+    caller was given it as (for messages).
 
     Raises:
-        GenormError: the sequence is empty, or holds letters that are not nucleotides.
+        GenormError: another type, the sequence is empty, or holds letters that are not nucleotides.
     """
-    if hasattr(seq, "seq") and not isinstance(seq, (str, bytes)):  # SeqRecord
-        seq = seq.seq
+    seq = check_sequence(name, seq)
     if isinstance(seq, np.ndarray):
         if seq.ndim != 1 or not np.issubdtype(seq.dtype, np.integer):
             raise invalid(what, "a 1-D integer array of codes", shown=f"dtype {seq.dtype} and shape {seq.shape}")
@@ -253,8 +254,9 @@ class Predictor:
         rng = np.random.default_rng(seed)
         reader = Reader(self.stepper)
         logits = self.stepper.initial_logits()
-        if prime is not None and len(prime) > 0:
-            codes = encoding.packed_to_codes(sequence_to_packed(prime, self.policy, what="prime")).astype(np.int32)
+        if prime is not None and len(check_sequence("prime", prime)) > 0:
+            codes = encoding.packed_to_codes(sequence_to_packed(prime, self.policy, what="prime", name="prime")
+                                             ).astype(np.int32)
             for start in range(0, codes.size, self.chunk):
                 logits = reader.read(codes[None, start:start + self.chunk])[0, -1]
         result = np.empty(int(length), dtype=np.uint8)

@@ -217,7 +217,9 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
 
     import genorm.model  # noqa: F401  (registers the custom layers)
 
-    run_dir = Path(run_dir)
+    from genorm.validate import check_path
+
+    run_dir = Path(check_path("run_dir", run_dir, "the path of a run directory written by genorm train"))
     if not run_dir.is_dir():
         raise RunDirError(f"Run directory {run_dir} does not exist. Train one with `genorm train GENOME.fa "
                           f"--out {run_dir}`.")

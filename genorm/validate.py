@@ -180,3 +180,54 @@ def check_stream_option(name: str, value: Any) -> Any:
     genorm.errors.ConfigError: Received an invalid value for `batch_size`, expected a positive integer, got 0.
     """
     return STREAM_OPTIONS[name](value)
+
+
+class Brief:
+    """A value shown in a message by a short repr (a list of a million letters is not printed)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        import reprlib
+
+        return reprlib.repr(self.value)
+
+
+def check_sequence(name: str, seq: Any):
+    """``seq`` (a SeqRecord's ``.seq``) if it is one of the documented input types: ``str``, ``bytes``,
+    ``Bio.Seq.Seq`` / ``MutableSeq`` with defined bases, or an array of codes; anything else (None, a number,
+    a list) is refused rather than read as DNA through ``str()``. The content is checked by the encoder.
+
+    >>> check_sequence("seq", float("nan"))
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `seq`, expected a string, bytes, Bio.Seq.Seq, SeqRecord or a 1-D integer array of codes 0-4, got nan.
+    """
+    from Bio.Seq import MutableSeq, Seq
+    from Bio.SeqRecord import SeqRecord
+
+    if isinstance(seq, SeqRecord):
+        seq = seq.seq
+    if not isinstance(seq, (str, bytes, np.ndarray, Seq, MutableSeq)):
+        raise invalid(name, "a string, bytes, Bio.Seq.Seq, SeqRecord or a 1-D integer array of codes 0-4",
+                      Brief(seq))
+    if isinstance(seq, Seq) and not seq.defined and len(seq) > 0:
+        raise invalid(name, f"a sequence whose bases are defined (this Bio.Seq.Seq holds only its length, "
+                            f"{len(seq):,})", seq)
+    return seq
+
+
+def check_path(name: str, value: Any, what: str = "a path") -> Any:
+    """``value`` if it is a path (``str`` or ``os.PathLike``); None, numbers and bytes are refused by name.
+
+    >>> check_path("run_dir", None, "the path of a run directory")
+    Traceback (most recent call last):
+    ...
+    genorm.errors.ConfigError: Received an invalid value for `run_dir`, expected the path of a run directory (str or os.PathLike), got None.
+    """
+    import os
+
+    if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value):
+        raise invalid(name, f"{what} (str or os.PathLike)", Brief(value))
+    return value

@@ -49,8 +49,11 @@ def _static_chunked(stepper, codes, chunk) -> np.ndarray:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"chunk": 1}, r"`adapt\.chunk`, expected an integer >= 2 \(bases per update\), got 1\."),
-    ({"learning_rate": -0.1}, r"`adapt\.learning_rate`, expected a finite number >= 0, got -0\.1\."),
-    ({"learning_rate": float("nan")}, r"`adapt\.learning_rate`, expected a finite number >= 0, got nan\."),
+    ({"learning_rate": -0.1}, r"`adapt\.learning_rate`, expected a number in \[0, 10\], got -0\.1\."),
+    ({"learning_rate": float("nan")}, r"`adapt\.learning_rate`, expected a number in \[0, 10\], got nan\."),
+    # issue 23: 3.4e38 printed accuracy inf and bits NaN with exit 0
+    ({"learning_rate": 3.4e38}, r"`adapt\.learning_rate`, expected a number in \[0, 10\], got 3\.4e\+38\."),
+    ({"learning_rate": 10.5}, r"`adapt\.learning_rate`, expected a number in \[0, 10\], got 10\.5\."),
     ({"optimizer": "rmsprop"}, r"`adapt\.optimizer`, expected one of sgd, adam, got 'rmsprop'\."),
     ({"lanes": 0}, r"`adapt\.lanes`, expected a positive integer, got 0\."),
     ({"warmup": -1}, r"`adapt\.warmup`, expected an integer >= 0, got -1\."),
@@ -59,6 +62,23 @@ def _static_chunked(stepper, codes, chunk) -> np.ndarray:
 def test_config_refuses_bad_values(kwargs, message):
     with pytest.raises(ConfigError, match=r"^Received an invalid value for " + message + "$"):
         AdaptConfig(**kwargs)
+
+
+def test_diverged_adaptation_is_an_error_not_a_nan_metric(keras_model, stepper, monkeypatch):
+    """Issue 23: weights that a step made NaN or infinite never reach a report (nor a prediction)."""
+    adaptive = make_adaptive(stepper, AdaptConfig(chunk=20, learning_rate=0.5, lanes=1))
+    step = adaptive.step
+
+    def diverging(*args, **kwargs):
+        logits, state = step(*args, **kwargs)
+        return np.full_like(np.asarray(logits), np.nan), state
+
+    monkeypatch.setattr(adaptive, "step", diverging)  # the adaptive stepper may be shared: restored afterwards
+    codes = np.random.default_rng(4).integers(0, 4, 100).astype(np.int32)
+    with pytest.raises(ConfigError, match=r"^Adaptive evaluation diverged: after 0 bases of updates with learning rate "
+                                          r"0\.5 \(sgd\) the model's predictions are NaN or infinite, so no metric "
+                                          r"can be reported\. Use a smaller --adapt-lr \(default 0\.03\)"):
+        list(adapt_interval(adaptive, codes))
 
 
 def test_settings_without_adapt_are_refused():

@@ -130,6 +130,37 @@ def test_damaged_default_cache_is_rebuilt(write_fasta):
     assert index_genome(fa).built
 
 
+def test_edited_cache_of_the_same_shape_is_detected_and_rebuilt(write_fasta, caplog, capsys):
+    """Issue 23: an edited packed.npy (same shape) was trained on while provenance named the FASTA's hash, and
+    `genorm index` called it up to date."""
+    fa = write_fasta(FASTA)
+    want = read_genome(fa)
+    path = index_genome(fa).path
+    packed = path / PACKED_FILE
+    data = bytearray(packed.read_bytes())
+    data[-1] ^= 1  # A <-> C in the last base: same size, same shape, same genome.json
+    packed.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match=rf"^The genome cache {path} is damaged: packed\.npy is not the file genorm "
+                                         r"wrote \(its SHA-256 is [0-9a-f]{16}\.\.\., genome\.json records "
+                                         r"[0-9a-f]{16}\.\.\.\); delete it and run `genorm index` again\.$"):
+        load_genome(path)
+    result = index_genome(fa)
+    assert result.built and "is damaged: packed.npy is not the file genorm wrote" in caplog.text
+    np.testing.assert_array_equal(np.asarray(result.genome.packed), want.packed)
+    data = bytearray(packed.read_bytes())
+    data[-1] ^= 1
+    packed.write_bytes(bytes(data))
+    assert main(["index", str(fa)]) == 0
+    assert f"cache: {path} (built)" in capsys.readouterr().out  # not "(up to date)"
+    meta = json.loads((path / META_FILE).read_text())
+    del meta["content_sha256"]  # a cache of an older genorm: rebuilt, never trusted
+    (path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CacheError, match=r"records no SHA-256 of its arrays \(written by an older genorm\)"):
+        load_genome(path)
+    caplog.clear()
+    assert index_genome(fa).built and "WARNING" not in caplog.text  # rebuilt once, quietly: it is only out of date
+
+
 def test_cli_index(write_fasta, tmp_path, capsys):
     fa = write_fasta(FASTA)
     assert main(["index", str(fa), "--cache-dir", str(tmp_path / "c")]) == 0

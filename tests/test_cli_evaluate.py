@@ -28,8 +28,29 @@ def test_report_kind_refuses_other_names():
     (["--warmup", "5", "--context", "window"], r"^--warmup and --context window exclude each other: choose one\.$"),
     (["--no-adapt", "--adapt-lr", "0.1"], r"^--adapt-lr applies only to adaptive evaluation: add --adapt \(adapt=True\), or leave it "
                             r"out\.$"),
-    (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a finite "
-                                      r"number >= 0, got -1\.0\.$"),
+    (["--adapt", "--adapt-lr", "-1"], r"^Received an invalid value for `adapt\.learning_rate`, expected a number "
+                                      r"in \[0, 10\], got -1\.0\.$"),
+    # issue 23: 3.4e38 printed accuracy inf and bits NaN, exit 0
+    (["--adapt", "--adapt-lr", "3.4e38"], r"^Received an invalid value for `adapt\.learning_rate`, expected a number "
+                                          r"in \[0, 10\], got 3\.4e\+38\.$"),
+    # issue 23: options silently ignored
+    (["x.fa", "--split", "val"], r"^--split val chooses the run's own split; with FASTA files it would be ignored"),
+    (["--split", "test", "--intervals", "x.bed"], r"^--split test chooses the run's own split; with --intervals it "
+                                                  r"would be ignored \(those are scored instead\)\. Leave --split out, "
+                                                  r"or leave out --intervals\.$"),
+    (["--segment", "50"], r"^--segment applies only with --warmup \(segments are the lanes of warm-up evaluation; "
+                          r"exact streaming reads each interval in one lane\)\. Add --warmup BASES, or leave "
+                          r"--segment out\.$"),
+    (["--iupac", "error"], r"^--iupac error applies only to FASTA files given to evaluate; the run's own split is "
+                           r"read as the run was trained \(its config\.json\), so it would be ignored\. Leave it "
+                           r"out, or give FASTA files\.$"),
+    (["--u-as-t", "--intervals", "x.bed"], r"^--u-as-t applies only to FASTA files given to evaluate; --intervals of "
+                                           r"the run's genome is read as the run was trained"),
+    (["--iupac", "error", "--u-as-t", "--format", "2bit"], r"^--iupac error, --u-as-t, --format apply only to FASTA "
+                                                           r"files given to evaluate; .* so they would be ignored\. Leave them out"),
+    (["--allow-train-overlap"], r"^--allow-train-overlap applies to --intervals or FASTA files that hold training "
+                                r"bases; the run's own split never does: leave it out, or give the intervals or files "
+                                r"to score\.$"),
 ])
 def test_option_conflicts_fail_before_the_run_is_read(tmp_path, flags, message):
     args = build_parser().parse_args(["evaluate", str(tmp_path / "no_run"), *flags])

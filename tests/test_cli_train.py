@@ -57,6 +57,25 @@ def test_bad_config_file_names_the_file(tmp_path):
         train_config_from_args(_args(["--config", str(path)]))
 
 
+@pytest.mark.parametrize("argv, config, message", [
+    # issue 23: options that were silently ignored
+    (["--walk", "10"], None, r"^--walk 10 applies only to stateful training \(how many windows a row walks before "
+                             r"its state is reset\): add --tbptt, or leave --walk out\.$"),
+    (["--walk", "10", "--no-tbptt"], {"tbptt": True}, r"^--walk 10 applies only to stateful training"),
+    ([], '{"units": 8, "epochs": 2, "units": 64}', r"^--config .*c\.json has the key 'units' twice in one object: "
+                                                     r"only one value would be used, silently\. Keep one\.$"),
+])
+def test_options_that_would_be_ignored_are_errors(tmp_path, argv, config, message):
+    from genorm.errors import ConfigError
+
+    if config is not None:
+        (tmp_path / "c.json").write_text(config if isinstance(config, str) else json.dumps(config))
+        argv = [*argv, "--config", str(tmp_path / "c.json")]
+    with pytest.raises(ConfigError, match=message):
+        train_config_from_args(_args(argv))
+    assert train_config_from_args(_args(["--walk", "10", "--tbptt"])).walk == 10
+
+
 @pytest.mark.parametrize("fasta, out", [("data/ecoli.fna.gz", "runs/ecoli"), ("x.fa", "runs/x"),
                                         ("g.fasta.bgz", "runs/g"), (".fa", "runs/genome")])
 def test_default_run_directory(fasta, out):

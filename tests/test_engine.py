@@ -96,3 +96,14 @@ def test_progress_reaches_the_total():
     _collect(ElmanStepper(), g, plan_lanes([(0, 0, 120)], window=25), batch_size=2, chunk=10,
              progress=lambda done, total, what: seen.append((done, total, what)))
     assert seen[-1] == (120, 120, "evaluate") and [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
+
+
+@pytest.mark.parametrize("kw", [{"segment": 50}, {"segment": 50, "window": 20}])
+def test_segment_without_warmup_is_refused_not_ignored(kw):
+    """Issue 23: `segment` (--segment) without `warmup` was silently ignored."""
+    from genorm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^Received `segment` without `warmup` \(--segment without --warmup\): "
+                                          r"segments are the lanes of warm-up evaluation; exact streaming reads each "
+                                          r"interval in one lane\. Add --warmup BASES, or leave --segment out\.$"):
+        plan_lanes([(0, 0, 500)], **kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -165,8 +166,11 @@ def test_cli_evaluate_fasta_and_errors(tiny_run, tmp_path, capsys):
     from genorm.cli import main
 
     run_dir, fasta = tiny_run
-    assert main(["evaluate", str(run_dir), str(fasta)]) == 0
-    assert "evaluated 5,000 bases of 2 record(s)" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), str(fasta)]) == 2  # issue 23: the run's own training FASTA
+    assert "bases the run in" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), str(fasta), "--allow-train-overlap"]) == 0
+    assert re.search(r"evaluated 5,000 bases of 2 record\(s\) of .* \(explicit files, NOT the run's split; [\d,]+ of "
+                     r"its bases in the training split\)", capsys.readouterr().out)
     assert main(["evaluate", str(run_dir), "-o", str(tmp_path / "r.csv")]) == 2
     assert "expected a file name ending in .json or .tsv" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--warmup", "5", "--context", "window"]) == 2

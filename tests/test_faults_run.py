@@ -226,6 +226,48 @@ def test_analysis_option_table(base_run, tmp_path):
     assert LAMBDA.read_bytes().startswith(b">gi|9626243|ref|NC_001416.1| Enterobacteria phage lambda")
 
 
+def test_explicit_files_holding_training_bases_are_refused(base_run, tmp_path):
+    """Issue 23: the run's own training FASTA (or a gzip or renamed copy) was scored as new bases, labelled only
+    "explicit files"; LoadedRun.evaluate(split="train") called the training bases held out."""
+    import gzip
+
+    from genorm.errors import ConfigError
+    from genorm.trained import load
+
+    run = load(base_run)
+    train = run.splits.bases()["train"]
+    gz, renamed = tmp_path / "lambda.fa.gz", tmp_path / "renamed.fa"
+    gz.write_bytes(gzip.compress(LAMBDA.read_bytes()))
+    renamed.write_text(">renamed\n" + "".join(LAMBDA.read_text().splitlines()[1:]) + "\n")
+    r, report = str(base_run), tmp_path / "r.json"
+    refused = f"are bases the run in {r} was trained on (records compared by sequence, not by name): the model and " \
+              "the baselines were fitted on them"
+    cases = [
+        (["evaluate", r, str(LAMBDA)], f"{train:,} of the 48,502 bases of {LAMBDA} {refused}"),
+        (["evaluate", r, str(gz)], f"{train:,} of the 48,502 bases of {gz} {refused}"),
+        (["evaluate", r, str(renamed)], f"{train:,} of the 48,502 bases of {renamed} {refused}"),
+        (["evaluate", r, str(renamed)], "or pass --allow-train-overlap (allow_train_overlap=True) to score them"),
+        (["evaluate", r, "--allow-train-overlap"], "--allow-train-overlap applies to --intervals or FASTA files that "
+                                                   "hold training bases; the run's own split never does"),
+    ]
+    allowed = ["evaluate", r, str(renamed), "--allow-train-overlap", "--no-adapt", "-o", str(report)]
+    results = cli_many([argv for argv, _ in cases] + [allowed])
+    for (argv, needle), res in zip(cases, results):
+        assert_one_error(res["rc"], res["stderr"], needle)
+    assert results[-1]["rc"] == 0, results[-1]["stderr"]
+    label = f"1 record(s) of {renamed} (explicit files, NOT the run's split; {train:,} of its bases in the training " \
+            "split)"
+    assert f"evaluated 48,502 bases of {label}" in results[-1]["stdout"]
+    assert json.loads(report.read_text())["meta"]["targets"] == {
+        "kind": "files", "run_split": False, "description": label, "train_overlap_bases": train}
+    with pytest.raises(ConfigError, match=r"^Received an invalid value for `split`, expected \"test\" or \"val\" \(the "
+                                          r"run's held-out splits\), got 'train': the training split is not held out"):
+        run.evaluate(split="train")
+    with pytest.raises(ConfigError, match="^" + re.escape(f"{train:,} of the 48,502 bases of a genome given by the "
+                                                          f"caller {refused}")):
+        run.evaluate(run.genome)
+
+
 def test_all_n_genome_and_config_file_errors(tmp_path):
     all_n = tmp_path / "alln.fa"
     all_n.write_text(">gap\n" + "N" * 5000 + "\nRYKM" * 10 + "\n")

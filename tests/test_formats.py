@@ -139,6 +139,10 @@ def test_twobit_soft_mask_and_n_runs(tmp_path):
     (_twobit(TWOBIT_RECORDS, count=4_000_000_000), r"corrupt 2bit file \(the header claims 4,000,000,000 records"),
     (_twobit(TWOBIT_RECORDS)[:-3], r"corrupt 2bit file \(record b'chrM' claims 7 bases"),
     (_twobit(TWOBIT_RECORDS)[:10], r"corrupt 2bit file \(the 16-byte header is cut short"),
+    # issue 23: Biopython kept one of two records of the same name, silently
+    (_twobit([("chr1", "ACGT"), ("chrM", "GATTACA"), ("chr1", "TTTT")]),
+     r"g\.2bit: duplicate record name 'chr1' \(records 1 and 3 of the 2bit index\)\. Record names must be unique: "
+     r"rename one of them"),
 ])
 def test_twobit_variants_and_damage_are_named(tmp_path, data, message):
     path = tmp_path / "g.2bit"

@@ -11,7 +11,7 @@ from Bio.Seq import Seq
 from Bio.SeqRecord import SeqRecord
 
 import genorm
-from genorm.errors import EncodingPolicyError, FastaFormatError, GenormError
+from genorm.errors import ConfigError, EncodingPolicyError, FastaFormatError, GenormError
 from genorm.reading.in_memory import IN_MEMORY, InMemory, as_sources, is_in_memory
 from genorm.reading.records import read_fasta
 
@@ -31,7 +31,10 @@ def _written(fmt: str) -> bytes:
 def test_as_sources_tells_records_from_paths_and_handles(tmp_path):
     handle = io.BytesIO(b">a\nAC\n")
     assert as_sources("g.fa") == ["g.fa"] and as_sources(handle) == [handle]
-    assert as_sources(["a.fa", tmp_path]) == ["a.fa", tmp_path] and as_sources([]) == []
+    assert as_sources(["a.fa", tmp_path]) == ["a.fa", tmp_path]
+    with pytest.raises(ConfigError, match=r"^Received an invalid value for `sources`, expected at least one path or "
+                                          r"record, got \[\]\.$"):  # issue 23: an empty genome, silently
+        as_sources([])
     for records in ([("a", "AC")], iter([("a", "AC")]), {"a": "AC"}, [SeqRecord(Seq("AC"), id="a")]):
         (group,) = as_sources(records)
         assert isinstance(group, InMemory) and is_in_memory([group])

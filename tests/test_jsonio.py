@@ -12,6 +12,10 @@ from genorm.jsonio import parse_json, read_json_file
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ("[1]", "x must hold a JSON object, got array"),
     ("1" * 5000, "cannot be read as JSON"),
+    # issue 23: json keeps the last of two values without a word
+    ('{"units": 8, "units": 64}', r"^x has the key 'units' twice in one object: only one value would be used, "
+                                  r"silently\. Keep one\.$"),
+    ('{"model": {"cell": "gru", "cell": "lstm"}}', r"^x has the key 'cell' twice in one object"),
 ])
 def test_bad_json_is_one_error(text, match):
     with pytest.raises(ConfigError, match=match):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from genorm.errors import ConfigError
 from genorm.metrics import FIELDS, LN2, Accumulator, credits, log_softmax, softmax
 
 
@@ -45,3 +46,16 @@ def test_accumulator_groups_sum_to_the_total_and_drop_n():
     assert acc.cells[1].sum(axis=(0, 1))[0] == 1  # record 1's N target is not counted
     assert acc.profile_bases.tolist() == [[1.0, 2.0], [0.0, 1.0]]
     assert acc.bin_edges(0).tolist() == [0, 5, 10]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_predictions_are_refused_not_summed(bad):
+    """Issue 23: a NaN or infinite prediction would make every total NaN: an error instead of a NaN metric."""
+    acc = Accumulator(1, np.array([[0, 4]]))
+    probs = np.full((4, 4), 0.25)
+    probs[2, 1] = bad
+    with pytest.raises(ConfigError, match=r"^The predictions of some bases are NaN or infinite, so no metric can be "
+                                          r"reported: the model's weights are damaged \(train again\), or adaptive "
+                                          r"evaluation diverged \(use a smaller --adapt-lr\)\.$"):
+        acc.add(0, np.arange(4), np.array([0, 1, 2, 3]), np.zeros(4, bool), probs)
+    assert acc.cells.sum() == 0

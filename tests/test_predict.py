@@ -102,6 +102,40 @@ def test_bad_input(predictor, bad, error, message):
         predictor.predict_proba(bad)
 
 
+TYPES = r"expected a string, bytes, Bio\.Seq\.Seq, SeqRecord or a 1-D integer array of codes 0-4"
+
+
+@pytest.mark.parametrize("bad, shown", [
+    # issue 23: each was read as DNA through str() ("nan" -> N, A, N), or raised a bare TypeError
+    (float("nan"), "nan"),
+    (None, "None"),
+    (123, "123"),
+    (list("ACGT"), r"\['A', 'C', 'G', 'T'\]"),
+    (list("ACGT") * 1000, r"\['A', 'C', 'G', 'T', 'A', 'C', \.\.\.\]"),  # shown short
+    ({"a": "ACGT"}, r"\{'a': 'ACGT'\}"),
+])
+def test_only_documented_input_types(predictor, bad, shown):
+    message = rf"^Received an invalid value for `seq`, {TYPES}, got {shown}\.$"
+    for call in (predictor.predict_proba, predictor.score, predictor.log2_probs):
+        with pytest.raises(ConfigError, match=message):
+            call(bad)
+    if bad is not None:  # prime=None is documented: no prime
+        with pytest.raises(ConfigError, match=rf"^Received an invalid value for `prime`, {TYPES}, got {shown}\.$"):
+            predictor.sample(5, prime=bad)
+
+
+def test_undefined_seq_is_refused(predictor):
+    from Bio.Seq import Seq
+
+    with pytest.raises(ConfigError, match=r"^Received an invalid value for `seq`, expected a sequence whose bases are "
+                                          r"defined \(this Bio\.Seq\.Seq holds only its length, 10\), got "
+                                          r"Seq\(None, length=10\)\.$"):
+        predictor.predict_proba(Seq(None, length=10))
+    with pytest.raises(ConfigError, match=r"^Received an invalid value for `prime`, expected a sequence whose bases"):
+        predictor.sample(5, prime=Seq(None, length=3))
+    assert len(predictor.sample(5, prime=None, seed=0)) == 5  # None: no prime, as documented
+
+
 def test_sampling_is_reproducible_and_temperature_zero_is_greedy(predictor):
     a = predictor.sample(20, prime="ACG", seed=1)
     assert a == predictor.sample(20, prime="ACG", seed=1)

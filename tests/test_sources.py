@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -81,6 +82,38 @@ def test_gzip_bgzf_and_plain_detected_by_content_not_name(tmp_path):
     plain_gz_name = tmp_path / "x.fa.gz"
     plain_gz_name.write_bytes(text)
     assert [r.sequence for r in read_fasta(plain_gz_name)] == ["ACGT", "GGCC"]
+
+
+def _bgzf_blocks(path, text_parts: list[bytes]) -> list[bytes]:
+    """A bgzip file of ``text_parts`` written to ``path``, one BGZF block each, as its blocks (the last one the
+    end-of-file block)."""
+    from Bio import bgzf
+
+    with bgzf.BgzfWriter(str(path), "wb") as h:
+        for part in text_parts:
+            h.write(part)
+            h.flush()  # ends the block
+    data, blocks = path.read_bytes(), []
+    while data:
+        size = int.from_bytes(data[16:18], "little") + 1  # BSIZE: the block's size minus 1
+        blocks.append(data[:size])
+        data = data[size:]
+    return blocks
+
+
+def test_bgzf_cut_at_a_block_boundary_is_refused(tmp_path):
+    """Issue 23: a BGZF file without its end-of-file block read as a complete, shorter genome."""
+    whole = tmp_path / "whole.fa.gz"
+    blocks = _bgzf_blocks(whole, [b">a\nACGT\n", b">b\nGGCC\n", b">c\nTTAA\n"])
+    assert len(blocks) == 4 and blocks[-1] == sources.BGZF_EOF
+    assert [r.name for r in read_fasta(whole)] == ["a", "b", "c"]
+    cut = tmp_path / "cut.fa.gz"
+    cut.write_bytes(b"".join(blocks[:2]))  # gzip -t and Python's gzip read this without complaint
+    assert gzip.decompress(cut.read_bytes()) == b">a\nACGT\n>b\nGGCC\n"
+    with pytest.raises(InputFileError, match=rf"^{re.escape(str(cut))}: the bgzip file has no BGZF end-of-file marker "
+                                             r"\(the empty block bgzip writes last\): it was probably cut short while "
+                                             r"downloading or copying.*Fetch it again \(`bgzip -t` tests it\)"):
+        list(read_fasta(cut))
 
 
 def test_corrupt_gzip():

@@ -21,12 +21,14 @@ def add_evaluate(sub) -> None:
     )
     p.add_argument("run_dir", help="run directory written by `genorm train`")
     p.add_argument("fasta", nargs="*", help="FASTA file(s) to evaluate whole (default: the run's own split)")
-    p.add_argument("--split", choices=["test", "val"], default="test", help="the run's split to evaluate (no FASTA given)")
+    p.add_argument("--split", choices=["test", "val"], default=None,
+                   help="the run's split to evaluate, without FASTA files or --intervals (default: test)")
     p.add_argument("--intervals", default=None, metavar="BED",
                    help="evaluate these intervals of the run's genome instead (record, start, end; reported as custom "
                         "intervals, not the run's split; refused where they overlap the training split)")
     p.add_argument("--allow-train-overlap", action="store_true",
-                   help="with --intervals: score intervals that overlap the training split anyway (not held out)")
+                   help="with --intervals or FASTA files: score intervals or records that hold bases of the "
+                        "training split anyway (not held out; the report says how many)")
     p.add_argument("-o", "--output", default=None,
                    help="write the report: .json (every table) or .tsv (tidy long table); '-': JSON to standard "
                         "output (the printed report then goes to stderr)")
@@ -79,6 +81,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from genorm.plots import plot_format
 
         plot_format(args.plot)
+    _check_ignored(args)
+    if args.allow_train_overlap and args.intervals is None and not args.fasta:
+        raise ConfigError("--allow-train-overlap applies to --intervals or FASTA files that hold training bases; the "
+                          "run's own split never does: leave it out, or give the intervals or files to score.")
     if args.warmup is not None and args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more bases, got {args.warmup}.")
     if args.warmup is not None and args.context == "window":
@@ -89,13 +95,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     adapt = adapt_from_args(args)
     run = load(args.run_dir)
     with staged_progress() as progress:
-        report = evaluate_run(run, args.fasta or None, split=args.split, intervals=args.intervals,
+        report = evaluate_run(run, args.fasta or None, split=args.split or "test", intervals=args.intervals,
                               allow_train_overlap=args.allow_train_overlap, records=records_from_args(args),
                               policy=policy_from_args(args, run.config.policy()), format=format_from_args(args), warmup=args.warmup,
                               segment=args.segment, context=args.context, batch_size=args.batch_size,
                               chunk=args.chunk, progress=progress, on_note=note, adapt=adapt)
     _write_report(args, report, kind)
     return 0
+
+
+def _check_ignored(args: argparse.Namespace) -> None:
+    """Options that the rest of the command would silently ignore are errors (issue 23)."""
+    from genorm.errors import ConfigError
+
+    if args.split is not None and (args.fasta or args.intervals is not None):
+        other = "FASTA files" if args.fasta else "--intervals"
+        raise ConfigError(f"--split {args.split} chooses the run's own split; with {other} it would be ignored (those "
+                          f"are scored instead). Leave --split out, or leave out {other}.")
+    if args.segment is not None and args.warmup is None:
+        raise ConfigError("--segment applies only with --warmup (segments are the lanes of warm-up evaluation; exact "
+                          "streaming reads each interval in one lane). Add --warmup BASES, or leave --segment out.")
+    given = [flag for flag, on in (("--iupac error", args.iupac != "n"), ("--u-as-t", args.u_as_t),
+                                   ("--format", args.input_format is not None)) if on]
+    if given and not args.fasta:
+        what = "--intervals of the run's genome" if args.intervals is not None else "the run's own split"
+        verb, they, them = ("apply", "they", "them") if len(given) > 1 else ("applies", "it", "it")
+        raise ConfigError(f"{', '.join(given)} {verb} only to FASTA files given to evaluate; {what} is read as the "
+                          f"run was trained (its config.json), so {they} would be ignored. Leave {them} out, "
+                          "or give FASTA files.")
 
 
 def _write_report(args: argparse.Namespace, report, kind: str | None) -> None:

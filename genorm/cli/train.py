@@ -167,7 +167,11 @@ def train_config_from_args(args: argparse.Namespace):
         if changes.get("context_orders"):
             raise ConfigError("--no-context and --context-orders exclude each other: give one.")
         changes["context_orders"] = ()
-    return config.replace(**changes)
+    config = config.replace(**changes)
+    if "walk" in changes and not config.tbptt:  # it would be ignored
+        raise ConfigError(f"--walk {changes['walk']} applies only to stateful training (how many windows a row walks "
+                          "before its state is reset): add --tbptt, or leave --walk out.")
+    return config
 
 
 def default_out(fasta: str) -> str:

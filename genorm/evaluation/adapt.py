@@ -60,6 +60,9 @@ DEFAULT_LANES = 4
 DEFAULT_WARMUP = 0
 DEFAULT_CARRY = False
 OPTIMIZERS = ("sgd", "adam")
+MAX_LEARNING_RATE = 10.0
+"""The largest adaptive learning rate accepted (training's bound too): far above any useful one; beyond it
+a step overflows float32 and every number of the report would be NaN or infinite."""
 ADAPT_ROW = "model+adapt"
 """The report's row of the adaptive model (the static model's row stays ``model``)."""
 
@@ -91,7 +94,7 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("chunk", check_int("adapt.chunk", self.chunk, 2, expected="an integer >= 2 (bases per update)"))
-        set_("learning_rate", check_number("adapt.learning_rate", self.learning_rate, 0.0))
+        set_("learning_rate", check_number("adapt.learning_rate", self.learning_rate, 0.0, MAX_LEARNING_RATE))
         set_("optimizer", check_choice("adapt.optimizer", self.optimizer, OPTIMIZERS))
         set_("lanes", check_positive_int("adapt.lanes", self.lanes))
         set_("warmup", check_int("adapt.warmup", self.warmup, 0))
@@ -212,6 +215,7 @@ class AdaptiveStepper:
         self._optimizer.build(self.model.trainable_variables)
         self._optimizer_original = [np.array(v) for v in self._optimizer.variables]
         self._step = self._make_step()
+        self._steps = 0
         zeros = np.zeros((1, 1), np.float32)
         self.step(np.full((1, 1), N), self.initial_state(1), np.full((1, 1), N), zeros)  # trace now, not timed later
         self.reset()
@@ -250,6 +254,7 @@ class AdaptiveStepper:
 
     def reset(self) -> None:
         """Restore the original weights and the optimizer's initial state."""
+        self._steps = 0
         self.model.set_weights(self._original)
         for variable, value in zip(self._optimizer.variables, self._optimizer_original):
             variable.assign(value)
@@ -291,6 +296,8 @@ class AdaptiveStepper:
         inputs, arrays = self.base.inputs(codes.astype(np.int32), state)
         out = self._step(inputs[0], np.asarray(targets, np.int32), np.asarray(mask, np.float32), *inputs[1:], *arrays)
         logits, *new_state = [t.numpy() for t in out]
+        _check_finite(logits, self.config, self._steps)
+        self._steps += 1
         return logits, new_state + list(state[len(arrays):])
 
 
@@ -328,6 +335,15 @@ def plan_segments(record: int, start: int, end: int, config: AdaptConfig) -> lis
     size = math.ceil(n / lanes)
     return [Lane(record, start + max(0, a - config.warmup), start + a, start + min(a + size, n))
             for a in range(0, n, size)]
+
+
+def _check_finite(logits, config: AdaptConfig, steps: int) -> None:
+    """A step that made the weights NaN or infinite is an error: no NaN or infinite metric is ever reported."""
+    if not np.isfinite(np.asarray(logits)).all():
+        raise ConfigError(f"Adaptive evaluation diverged: after {steps:,} updates with learning rate "
+                          f"{config.learning_rate:g} ({config.optimizer}) the model's predictions are NaN or "
+                          f"infinite, so no metric can be reported. Use a smaller --adapt-lr (default "
+                          f"{DEFAULT_LEARNING_RATE:g}), or evaluate without --adapt.")
 
 
 def _stream_interval(stepper: AdaptiveStepper, genome, record: int, start: int, end: int):
@@ -416,5 +432,6 @@ def resolve_adapt(adapt, default: AdaptConfig | None = None) -> AdaptConfig | No
 
 
 __all__ = ["ADAPT_ROW", "AdaptConfig", "AdaptiveStepper", "DEFAULT_ADAPT", "DEFAULT_CARRY", "DEFAULT_CHUNK",
-           "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "OPTIMIZERS",
-           "adapt_config", "adapt_interval", "evaluate_adapts", "plan_segments", "adaptive_logits", "make_adaptive", "resolve_adapt", "stream_adaptive"]
+           "DEFAULT_LANES", "DEFAULT_LEARNING_RATE", "DEFAULT_OPTIMIZER", "DEFAULT_WARMUP", "MAX_LEARNING_RATE",
+           "OPTIMIZERS", "adapt_config", "adapt_interval", "evaluate_adapts", "plan_segments", "adaptive_logits",
+           "make_adaptive", "resolve_adapt", "stream_adaptive"]

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from genorm.encoding import CODE_BITS, SOFT_MASK_FLAG
-from genorm.errors import ConfigError
+from genorm.errors import ConfigError, RunDirError
 from genorm.baselines import Baselines
 from genorm.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK, Lane, plan_lanes
 from genorm.evaluation.rows import MODEL_ROW, ROWS, Evaluation, describe
@@ -141,15 +141,16 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
             ``intervals`` is given.
         intervals: custom intervals of the run's genome: a BED path (record, start, end) or
             ``(record, start, end)`` tuples. Reported as custom intervals, not the run's split.
-        allow_train_overlap: accept custom intervals with bases in the run's training split
-            (their scores are not held out; the report says how many bases).
+        allow_train_overlap: accept custom intervals, or explicit records, with bases in the run's
+            training split (their scores are not held out; the report says how many bases).
         records: keep only intervals / records with these names.
         policy: the encoding policy for ``fasta`` (default: the run's).
         format: the file format of ``fasta`` (default: told from the content).
 
     Raises:
-        ConfigError: ``fasta`` and ``intervals`` together; custom intervals overlapping the
-            training split without ``allow_train_overlap``; a bad ``split``.
+        ConfigError: ``fasta`` and ``intervals`` together; custom intervals or explicit records
+            overlapping the training split without ``allow_train_overlap``; a ``split`` other than
+            ``"test"`` or ``"val"`` (the training split is not held out).
         SplitError: an empty split or a bad BED file.
         RunDirError: the run's inputs or split changed since training.
     """
@@ -161,9 +162,11 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
                           "genome; evaluate explicit FASTA files whole, or intervals of the run's genome.")
     if fasta is not None:
         genome = fasta if isinstance(fasta, Genome) else _read_files(fasta, run, records, policy, progress, format)
-        ivs = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)]
-        return Targets(genome, ivs, "files", f"{len(genome)} record(s) of {_files_label(fasta)} (explicit files, "
-                       "NOT the run's split)")
+        return _files_targets(run, genome, _files_label(fasta), allow_train_overlap)
+    if split not in ("test", "val"):
+        raise ConfigError(f"Received an invalid value for `split`, expected \"test\" or \"val\" (the run's held-out "
+                          f"splits), got {split!r}: the training split is not held out, so its scores would not "
+                          "measure the model. Use --intervals with --allow-train-overlap to score training bases.")
     genome = run.genome
     if intervals is None:
         ivs = _keep_records(genome, run.splits.intervals(split), records)
@@ -172,6 +175,27 @@ def run_targets(run, fasta=None, *, split: str = "test", intervals=None, allow_t
                              f"--split {'val' if split == 'test' else 'test'}.")
         return Targets(genome, ivs, "split", f"the {split} split of {run.run_dir} (the run's held-out split)")
     return _custom_targets(run, genome, intervals, allow_train_overlap, records)
+
+
+def _files_targets(run, genome, label: str, allow_train_overlap: bool) -> Targets:
+    """Whole records of explicit files, compared by content with the run's training split: refused where they
+    hold training bases unless ``allow_train_overlap`` (as custom intervals are)."""
+    from genorm.evaluation.overlap import train_overlap_by_content
+
+    ivs, total = [(r, 0, int(n)) for r, n in enumerate(genome.lengths)], int(genome.total_length)
+    try:
+        overlap, note = train_overlap_by_content(genome, run.genome, run.splits.train), ""
+    except RunDirError:  # in-memory records, or inputs changed since training: nothing to compare with
+        overlap, note = 0, "; not compared with the training genome, which cannot be re-read"
+    if overlap and not allow_train_overlap:
+        raise ConfigError(f"{overlap:,} of the {total:,} bases of {label} are bases the run in {run.run_dir} was "
+                          "trained on (records compared by sequence, not by name): the model and the baselines were "
+                          "fitted on them, so their scores would not be held out. Evaluate the run's test split "
+                          f"(genorm evaluate {run.run_dir}), or pass --allow-train-overlap (allow_train_overlap=True) "
+                          "to score them anyway; the report then says how many bases overlap.")
+    note = f"; {overlap:,} of its bases in the training split" if overlap else note
+    return Targets(genome, ivs, "files", f"{len(genome)} record(s) of {label} (explicit files, NOT the run's "
+                   f"split{note})", train_overlap_bases=overlap)
 
 
 def _read_files(fasta, run, records, policy, progress, format=None):

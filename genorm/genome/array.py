@@ -159,7 +159,9 @@ def read_genome(
     >>> read_genome([("a", "ACGT"), ("b", "nnA")]).names
     ['a', 'b']
     """
-    policy = policy or EncodingPolicy()
+    from genorm.reading.records import check_policy
+
+    policy = check_policy(policy)
     out = bytearray()
     names, stats, bounds, opened = [], [], [0], []
     for codes, name, _desc, st, _label in scan(sources, policy, records, progress, on_source=opened.append,

@@ -4,7 +4,9 @@ A cache is a directory (by default ``<first FASTA>.genorm/`` beside the file)::
 
     packed.npy     (G,) uint8 packed codes, records end to end (``np.load(mmap_mode="r")``)
     offsets.npy    (R + 1,) int64 record offsets
-    genome.json    format version, names, per-record stats, sources, policy, fingerprint
+    genome.json    format version, names, per-record stats, sources, policy, fingerprint, and the
+                   SHA-256 of packed.npy and offsets.npy (checked on every load: an edited array is
+                   a damaged cache, rebuilt, never trained on)
 
 ``genome.json`` is written last, and the directory is built under a temporary name and renamed
 into place, so a cache is either complete or absent. The *fingerprint* (each FASTA's absolute
@@ -135,6 +137,7 @@ def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict 
                 np.save(fh, np.asarray(arr), allow_pickle=False)
                 fh.flush()
                 os.fsync(fh.fileno())
+        meta["content_sha256"] = _content_hashes(tmp)
         with open(tmp / META_FILE, "w", encoding="utf-8") as fh:
             json.dump(meta, fh, default=str)
             fh.flush()
@@ -152,6 +155,31 @@ def save_genome(genome: Genome, cache_dir: str | os.PathLike, fingerprint: dict 
             shutil.rmtree(old, ignore_errors=True)  # open memory maps of the old files stay valid
     logger.info("wrote genome cache %s (%d records, %s bases)", cache_dir, len(genome), f"{genome.total_length:,}")
     return cache_dir
+
+
+def _content_hashes(cache_dir: Path) -> dict[str, str]:
+    """The SHA-256 of ``packed.npy`` and ``offsets.npy`` (remembered while unchanged: :mod:`genorm.hashing`)."""
+    from genorm.hashing import sha256_of
+
+    return {name: sha256_of(cache_dir / name) for name in (PACKED_FILE, OFFSETS_FILE)}
+
+
+def _check_content(cache_dir: Path, meta: dict) -> None:
+    """The arrays must be the ones written: an edited ``packed.npy`` of the same shape is otherwise trained on."""
+    want = meta.get("content_sha256")
+    if not isinstance(want, dict):
+        raise CacheError(f"The genome cache {cache_dir} records no SHA-256 of its arrays (written by an older genorm), "
+                         "so its content cannot be verified; delete it and run `genorm index` again.")
+    try:
+        got = _content_hashes(cache_dir)
+    except OSError as exc:
+        raise CacheError(f"The genome cache {cache_dir} is unreadable ({exc}); delete it and run "
+                         "`genorm index` again.") from None
+    for name, sha in got.items():
+        if want.get(name) != sha:
+            raise CacheError(f"The genome cache {cache_dir} is damaged: {name} is not the file genorm wrote (its "
+                             f"SHA-256 is {sha[:16]}..., {META_FILE} records {str(want.get(name))[:16]}...); delete "
+                             "it and run `genorm index` again.")
 
 
 def _read_meta(cache_dir: Path) -> dict:
@@ -197,6 +225,7 @@ def load_genome(cache_dir: str | os.PathLike, mmap: bool = True) -> Genome:
         raise CacheError(f"The genome cache {cache_dir} is damaged ({exc}); delete it and run "
                          "`genorm index` again.") from None
     names, stats, policy = _check_meta(cache_dir, meta)
+    _check_content(cache_dir, meta)
     if (packed.dtype != np.uint8 or packed.ndim != 1 or offsets.shape != (len(names) + 1,)
             or int(offsets[-1]) != packed.shape[0] or packed.shape[0] != meta["total_length"]):
         raise CacheError(f"The genome cache {cache_dir} is inconsistent ({packed.shape[0]:,} bases stored, "
@@ -257,11 +286,12 @@ def index_genome(
     if not force and (path / META_FILE).is_file():
         try:
             meta = _read_meta(path)
-            if meta.get("fingerprint") == want:
+            if meta.get("fingerprint") == want and isinstance(meta.get("content_sha256"), dict):
                 genome = load_genome(path, mmap=True)  # a damaged cache: CacheError, rebuilt below
                 logger.info("using genome cache %s", path)
                 return CacheResult(genome, path, False)
-            logger.info("genome cache %s is out of date (the FASTA, policy or records changed): rebuilding", path)
+            logger.info("genome cache %s is out of date (the FASTA, policy or records changed, or an older genorm "
+                        "wrote it): rebuilding", path)
         except CacheError as exc:
             logger.warning("%s Rebuilding it.", exc)
     genome = read_genome(sources, policy=policy, records=records, progress=progress)

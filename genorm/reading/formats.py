@@ -248,6 +248,12 @@ def check_twobit_index(fh, size: int, label: str) -> None:
         if not n or len(name) < n[0] or len(offset) < 4:
             raise corrupt("the index is cut short")
         entries.append((name, struct.unpack(order + "I", offset)[0]))
+    first: dict[bytes, int] = {}
+    for i, (name, _) in enumerate(entries):  # Biopython keeps them in a dict: a duplicate would hide a record
+        if first.setdefault(name, i) != i:
+            raise FastaFormatError(f"{label}: duplicate record name {name.decode('latin-1')!r} (records "
+                                   f"{first[name] + 1} and {i + 1} of the 2bit index). Record names must be unique: "
+                                   "rename one of them (twoBitToFa, edit the FASTA, faToTwoBit).")
     for name, offset in entries:
         fh.seek(offset)
         dna_n = fh.read(8)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -38,26 +38,45 @@ def _is_record(item) -> bool:
                                            and isinstance(item[0], str))
 
 
-def as_sources(sources) -> list:
+SOURCES = ("a path, '-', a binary file handle or a list of them, or in-memory records (SeqRecords, (name, sequence) "
+           "pairs with a str name, or a {name: sequence} mapping)")
+
+
+def _is_file(item) -> bool:
+    return isinstance(item, (str, os.PathLike)) or hasattr(item, "read")
+
+
+def as_sources(sources, name: str = "sources") -> list:
     """A list of inputs: paths, ``"-"``, handles, or one group of in-memory records.
 
     ``sources`` may be one path or handle, a list of them, an iterable (a list, a generator,
     ``SeqIO.parse(...)``) of ``SeqRecord`` objects or ``(name, sequence)`` pairs, or a
-    ``{name: sequence}`` mapping.
+    ``{name: sequence}`` mapping. ``name``: the caller's argument, for messages.
+
+    Raises:
+        ConfigError: anything else (None, a number, bytes, an empty list, files and records mixed).
     """
-    if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read"):
-        return [sources]
-    if isinstance(sources, InMemory):
+    from genorm.validate import Brief, invalid
+
+    if _is_file(sources) or isinstance(sources, InMemory):
         return [sources]
     if isinstance(sources, Mapping):  # {name: sequence}
         return [InMemory(iter(sources.items()))]
+    if isinstance(sources, (bytes, bytearray, memoryview)) or not isinstance(sources, Iterable):
+        hint = " (bytes are not read as a genome: wrap them in io.BytesIO)" if isinstance(sources, bytes) else ""
+        raise invalid(name, SOURCES + hint, Brief(sources))
     items = iter(sources)
     first = next(items, InMemory)
     if first is InMemory:
-        return []
+        raise invalid(name, "at least one path or record", Brief(sources))
     if _is_record(first):
         return [InMemory(itertools.chain([first], items))]
-    return [first, *items]
+    rest = list(items)
+    for item in (first, *rest):
+        if not (_is_file(item) or isinstance(item, InMemory)):
+            mixed = "; files and in-memory records cannot be mixed" if _is_record(item) else ""
+            raise invalid(name, SOURCES + mixed, Brief(item))
+    return [first, *rest]
 
 
 def is_in_memory(sources: list) -> bool:

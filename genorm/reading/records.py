@@ -253,6 +253,17 @@ def _records_of(o: Opened) -> Iterator[tuple[int, str, str, bytes]]:
     return seqio_records(o)
 
 
+def check_policy(policy) -> EncodingPolicy:
+    """``policy``, or the default policy for None; anything else (a string such as "strict") is refused."""
+    from genorm.validate import Brief, invalid
+
+    if policy is None:
+        return EncodingPolicy()
+    if not isinstance(policy, EncodingPolicy):
+        raise invalid("policy", "an EncodingPolicy (genorm.encoding.EncodingPolicy) or None", Brief(policy))
+    return policy
+
+
 def scan(
     sources,
     policy: EncodingPolicy | None = None,
@@ -269,9 +280,11 @@ def scan(
     "format", "compression", "size"}`` for each input opened. With ``with_stats=False``,
     ``stats`` is None where the packed codes hold them (see :class:`Record`).
     """
-    policy = policy or EncodingPolicy()
+    policy = check_policy(policy)
     check_format(format)
-    wanted = None if records is None else set(records)
+    from genorm.validate import check_names
+
+    wanted = None if records is None else set(check_names("records", records))
     seen: dict[str, tuple[Opened, int]] = {}
     found: set[str] = set()
     for source in as_sources(sources):

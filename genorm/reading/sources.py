@@ -95,6 +95,24 @@ def sniff_compression(head: bytes) -> str:
     return "plain"
 
 
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+"""The empty 28-byte block that ends every BGZF file (SAM/BAM specification 4.1.2), checked as htslib does."""
+
+
+def check_bgzf_eof(raw, size: int, label: str) -> None:
+    """A bgzip file must end with the BGZF end-of-file block: one cut at a block boundary otherwise reads as a
+    complete, shorter genome. ``raw`` is left where it was."""
+    at = raw.tell()
+    raw.seek(max(0, size - len(BGZF_EOF)))
+    tail = raw.read(len(BGZF_EOF))
+    raw.seek(at)
+    if tail != BGZF_EOF:
+        raise InputFileError(
+            f"{label}: the bgzip file has no BGZF end-of-file marker (the empty block bgzip writes last): it was "
+            "probably cut short while downloading or copying, and reading it would silently give only part of the "
+            "genome. Fetch it again (`bgzip -t` tests it), or, if it is complete, recompress it with bgzip.")
+
+
 def sniff_format(head: bytes) -> str:
     """'2bit', 'genbank', 'embl' or 'fasta' (anything else) from the first decompressed bytes."""
     if head[:4] in TWOBIT_SIGNATURES:
@@ -192,6 +210,8 @@ def _sniff(raw, label, size, closer, format, reopen, st, progress) -> Opened:
             f"{label}: is {compression}-compressed; genorm reads plain, gzip and bgzip files. "
             f"Decompress it first (or recompress with gzip/bgzip)."
         )
+    if compression == "bgzf" and st is not None and stat.S_ISREG(st.st_mode):
+        check_bgzf_eof(raw, st.st_size, label)
     tick = _progress_tick(progress, raw, size, label)
     stream = _Prefixed(head, raw, tick)
     if compression != "plain":

@@ -37,7 +37,9 @@ def check_inputs(fasta_paths, config: TrainConfig) -> tuple[list[str], Any]:
     """The input paths, or ``([], genome)`` for in-memory records (SeqRecords or (name, sequence) pairs)."""
     from genorm.reading import records as reading
 
-    fasta_paths = reading.as_sources(fasta_paths)
+    if isinstance(fasta_paths, (list, tuple)) and not fasta_paths:
+        raise ConfigError("No FASTA file given: genorm train needs at least one genome file.")
+    fasta_paths = reading.as_sources(fasta_paths, name="fasta_paths")
     if reading.is_in_memory(fasta_paths):
         from genorm.genome.array import read_genome
 

@@ -48,7 +48,7 @@ from genorm.training.callbacks import (
 )
 from genorm.config import RESUMABLE, ModelConfig, TrainConfig, parse_duration  # noqa: F401  (re-exported)
 from genorm.errors import ConfigError, OutputFileError, RunDirError
-from genorm.validate import invalid
+from genorm.validate import check_path, invalid
 from genorm.model import build_model
 from genorm.training.stateful import StatefulTrainer, base_weights
 from genorm.training.validation import StreamingValidation
@@ -150,6 +150,7 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise invalid("config", "a TrainConfig", config)
+    check_path("out_dir", out_dir, "the path of the run directory to write")
     paths, preloaded = data.check_inputs(fasta_paths, config)
     if config.tensorboard:
         import importlib.util
