@@ -75,7 +75,7 @@ def test_diverged_adaptation_is_an_error_not_a_nan_metric(keras_model, stepper, 
 
     monkeypatch.setattr(adaptive, "step", diverging)  # the adaptive stepper may be shared: restored afterwards
     codes = np.random.default_rng(4).integers(0, 4, 100).astype(np.int32)
-    with pytest.raises(ConfigError, match=r"^Adaptive evaluation diverged: after 0 bases of updates with learning rate "
+    with pytest.raises(ConfigError, match=r"^Adaptive evaluation diverged: after [01] updates with learning rate "
                                           r"0\.5 \(sgd\) the model's predictions are NaN or infinite, so no metric "
                                           r"can be reported\. Use a smaller --adapt-lr \(default 0\.03\)"):
         list(adapt_interval(adaptive, codes))

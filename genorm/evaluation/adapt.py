@@ -296,7 +296,6 @@ class AdaptiveStepper:
         inputs, arrays = self.base.inputs(codes.astype(np.int32), state)
         out = self._step(inputs[0], np.asarray(targets, np.int32), np.asarray(mask, np.float32), *inputs[1:], *arrays)
         logits, *new_state = [t.numpy() for t in out]
-        _check_finite(logits, self.config, self._steps)
         self._steps += 1
         return logits, new_state + list(state[len(arrays):])
 
@@ -347,11 +346,14 @@ def _check_finite(logits, config: AdaptConfig, steps: int) -> None:
 
 
 def _stream_interval(stepper: AdaptiveStepper, genome, record: int, start: int, end: int):
-    """The adaptive predictions of one interval through :func:`genorm.engine.stream` (not reset here)."""
+    """The adaptive predictions of one interval through :func:`genorm.engine.stream` (not reset here);
+    a step that made the predictions NaN or infinite is an error."""
     from genorm.engine import stream
 
     lanes = plan_segments(record, start, end, stepper.config)
-    return stream(stepper, genome, lanes, batch_size=len(lanes), chunk=stepper.config.chunk)
+    for scored in stream(stepper, genome, lanes, batch_size=len(lanes), chunk=stepper.config.chunk):
+        _check_finite(scored[2], stepper.config, getattr(stepper, "_steps", 0))
+        yield scored
 
 
 def adapt_interval(stepper: AdaptiveStepper, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -150,7 +150,7 @@ def describe(ev: Evaluation) -> None:
     if set(ev.seconds) == {MODEL_ROW}:
         return
     counts = _tables(ev) is not None
-    modes = {MODEL_ROW: f"static weights ({ev.meta['mode']})" + (", counts updated as it reads" if counts else ""),
+    modes = {MODEL_ROW: f"static ({ev.meta['mode']})" + (", counts updated as it reads" if counts else ""),
              STATIC_ROW: f"static weights ({ev.meta['mode']}), the training split's counts only",
              COUNTS_ROW: "the counts mixed without the network (back-off), updated as they read",
              COUNTS_STATIC_ROW: "the counts mixed without the network (back-off), the training split's only"}
