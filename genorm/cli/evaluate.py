@@ -115,7 +115,7 @@ def _check_ignored(args: argparse.Namespace) -> None:
     if args.segment is not None and args.warmup is None:
         raise ConfigError("--segment applies only with --warmup (segments are the lanes of warm-up evaluation; exact "
                           "streaming reads each interval in one lane). Add --warmup BASES, or leave --segment out.")
-    given = [flag for flag, on in (("--iupac error", args.iupac != "n"), ("--u-as-t", args.u_as_t),
+    given = [flag for flag, on in ((f"--iupac {args.iupac}", args.iupac is not None), ("--u-as-t", bool(args.u_as_t)),
                                    ("--format", args.input_format is not None)) if on]
     if given and not args.fasta:
         what = "--intervals of the run's genome" if args.intervals is not None else "the run's own split"
