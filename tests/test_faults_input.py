@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from test_formats import _twobit_block, _twobit_named
+
 pytestmark = pytest.mark.slow
 
 
@@ -38,6 +40,10 @@ CASES = {
     "duplicate names": (b">a\nAC\n>b\nGG\n>a\nTT\n", r"line 5: duplicate record name 'a'"),
     "gap characters": (b">a\nACGT-ACGT\n", r"record 'a', line 2, column 5: invalid character '-'"),
     "bzip2": (b"BZh91AY&SY" + bytes(40), r"bzip2-compressed"),
+    # issue 23: a segfault in Biopython before; then a TSV with a quoted tab, a traceback
+    "2bit N block past 2**32": (_twobit_block(0, 100, 0xFFFFFFF0), r"corrupt 2bit file \(record b'chr1' has an N block"),
+    "2bit name with a tab": (_twobit_named(b"a\tb"), r"the record name 'a\\tb' holds '\\t'"),
+    "2bit name not ASCII": (_twobit_named(b"chr\xe9"), r"the record name b'chr\\xe9' is not ASCII"),
 }
 
 
