@@ -166,10 +166,25 @@ def versions() -> dict:
 # Directory life cycle
 
 
+def _written_by_genorm(path: Path, key: str) -> bool:
+    """True if ``path`` is a small JSON object with genorm's ``format_version`` and ``key``: a file genorm
+    wrote, not a user's own file of the same name."""
+    try:
+        if not path.is_file() or path.stat().st_size > 1 << 24:
+            return False
+        obj = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("format_version"), int) and key in obj
+
+
 def is_run_dir(path: Path) -> bool:
+    """True if genorm's own files identify ``path`` as a run: its ``config.json``, ``provenance.json`` or
+    backup ``state.json`` is what genorm writes (a ``config.json`` of the user's is not enough)."""
     from genorm.training import backup
 
-    return (path / CONFIG).is_file() or backup.folder(path).is_dir()
+    return (_written_by_genorm(path / CONFIG, "config") or _written_by_genorm(path / PROVENANCE, "inputs")
+            or _written_by_genorm(backup.folder(path) / backup.STATE, "weights"))
 
 
 def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = False) -> Path:
@@ -203,10 +218,13 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
                               f"it, --resume to continue it, or choose another --out.")
         foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES and p.name not in (backup.DIR, LOCK)
                    and not p.name.startswith(".")]
-        if foreign or not is_run_dir(out):
-            shown = ", ".join(sorted(foreign)[:5]) or "no genorm config.json"
-            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory ({shown}). "
-                              "Choose an empty or new --out.")
+        if foreign:
+            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory ("
+                              f"{', '.join(sorted(foreign)[:5])}). Choose an empty or new --out.")
+        if not is_run_dir(out):
+            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory (none of its "
+                              f"{CONFIG}, {PROVENANCE} or {backup.DIR}/{backup.STATE} is one genorm wrote), and "
+                              "--force only replaces a genorm run. Choose an empty or new --out.")
         for name in RUN_FILES:
             p = out / name
             if p.is_dir():
