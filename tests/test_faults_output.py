@@ -196,6 +196,21 @@ def test_outputs_never_overwrite_inputs_or_run_files(run_copy, fasta, tmp_path, 
     assert rc == 0, err
 
 
+@pytest.mark.parametrize("command", [["predict", "RUN", "-", "-o", "FA"], ["info", "-", "-o", "FA"]])
+def test_output_that_is_the_file_on_standard_input_is_refused(base_run, fasta, tmp_path, command):
+    """``genorm predict RUN - -o FILE < FILE`` (issue 23): standard input's device and inode are the output's."""
+    copy = tmp_path / "in.fa"
+    copy.write_bytes(fasta.read_bytes())
+    argv = [str(base_run) if a == "RUN" else str(copy) if a == "FA" else a for a in command]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(copy, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "genorm", *argv], stdin=stdin, capture_output=True, env=env,
+                              timeout=120)
+    assert_one_error(done.returncode, done.stderr.decode(), f"Cannot write {copy}: it is the file standard input "
+                     "('-') reads from, and would be overwritten. Choose another output path.")
+    assert copy.read_bytes() == fasta.read_bytes()
+
+
 # ------------------------------------------------------------------------------------------
 # 5. -o on a symlink writes through; -o - is standard output
 
