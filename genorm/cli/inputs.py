@@ -73,6 +73,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     if "-" in args.fasta:
         raise CacheError("Standard input cannot be indexed: genorm index needs FASTA files on disk.")
+    from genorm.sources import require_regular_file
+
+    for path in args.fasta:  # hashing a pipe would hang (no writer) or consume what the reader needs
+        require_regular_file(path, "genorm index hashes the file and caches its genome beside it")
     with progress_bar() as bar:
         result = index_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
                               cache_dir=args.cache_dir, progress=bar, force=args.force)
