@@ -415,6 +415,24 @@ def test_sigkill_during_training_then_resume(tmp_path):
                                                                   "state.json"]
 
 
+def test_sigterm_before_the_first_epoch_leaves_nothing_and_the_same_command_runs_again(tmp_path):
+    """issue 23: SIGTERM (timeout, scancel, docker stop, Snakemake) is handled like Ctrl-C. Before the first
+    epoch ended it left .lock, config.json, splits.bed and a "running" provenance, and the same command was
+    then refused."""
+    out = tmp_path / "run"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "400000", "--epochs", "1"]
+    for attempt in range(2):  # the second attempt is the same command: it must start, not be refused
+        proc = popen(*args)
+        assert wait_for(lambda: (out / "splits.bed").exists() or proc.poll() is not None, 120)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err
+        assert "interrupted before the first epoch ended: nothing to resume and nothing kept" in err, err
+        assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_sigkill_while_writing_leaves_no_partial_output(base_run, tmp_path, command):
     final = tmp_path / ("out.tsv" if command == "predict" else "report.json")
