@@ -214,6 +214,8 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     config = read_config(run_dir)
     provenance = rundir.read_json(run_dir / PROVENANCE, "inputs, versions and seed")
     model_path = run_dir / MODEL
+    if not model_path.is_file() and rundir.stopped_before_first_epoch(run_dir):
+        raise RunDirError(rundir.restart_advice(run_dir))
     if not model_path.is_file():
         raise RunDirError(f"{model_path} is missing: the run has not finished its first epoch, or the file was "
                           f"removed. Continue it with `genorm train ... --out {run_dir} --resume`.")

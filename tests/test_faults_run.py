@@ -433,6 +433,29 @@ def test_sigterm_before_the_first_epoch_leaves_nothing_and_the_same_command_runs
         assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
+def test_sigkill_in_epoch_one_gives_one_piece_of_advice_that_works(tmp_path):
+    """issue 23: after SIGKILL in epoch 1, evaluate said --resume, --resume said start a new run, and a new
+    run said --force or --resume. Now each says: the same command with --force, and that works."""
+    out = tmp_path / "run"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "400000", "--epochs", "1"]
+    proc = popen(*args)
+    assert wait_for(lambda: (out / "splits.bed").exists() or proc.poll() is not None, 120)
+    time.sleep(0.5)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not (out / "backup").exists()
+    advice = f"The run in {out} stopped before its first epoch ended (it has no model and no backup): there is " \
+             f"nothing to use or resume. Start it again with the same `genorm train ... --out {out}` command and " \
+             "--force"
+    results = cli_many([["evaluate", str(out)], [*map(str, args), "--resume"], [*map(str, args)],
+                        ["predict", str(out), str(LAMBDA), "-o", str(tmp_path / "p.tsv")]])
+    for res in results:
+        assert_one_error(res["rc"], res["stderr"], advice)
+    done = genorm(*args[:4], *TINY, "--force", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "model.keras").is_file()
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_sigkill_while_writing_leaves_no_partial_output(base_run, tmp_path, command):
     final = tmp_path / ("out.tsv" if command == "predict" else "report.json")

@@ -187,6 +187,21 @@ def is_run_dir(path: Path) -> bool:
             or _written_by_genorm(backup.folder(path) / backup.STATE, "weights"))
 
 
+def stopped_before_first_epoch(path: Path) -> bool:
+    """True for a genorm run killed before its first epoch ended (SIGKILL, power loss): genorm's files
+    identify it, but it has neither a model nor a backup, so there is nothing to use or resume."""
+    from genorm.training import backup
+
+    return is_run_dir(path) and not backup.exists(path) and not (path / MODEL).is_file()
+
+
+def restart_advice(out: Path) -> str:
+    """The one piece of advice for a run :func:`stopped_before_first_epoch`: start it again with --force."""
+    return (f"The run in {out} stopped before its first epoch ended (it has no model and no backup): there is "
+            f"nothing to use or resume. Start it again with the same `genorm train ... --out {out}` command and "
+            "--force (which replaces the unfinished run).")
+
+
 def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = False) -> Path:
     """Make ``out_dir`` ready for a new run (or check it for ``resume``).
 
@@ -202,6 +217,8 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
 
     out = check_output_dir(out_dir)
     if resume:
+        if not backup.exists(out) and out.is_dir() and lock_holder(out) is None and stopped_before_first_epoch(out):
+            raise RunDirError(restart_advice(out))
         if not backup.exists(out):
             raise RunDirError(f"Nothing to resume in {out}: it has no {backup.DIR}/{backup.STATE}. Start a new run "
                               f"(without --resume) or point --out at the interrupted run.")
@@ -213,6 +230,8 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         if holder is not None:  # checked before --force deletes anything of a run still being written
             raise RunDirError(f"{out} is being written by process {holder} (lock file {out / LOCK}). Wait for it "
                               "to finish, or choose another --out.")
+        if not force and stopped_before_first_epoch(out):
+            raise RunDirError(restart_advice(out))
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
