@@ -45,7 +45,8 @@ class TrainingState:
     """What a run has done so far; saved with every backup, restored by ``--resume``.
 
     Attributes:
-        epochs_done: completed epochs (a partial epoch stopped by the time budget counts).
+        epochs_done: epochs ended, a partial one (the time budget stopped it) included; the run's budget is
+            in batches (``epochs`` × steps per epoch), so a resumed run still trains the batches it missed.
         batches_done: training batches consumed; the stream resumes at this batch number.
         bases_done: input bases trained on (batches × batch size × window).
         best: best validation bits per base so far (inf before the first).

@@ -41,6 +41,7 @@ from genorm.training.callbacks import (
     EpochLog,
     NanGuard,
     PlateauStopping,
+    StopAtBatches,
     StopOnInterrupt,
     TimeBudget,
     interrupt_between_batches,
@@ -262,13 +263,17 @@ def _fit(model, train_ds, steps: int, config: TrainConfig, state: TrainingState,
          backup_cb: Backup, verbose, dist) -> bool:
     """``model.fit`` from the state's epoch on; returns whether Ctrl-C interrupted it (the state is then
     the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
+    # the budget is epochs × steps batches: an epoch the time budget cut short is not a complete one, so a
+    # resumed run trains the batches it missed (in as many more epochs as they need, the last one partial)
+    total = config.epochs * steps
     try:
-        if state.epochs_done < config.epochs:
+        if state.batches_done < total:
+            epochs = state.epochs_done + -(-(total - state.batches_done) // steps)
             # Keras workarounds for the strategy (genorm._compat) around fit only; Ctrl-C at a batch boundary
             with dist.fitting(model), interrupt_between_batches() as flag:
-                model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                          callbacks=[*cbs, StopOnInterrupt(flag)], verbose=verbose,
-                          shuffle=False)
+                model.fit(train_ds, epochs=epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
+                          callbacks=[StopAtBatches(total - state.batches_done), *cbs, StopOnInterrupt(flag)],
+                          verbose=verbose, shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
     except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
