@@ -300,8 +300,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     'done'
     """
     target = check_output(path, stdout=False)
-    if _special(target):
-        yield target
+    if _special(target):  # a device or FIFO: written directly (-o /dev/full fails here with ENOSPC)
+        try:
+            yield target
+        except BaseException as exc:
+            code = write_error(exc)
+            if code is not None:
+                raise OutputFileError(f"Cannot write {path}: {os.strerror(code)}. Choose another output "
+                                      "path.") from None
+            raise
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
