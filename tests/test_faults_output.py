@@ -387,6 +387,45 @@ def test_twenty_concurrent_takers_never_two_holders(tmp_path):
     assert not (run / ".lock").exists()
 
 
+LOCK_CASES = {  # issue 23: each was a traceback (IsADirectoryError, PermissionError) or locked through a link
+    "a directory": "is a directory, not the lock file genorm writes; genorm will not lock or remove it. Remove it "
+                   "yourself (rm -r",
+    "a symlink": "is a symbolic link, not the lock file genorm writes",
+    "a dangling symlink": "is a symbolic link, not the lock file genorm writes",
+    "another user's": "Cannot open the lock file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOCK_CASES))
+def test_a_lock_file_genorm_did_not_write_is_one_error(fasta, tmp_path, capsys, monkeypatch, case):
+    out = tmp_path / "run"
+    out.mkdir()
+    lock, elsewhere = out / ".lock", tmp_path / "precious.txt"
+    elsewhere.write_text("precious\n")
+    if case == "a directory":
+        lock.mkdir()
+    elif case == "a symlink":
+        lock.symlink_to(elsewhere)
+    elif case == "a dangling symlink":
+        lock.symlink_to(tmp_path / "nowhere")
+    else:  # a stale .lock of another user: as root chmod cannot deny, so open() is made to say so
+        lock.write_text("123 otherhost\n")
+        real_open = os.open
+
+        def denied(path, flags, *args):
+            if Path(path) == lock and flags & os.O_RDWR:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", denied)
+    rc, _, err = cli(capsys, "train", fasta, "--out", out, *TINY, "--epochs", "1")
+    line = assert_one_error(rc, err, str(lock), LOCK_CASES[case], "choose another --out")
+    if case == "another user's":
+        assert "permission denied" in line
+    assert elsewhere.read_text() == "precious\n" and not (tmp_path / "nowhere").exists()
+    assert os.path.lexists(lock)  # left for its owner
+
+
 def test_lock_is_released_when_its_holder_is_killed(tmp_path, hold_lock):
     from genorm.training.rundir import lock, lock_holder
 

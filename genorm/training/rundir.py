@@ -322,6 +322,38 @@ def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> 
             out.rmdir()  # only if empty
 
 
+def _open_lock(path: Path) -> int:
+    """The lock file, opened (created) for writing; never through a symbolic link, never a directory."""
+    import errno
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise RunDirError(f"Cannot read the lock file {path}: {exc.strerror or exc}. Choose another --out.") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                else "not a regular file")
+        raise RunDirError(f"{path} is {kind}, not the lock file genorm writes; genorm will not lock or remove "
+                          f"it. Remove it yourself (rm -r {path}) if no genorm process uses this run, or choose "
+                          "another --out.")
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            owner = f" (it belongs to user id {st.st_uid})" if st is not None and st.st_uid != os.geteuid() else ""
+            raise RunDirError(f"Cannot open the lock file {path}: permission denied{owner}. If no process of its "
+                              "owner is training this run, ask them (or an administrator) to remove it; or choose "
+                              "another --out.") from None
+        if exc.errno in (errno.ELOOP, errno.EISDIR):  # replaced between the lstat and the open
+            raise RunDirError(f"{path} is not the lock file genorm writes (a link or a directory). Remove it, "
+                              "or choose another --out.") from None
+        raise RunDirError(f"Cannot open the lock file {path}: {exc.strerror or exc}. Choose another "
+                          "--out.") from None
+
+
 @contextlib.contextmanager
 def lock(run_dir: str | os.PathLike) -> Iterator[None]:
     """Hold ``run_dir/.lock`` while a run is written: an exclusive ``fcntl.flock`` on the open file.
@@ -335,7 +367,7 @@ def lock(run_dir: str | os.PathLike) -> Iterator[None]:
     """
     path = Path(run_dir) / LOCK
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
