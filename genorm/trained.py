@@ -205,6 +205,7 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not run_dir.is_dir():
         raise RunDirError(f"Run directory {run_dir} does not exist. Train one with `genorm train GENOME.fa "
                           f"--out {run_dir}`.")
+    rundir.check_readable(run_dir)
     holder = rundir.lock_holder(run_dir)
     if holder is not None and not (run_dir / MODEL).is_file():
         raise RunDirError(f"{run_dir} is still being trained by process {holder} and has no model yet (it is written "

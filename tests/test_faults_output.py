@@ -387,6 +387,60 @@ def test_twenty_concurrent_takers_never_two_holders(tmp_path):
     assert not (run / ".lock").exists()
 
 
+PERMISSION_COMMANDS = {
+    "score": lambda run, fasta, tmp: ["score", run, fasta],
+    "evaluate": lambda run, fasta, tmp: ["evaluate", run],
+    "predict": lambda run, fasta, tmp: ["predict", run, fasta, "-o", tmp / "p.tsv"],
+    "--resume": lambda run, fasta, tmp: ["train", fasta, "--out", run, "--resume", "--epochs", "2"],
+}
+
+
+@pytest.mark.parametrize("denied", [".", "config.json", "model.keras", "backup/state.json", "backup"])
+@pytest.mark.parametrize("command", sorted(PERMISSION_COMMANDS))
+def test_another_users_run_is_one_error_not_a_traceback(run_copy, fasta, tmp_path, capsys, monkeypatch, command,
+                                                        denied):
+    """issue 23: PermissionError tracebacks (or "the run directory is corrupt") for another user's run. As
+    root nothing is denied, so os.access is made to deny the one path."""
+    target = (run_copy / denied).resolve()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p).resolve() == target
+                        else real_access(p, mode, *a, **k))
+    before = snapshot(run_copy)
+    rc, _, err = cli(capsys, *PERMISSION_COMMANDS[command](run_copy, fasta, tmp_path))
+    shown = "the run directory " + str(run_copy) if denied == "." else str(run_copy / denied)
+    if command == "--resume" and denied == ".":  # --resume writes there: that is checked first
+        line = assert_one_error(rc, err, f"Cannot write {run_copy}: permission denied in {run_copy}")
+    else:
+        line = assert_one_error(rc, err, f"Cannot read {shown}: permission denied", "Ask ")
+    assert "corrupt" not in line
+    assert snapshot(run_copy) == before
+
+
+def test_another_users_genome_is_one_error(run_copy, fasta, capsys, monkeypatch):
+    import genorm.hashing
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(genorm.hashing, "_hash", denied)
+    monkeypatch.setenv("GENORM_CACHE", "")
+    rc, _, err = cli(capsys, "evaluate", run_copy)
+    assert_one_error(rc, err, f"Cannot read {fasta}, the genome the run {run_copy} was trained on: permission denied",
+                     "ask its owner for read access")
+
+
+def test_any_other_permission_error_is_one_line(run_copy, capsys, monkeypatch):
+    """The CLI's last net: a PermissionError no check names becomes one error line with the file."""
+    from genorm.training import rundir
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/theirs.json")
+
+    monkeypatch.setattr(rundir, "read_json", denied)
+    rc, _, err = cli(capsys, "evaluate", run_copy)
+    assert_one_error(rc, err, "error: /somewhere/theirs.json: permission denied. genorm needs to read (or write) it")
+
+
 LOCK_CASES = {  # issue 23: each was a traceback (IsADirectoryError, PermissionError) or locked through a link
     "a directory": "is a directory, not the lock file genorm writes; genorm will not lock or remove it. Remove it "
                    "yourself (rm -r",

@@ -198,6 +198,11 @@ def _run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except PermissionError as exc:  # the last net: a file of another user that no check above named
+        what = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {what}permission denied. genorm needs to read (or write) it: ask its owner for "
+                         "access, or copy what you need to a place you own.\n")
+        return EXIT_ERROR
     except BrokenPipeError:
         # Output piped into e.g. `head`: not an error.
         try:

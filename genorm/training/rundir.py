@@ -63,6 +63,8 @@ def run_files(run_dir: str | os.PathLike) -> list[Path]:
     from genorm.training import backup
 
     root = Path(run_dir)
+    if root.is_dir():
+        check_readable(root)
     paths = [root / name for name in (*RUN_FILES, LOCK)] + [backup.folder(root)]
     if backup.folder(root).is_dir():
         paths += sorted(p for p in backup.folder(root).iterdir() if p.is_file())
@@ -138,7 +140,12 @@ def verify_inputs(run_dir: Path, provenance: dict) -> None:
         if not isinstance(want, str) or not isinstance(want_size, int):
             raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: it records no size and SHA-256 for {path}, so "
                               "the run's genome cannot be verified. Train the run again.")
-        info = file_info(path)
+        try:
+            info = file_info(path)
+        except OSError as exc:  # another user's genome, unreadable to this one
+            raise RunDirError(f"Cannot read {path}, the genome the run {run_dir} was trained on: "
+                              f"{(exc.strerror or str(exc)).lower()}{_owner(path)}. The run's split needs it: ask "
+                              "its owner for read access, or copy the run and its genome to a place you own.") from None
         got_size, got = info["size"], info["sha256"]
         if (got_size, got) != (want_size, want):
             raise RunDirError(
@@ -146,6 +153,32 @@ def verify_inputs(run_dir: Path, provenance: dict) -> None:
                 f"({got_size:,} bytes), but {PROVENANCE} records {want} ({want_size:,} bytes). The run's split, "
                 "baselines and model describe the old file. Restore the file the run was trained on, or evaluate "
                 f"explicit FASTA files (genorm evaluate {run_dir} FILE.fa), which are reported as not the run's split.")
+
+
+def _owner(path: str | os.PathLike) -> str:
+    """`` (it belongs to user id N)`` when another user owns ``path``; else empty."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    return f" (it belongs to user id {uid})" if uid != os.geteuid() else ""
+
+
+def check_readable(run_dir: Path) -> None:
+    """A :class:`RunDirError` if this user cannot list and read ``run_dir`` or one of genorm's files in it
+    (another user's run): said as such, not as a corrupt file."""
+    from genorm.training import backup
+
+    unreadable = next((p for p in [run_dir, backup.folder(run_dir)] if p.is_dir() and not os.access(p, os.R_OK | os.X_OK)),
+                      None)
+    if unreadable is None:
+        files = [run_dir / name for name in RUN_FILES] + (sorted(backup.folder(run_dir).iterdir())
+                                                          if backup.folder(run_dir).is_dir() else [])
+        unreadable = next((p for p in files if p.is_file() and not os.access(p, os.R_OK)), None)
+    if unreadable is not None:
+        shown = f"the run directory {unreadable}" if unreadable == run_dir else str(unreadable)
+        raise RunDirError(f"Cannot read {shown}: permission denied{_owner(unreadable)}. Ask the run's owner "
+                          "for read access, or copy the run to a directory you own.")
 
 
 def versions() -> dict:
@@ -217,6 +250,8 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
 
     out = check_output_dir(out_dir)
     if resume:
+        if out.is_dir():
+            check_readable(out)
         if not backup.exists(out) and out.is_dir() and lock_holder(out) is None and stopped_before_first_epoch(out):
             raise RunDirError(restart_advice(out))
         if not backup.exists(out):
