@@ -53,6 +53,10 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 
 MAX_BASES_PER_EPOCH = 10**12
+FLOAT32_TINY = 1.1754943508222875e-38
+"""The smallest normal float32 (``np.finfo(np.float32).tiny``): learning rates below it are 0 in training."""
+MAX_CLIPNORM = 1e10
+"""The largest ``clipnorm``: a gradient times a larger norm can overflow float32 (3.4e38) before it is divided."""
 """Upper bound of ``bases_per_epoch``: a larger epoch would not reach its validation pass and backup in days."""
 
 
@@ -234,6 +238,16 @@ class TrainConfig:
                                        ("min_learning_rate", 0, 1, "a positive number below 1")):
             object.__setattr__(self, name, check_number(name, getattr(self, name), lo, hi, lo_open=True,
                                                         hi_open=True, expected=expected))
+        # training runs in float32: a rate below its smallest normal number is 0 there (nothing is learnt),
+        # and a clip norm that large overflows the clipped gradient (g × clipnorm) to inf, then NaN
+        for name, expected in (("learning_rate", "a positive number below 10"),
+                               ("min_learning_rate", "a positive number below 1")):
+            if getattr(self, name) < FLOAT32_TINY:
+                raise invalid(name, f"{expected} and at least {FLOAT32_TINY:.3g} (training runs in float32, "
+                                    "where a smaller rate is 0 and nothing is learnt)", getattr(self, name))
+        if self.clipnorm > MAX_CLIPNORM:
+            raise invalid("clipnorm", f"a positive number up to {MAX_CLIPNORM:g} (float32 gradients times a larger "
+                                      f"norm overflow to NaN; {MAX_CLIPNORM:g} already means no clipping)", self.clipnorm)
         object.__setattr__(self, "soft_mask_weight",
                            check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT))
         for name, lo_open, hi_open in (("lr_factor", True, True), ("max_n_fraction", False, False),

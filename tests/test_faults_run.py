@@ -134,6 +134,10 @@ TRAIN_OPTIONS = [
     ("--clipnorm", "0", "`clipnorm`, expected a positive number"),
     ("--clipnorm", "-1", "`clipnorm`, expected a positive number"),
     ("--clipnorm", "inf", "`clipnorm`, expected a positive number, got inf"),
+    ("--clipnorm", "1e39", "`clipnorm`, expected a positive number up to 1e+10 (float32 gradients times a larger norm "
+                           "overflow to NaN; 1e+10 already means no clipping), got 1e+39"),
+    ("--learning-rate", "1e-320", "`learning_rate`, expected a positive number below 10 and at least 1.18e-38 "
+                                  "(training runs in float32, where a smaller rate is 0 and nothing is learnt), got 1e-320"),
     ("--lr-patience", "0", "`lr_patience`, expected a positive integer"),
     ("--lr-patience", "-1", "`lr_patience`, expected a positive integer"),
     ("--patience", "0", "`patience`, expected a positive integer"),
