@@ -201,7 +201,19 @@ class Stepper:
 
     def _verify(self, model: keras.Model, source: str) -> None:
         """The stepper, over :data:`PROBE` in two chunks, must give the model's one-shot logits."""
+        for layer in model.layers:  # NaN or inf weights: damaged, not wired differently
+            for w in layer.weights:
+                values = np.asarray(w)
+                bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+                if bad:
+                    raise ConfigError(f"{source}: layer {layer.name!r} has {bad:,} NaN or infinite weight(s) (in "
+                                      f"{w.path if hasattr(w, 'path') else w.name}): the weights are damaged (a "
+                                      "training that diverged, or an edited file). Train the run again (genorm train "
+                                      "... --force), or use an undamaged copy of the model.")
         expected = np.asarray(model(PROBE, training=False), dtype=np.float32)
+        if not np.all(np.isfinite(expected)):
+            raise ConfigError(f"{source} gives NaN or infinite logits on a probe sequence: its weights are too large "
+                              "for float32 (damaged or edited). Train the run again (genorm train ... --force).")
         if expected.shape != (*PROBE.shape, 4):
             raise ConfigError(f"{source} maps codes {PROBE.shape} to logits of shape {expected.shape}, expected "
                               f"{(*PROBE.shape, 4)}: it is not a model made by genorm.model.build_model().")
