@@ -388,6 +388,32 @@ def test_no_pickle_or_eval_in_the_package():
     assert hits == []
 
 
+@pytest.mark.parametrize("content, needle", [
+    (None, None),  # the run's own config.json, as is: accepted (issue 23: "Unknown option(s) [config, format_version]")
+    ({"format_version": 99, "config": {}}, "is a run's config.json of format version 99, newer than this genorm"),
+    ({"format_version": 1, "config": {}, "extra": 1}, "looks like a run's config.json (format_version and config) but "
+                                                      "is not one genorm wrote (it also holds ['extra'])"),
+    ({"format_version": 1, "config": [1]}, "give the options as one JSON object"),
+])
+def test_a_runs_own_config_json_as_config(base_run, tmp_path, capsys, content, needle):
+    from genorm.cli import build_parser
+    from genorm.cli.train import train_config_from_args
+    from genorm.errors import ConfigError
+    from genorm.trained import read_config
+
+    path = base_run / "config.json"
+    if content is not None:
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps(content))
+    args = build_parser().parse_args(["train", str(LAMBDA), "--out", str(tmp_path / "new"), "--config", str(path),
+                                      "--epochs", "5"])
+    if needle is None:
+        assert train_config_from_args(args) == read_config(base_run).replace(epochs=5)  # flags still win
+    else:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            train_config_from_args(args)
+
+
 # ------------------------------------------------------------------------------------------
 # kills
 
