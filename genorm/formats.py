@@ -1,9 +1,9 @@
 """The formats genorm reads, through ``Bio.SeqIO``: one record iterator per format.
 
 Each iterator takes an :class:`~genorm.sources.Opened` input and yields plain
-``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (or, for
-GenBank/EMBL/2bit, a function that returns them, so that a record not selected is never
-decoded). FASTA goes through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit
+``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (FASTA: its
+latin-1 text as Biopython returns it, one byte per character once encoded; GenBank/EMBL/2bit: a
+function that returns the bytes, so that a record not selected is never decoded). FASTA goes through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit
 through ``Bio.SeqIO.parse``. Biopython's exceptions and warnings become
 :class:`~genorm.errors.FastaFormatError`\\ s; a 2bit index is bounds-checked before Biopython
 trusts it (:func:`check_twobit_index`).
@@ -82,8 +82,8 @@ def fasta_records(o: Opened) -> Iterator[tuple[int, str, str, bytes]]:
             raise FastaFormatError(f"{o.label}, line {line[0] if line else '?'}: the header line has no record "
                                    "name. Give every record a name, e.g. '>chr1'.")
         name = _name_text(parts[0], lambda: where(o, index, None))
-        box = [(index, name, _description_text(parts[1]) if len(parts) > 1 else "", seq.encode("latin-1"))]
-        del seq
+        box = [(index, name, _description_text(parts[1]) if len(parts) > 1 else "", seq)]  # latin-1 text: the
+        del seq                                                                             # reader encodes it
         yield box.pop()
 
 

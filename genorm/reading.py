@@ -119,8 +119,10 @@ class RecordStats:
         return cls(**d)
 
     @classmethod
-    def from_counts(cls, name: str, counts: np.ndarray, packed: np.ndarray) -> RecordStats:
-        """Stats from the 256-bin histogram of reader values and the final packed codes."""
+    def from_counts(cls, name: str, counts: np.ndarray, packed: np.ndarray | None,
+                    runs: tuple[int, int] | None = None) -> RecordStats:
+        """Stats from the 256-bin histogram of reader values and the final packed codes (or, when
+        ``packed`` is None, the N runs already counted: ``runs``; the length is the histogram's total)."""
         c = [int(x) for x in counts]
         flag = encoding.SOFT_MASK_FLAG
         iupac = {}
@@ -131,12 +133,12 @@ class RecordStats:
         lower = sum(c[flag:flag + 5]) + sum(c[encoding.IUPAC_LOWER:encoding.IUPAC_LOWER + 10]) + c[encoding.U_LOWER]
         u = c[encoding.U_UPPER] + c[encoding.U_LOWER]
         stats = cls(
-            name=name, length=int(packed.size),
+            name=name, length=int(packed.size) if packed is not None else sum(c),
             a=c[0] + c[flag], c=c[1] + c[1 | flag], g=c[2] + c[2 | flag], t=c[3] + c[3 | flag] + u,
             n=c[4] + c[4 | flag] + sum(iupac.values()), soft_masked=lower, iupac=iupac, u=u,
         )
         if stats.n:
-            stats.n_runs, stats.longest_n_run = n_runs(packed)
+            stats.n_runs, stats.longest_n_run = n_runs(packed) if packed is not None else runs
         return stats
 
 
@@ -148,12 +150,27 @@ def n_runs(packed: np.ndarray, block: int = 1 << 20) -> tuple[int, int]:
     >>> n_runs(np.array([4, 4, 0, 4, 12, 12, 1], dtype=np.uint8))
     (2, 3)
     """
-    runs = longest = current = 0  # `current`: length of the run still open at the block edge
+    counter = _NRunCounter()
     for i in range(0, packed.size, block):
-        x = (np.bitwise_and(packed[i:i + block], encoding.CODE_BITS) == encoding.N).view(np.int8)
+        counter.add(packed[i:i + block])
+    return counter.result()
+
+
+class _NRunCounter:
+    """Counts runs of N over consecutive blocks of packed codes (a run may span blocks)."""
+
+    def __init__(self) -> None:
+        self.runs = self.longest = self.current = 0  # `current`: length of the run still open at the block edge
+
+    def add_none(self) -> None:
+        """A block without N (the caller knows from its counts)."""
+        self.longest, self.current = max(self.longest, self.current), 0
+
+    def add(self, packed: np.ndarray) -> None:
+        x = (np.bitwise_and(packed, encoding.CODE_BITS) == encoding.N).view(np.int8)
         if not x.any():
-            longest, current = max(longest, current), 0
-            continue
+            self.add_none()
+            return
         d = np.diff(x)
         starts = np.flatnonzero(d == 1) + 1
         ends = np.flatnonzero(d == -1) + 1
@@ -162,19 +179,21 @@ def n_runs(packed: np.ndarray, block: int = 1 << 20) -> tuple[int, int]:
         if x[-1]:
             ends = np.concatenate([ends, [x.size]])
         lengths = ends - starts
-        if x[0] and current:
-            lengths[0] += current      # the open run continues into this block
-            runs -= 1
-        elif current:
-            longest = max(longest, current)
-        runs += lengths.size
+        if x[0] and self.current:
+            lengths[0] += self.current      # the open run continues into this block
+            self.runs -= 1
+        elif self.current:
+            self.longest = max(self.longest, self.current)
+        self.runs += lengths.size
         if x[-1]:
-            current, lengths = int(lengths[-1]), lengths[:-1]
+            self.current, lengths = int(lengths[-1]), lengths[:-1]
         else:
-            current = 0
+            self.current = 0
         if lengths.size:
-            longest = max(longest, int(lengths.max()))
-    return runs, max(longest, current)
+            self.longest = max(self.longest, int(lengths.max()))
+
+    def result(self) -> tuple[int, int]:
+        return self.runs, max(self.longest, self.current)
 
 
 @dataclass
@@ -255,6 +274,42 @@ def _encode(o: Opened, index: int, name: str, raw: bytes, policy: EncodingPolicy
     return codes, RecordStats.from_counts(name, counts, arr)
 
 
+_STATS_CHUNK = 1 << 20
+"""Bytes of a record :func:`_count` translates at a time: small enough to stay in cache and to reuse
+freed memory; a whole-record translation of a large record allocates fresh pages (page faults)."""
+
+
+def _count(o: Opened, index: int, name: str, raw: bytes | str, policy: EncodingPolicy) -> tuple[int, RecordStats]:
+    """``(length, stats)`` of one record without keeping its packed codes (:func:`read_stats`): the
+    same checks as :func:`_encode`, a chunk at a time. A chunk with a tab, a bad character or a letter
+    the policy forbids hands the whole record to :func:`_encode`, which raises exactly its usual error
+    (or, for tabs, reads the record as ever)."""
+    counts = np.zeros(256, dtype=np.int64)
+    runs = _NRunCounter()
+    for i in range(0, len(raw), _STATS_CHUNK):
+        chunk = raw[i:i + _STATS_CHUNK]
+        codes = (chunk.encode("latin-1") if isinstance(chunk, str) else chunk).translate(encoding.READER_TABLE)
+        if codes.find(encoding.INVALID) >= 0:
+            break
+        arr = np.frombuffer(codes, dtype=np.uint8)
+        c = byte_counts(arr)
+        if c[encoding.SPECIAL:].any():
+            if encoding.check_special(arr, policy) is not None:
+                break
+            arr = np.frombuffer(codes.translate(encoding.FIXUP_TABLE), dtype=np.uint8)
+        counts += c
+        if c[encoding.N] or c[encoding.N | encoding.SOFT_MASK_FLAG] or c[encoding.SPECIAL:].any():
+            runs.add(arr)
+        else:  # no N in this chunk: a run still open ends here
+            runs.add_none()
+    else:
+        length = int(counts.sum())
+        return length, RecordStats.from_counts(name, counts, None, runs.result())
+    codes, stats = _encode(o, index, name, raw.encode("latin-1") if isinstance(raw, str) else raw, policy)  # the
+    # usual error, or tabs read as white space
+    return len(codes), stats
+
+
 def byte_counts(arr: np.ndarray) -> np.ndarray:
     """``(256,) int64`` histogram of ``(L,) uint8`` values.
 
@@ -297,13 +352,15 @@ def scan(
     on_source: Callable[[dict], None] | None = None,
     format: str | None = None,
     with_stats: bool = True,
-) -> Iterator[tuple[bytes, str, str, RecordStats | None, str]]:
+    keep_codes: bool = True,
+) -> Iterator[tuple[bytes | None, str, str, RecordStats | None, str]]:
     """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.read_genome`.
 
     For each kept, non-empty record yields ``(packed, name, description, stats, label)``, where
     ``packed`` is the record's packed codes as ``bytes``. ``on_source`` receives ``{"path",
     "format", "compression", "size"}`` for each input opened. With ``with_stats=False``,
-    ``stats`` is None where the packed codes hold them (see :class:`Record`).
+    ``stats`` is None where the packed codes hold them (see :class:`Record`). With
+    ``keep_codes=False`` only the statistics are made (the same checks), and ``packed`` is None.
     """
     policy = policy or EncodingPolicy()
     check_format(format)
@@ -315,7 +372,7 @@ def scan(
         if on_source is not None:
             on_source({"path": o.label, "format": o.format, "compression": o.compression, "size": o.size})
         try:
-            yield from _scan_one(o, policy, wanted, seen, found, with_stats)
+            yield from _scan_one(o, policy, wanted, seen, found, with_stats, keep_codes)
             check_unchanged(o, sequential=o.format != "2bit")
         finally:
             o.close()
@@ -328,7 +385,8 @@ def scan(
             )
 
 
-def _scan_one(o: Opened, policy, wanted, seen, found, with_stats) -> Iterator[tuple[bytes, str, str, RecordStats, str]]:
+def _scan_one(o: Opened, policy, wanted, seen, found, with_stats,
+              keep_codes=True) -> Iterator[tuple[bytes | None, str, str, RecordStats, str]]:
     headers = kept = 0
     empty: list[str] = []
     for index, name, desc, raw in _records_of(o):
@@ -345,9 +403,16 @@ def _scan_one(o: Opened, policy, wanted, seen, found, with_stats) -> Iterator[tu
         found.add(name)
         if callable(raw):
             raw = raw()
-        codes, stats = _encode(o, index, name, raw, policy, with_stats)
+        if keep_codes and isinstance(raw, str):  # FASTA text: encoded whole (the text is freed here)
+            raw = raw.encode("latin-1")
+        if keep_codes:
+            codes, stats = _encode(o, index, name, raw, policy, with_stats)
+            length = len(codes)
+        else:
+            length, stats = _count(o, index, name, raw, policy)
+            codes = None
         del raw
-        if not codes:
+        if not length:
             # Said once the file is known to hold some sequence (else the error below says it all).
             empty.append(f"{o.label}: record {name!r} is empty; skipped.")
             continue
