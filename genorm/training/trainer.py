@@ -250,13 +250,20 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
            CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
                         config.max_time)]
     if verbose == 2:  # genorm's own line per epoch, on the progress logger, instead of Keras' on stdout
-        cbs.append(EpochLog(state, config.epochs, bases_per_batch))
+        cbs.append(EpochLog(state, _target_epochs(config, state, steps), bases_per_batch))
         verbose = 0
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs")))
     if dist.cluster.num_workers > 1:
         cbs.append(distribute.SyncStop(dist, state))  # every worker leaves fit() at the same batch
     return cbs + list(extra_callbacks), checkpoint, backup_cb, verbose
+
+
+def _target_epochs(config: TrainConfig, state: TrainingState, steps: int) -> int:
+    """The epoch number training ends at: ``config.epochs``, or more after a partial epoch (a time-budget stop),
+    so that the batches trained reach ``config.epochs × steps``."""
+    remaining = config.epochs * steps - state.batches_done
+    return state.epochs_done + max(0, -(-remaining // steps))
 
 
 def _fit(model, train_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
@@ -268,7 +275,7 @@ def _fit(model, train_ds, steps: int, config: TrainConfig, state: TrainingState,
     total = config.epochs * steps
     try:
         if state.batches_done < total:
-            epochs = state.epochs_done + -(-(total - state.batches_done) // steps)
+            epochs = _target_epochs(config, state, steps)
             # Keras workarounds for the strategy (genorm._compat) around fit only; Ctrl-C at a batch boundary
             with dist.fitting(model), interrupt_between_batches() as flag:
                 model.fit(train_ds, epochs=epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
