@@ -247,7 +247,8 @@ class TrainConfig:
                                     "where a smaller rate is 0 and nothing is learnt)", getattr(self, name))
         if self.clipnorm > MAX_CLIPNORM:
             raise invalid("clipnorm", f"a positive number up to {MAX_CLIPNORM:g} (float32 gradients times a larger "
-                                      f"norm overflow to NaN; {MAX_CLIPNORM:g} already means no clipping)", self.clipnorm)
+                                      f"norm overflow to NaN; {MAX_CLIPNORM:g} already means no clipping)",
+                          self.clipnorm)
         object.__setattr__(self, "soft_mask_weight",
                            check_number("soft_mask_weight", self.soft_mask_weight, 0.0, MAX_SOFT_MASK_WEIGHT))
         for name, lo_open, hi_open in (("lr_factor", True, True), ("max_n_fraction", False, False),

@@ -3,8 +3,8 @@
 Each iterator takes an :class:`~genorm.sources.Opened` input and yields plain
 ``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (FASTA: its
 latin-1 text as Biopython returns it, one byte per character once encoded; GenBank/EMBL/2bit: a
-function that returns the bytes, so that a record not selected is never decoded). FASTA goes through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit
-through ``Bio.SeqIO.parse``. Biopython's exceptions and warnings become
+function that returns the bytes, so that a record not selected is never decoded). FASTA goes
+through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit through ``Bio.SeqIO.parse``. Biopython's exceptions and warnings become
 :class:`~genorm.errors.FastaFormatError`\\ s; a 2bit index is bounds-checked before Biopython
 trusts it (:func:`check_twobit_index`).
 

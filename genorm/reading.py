@@ -162,14 +162,10 @@ class _NRunCounter:
     def __init__(self) -> None:
         self.runs = self.longest = self.current = 0  # `current`: length of the run still open at the block edge
 
-    def add_none(self) -> None:
-        """A block without N (the caller knows from its counts)."""
-        self.longest, self.current = max(self.longest, self.current), 0
-
     def add(self, packed: np.ndarray) -> None:
         x = (np.bitwise_and(packed, encoding.CODE_BITS) == encoding.N).view(np.int8)
         if not x.any():
-            self.add_none()
+            self.longest, self.current = max(self.longest, self.current), 0
             return
         d = np.diff(x)
         starts = np.flatnonzero(d == 1) + 1
@@ -274,16 +270,12 @@ def _encode(o: Opened, index: int, name: str, raw: bytes, policy: EncodingPolicy
     return codes, RecordStats.from_counts(name, counts, arr)
 
 
-_STATS_CHUNK = 1 << 20
-"""Bytes of a record :func:`_count` translates at a time: small enough to stay in cache and to reuse
-freed memory; a whole-record translation of a large record allocates fresh pages (page faults)."""
+_STATS_CHUNK = 1 << 20  # bytes :func:`_count` translates at a time: cache-sized, reusing freed memory (no page faults)
 
 
 def _count(o: Opened, index: int, name: str, raw: bytes | str, policy: EncodingPolicy) -> tuple[int, RecordStats]:
-    """``(length, stats)`` of one record without keeping its packed codes (:func:`read_stats`): the
-    same checks as :func:`_encode`, a chunk at a time. A chunk with a tab, a bad character or a letter
-    the policy forbids hands the whole record to :func:`_encode`, which raises exactly its usual error
-    (or, for tabs, reads the record as ever)."""
+    """``(length, stats)`` of one record, its codes not kept: :func:`_encode`'s checks a chunk at a time; a chunk
+    with a tab, a bad or a forbidden letter hands the record to :func:`_encode` (its usual error, or tabs read)."""
     counts = np.zeros(256, dtype=np.int64)
     runs = _NRunCounter()
     for i in range(0, len(raw), _STATS_CHUNK):
@@ -298,13 +290,10 @@ def _count(o: Opened, index: int, name: str, raw: bytes | str, policy: EncodingP
                 break
             arr = np.frombuffer(codes.translate(encoding.FIXUP_TABLE), dtype=np.uint8)
         counts += c
-        if c[encoding.N] or c[encoding.N | encoding.SOFT_MASK_FLAG] or c[encoding.SPECIAL:].any():
-            runs.add(arr)
-        else:  # no N in this chunk: a run still open ends here
-            runs.add_none()
+        has_n = c[encoding.N] or c[encoding.N | encoding.SOFT_MASK_FLAG] or c[encoding.SPECIAL:].any()
+        runs.add(arr if has_n else arr[:0])  # no N in the chunk (its counts say): a run still open ends here
     else:
-        length = int(counts.sum())
-        return length, RecordStats.from_counts(name, counts, None, runs.result())
+        return int(counts.sum()), RecordStats.from_counts(name, counts, None, runs.result())
     codes, stats = _encode(o, index, name, raw.encode("latin-1") if isinstance(raw, str) else raw, policy)  # the
     # usual error, or tabs read as white space
     return len(codes), stats
@@ -403,14 +392,12 @@ def _scan_one(o: Opened, policy, wanted, seen, found, with_stats,
         found.add(name)
         if callable(raw):
             raw = raw()
-        if keep_codes and isinstance(raw, str):  # FASTA text: encoded whole (the text is freed here)
-            raw = raw.encode("latin-1")
         if keep_codes:
+            raw = raw.encode("latin-1") if isinstance(raw, str) else raw  # FASTA text, encoded whole: text freed
             codes, stats = _encode(o, index, name, raw, policy, with_stats)
             length = len(codes)
         else:
-            length, stats = _count(o, index, name, raw, policy)
-            codes = None
+            (length, stats), codes = _count(o, index, name, raw, policy), None
         del raw
         if not length:
             # Said once the file is known to hold some sequence (else the error below says it all).

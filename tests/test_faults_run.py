@@ -456,7 +456,7 @@ def test_sigterm_before_the_first_epoch_leaves_nothing_and_the_same_command_runs
         assert wait_for(lambda: (out / "splits.bed").exists() or proc.poll() is not None, 120)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=180)
         assert proc.returncode == 143, err
         assert "Traceback" not in err
         assert "interrupted before the first epoch ended: nothing to resume and nothing kept" in err, err

@@ -157,10 +157,7 @@ def verify_inputs(run_dir: Path, provenance: dict) -> None:
 
 def _owner(path: str | os.PathLike) -> str:
     """`` (it belongs to user id N)`` when another user owns ``path``; else empty."""
-    try:
-        uid = os.stat(path).st_uid
-    except OSError:
-        return ""
+    uid = os.stat(path).st_uid if os.path.exists(path) else os.geteuid()
     return f" (it belongs to user id {uid})" if uid != os.geteuid() else ""
 
 
@@ -169,11 +166,10 @@ def check_readable(run_dir: Path) -> None:
     (another user's run): said as such, not as a corrupt file."""
     from genorm.training import backup
 
-    unreadable = next((p for p in [run_dir, backup.folder(run_dir)] if p.is_dir() and not os.access(p, os.R_OK | os.X_OK)),
-                      None)
+    folders = [run_dir, backup.folder(run_dir)]
+    unreadable = next((p for p in folders if p.is_dir() and not os.access(p, os.R_OK | os.X_OK)), None)
     if unreadable is None:
-        files = [run_dir / name for name in RUN_FILES] + (sorted(backup.folder(run_dir).iterdir())
-                                                          if backup.folder(run_dir).is_dir() else [])
+        files = [run_dir / name for name in RUN_FILES] + (sorted(folders[1].iterdir()) if folders[1].is_dir() else [])
         unreadable = next((p for p in files if p.is_file() and not os.access(p, os.R_OK)), None)
     if unreadable is not None:
         shown = f"the run directory {unreadable}" if unreadable == run_dir else str(unreadable)

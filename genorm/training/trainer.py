@@ -156,11 +156,6 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         if importlib.util.find_spec("tensorboard") is None:
             raise ConfigError("TensorBoard logs (--tensorboard) need the tensorboard package: "
                               "pip install tensorboard, or train without --tensorboard.")
-    from genorm.sources import require_regular_file
-
-    for p in paths:
-        require_regular_file(p, "genorm train records each input's path and SHA-256 so that evaluate and --resume "
-                                "can re-read it")
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         from genorm.errors import InputFileError
