@@ -81,6 +81,15 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _is_stdin(path: Path) -> bool:
+    """True if ``path`` is the file standard input is (``< FILE``): same device and inode."""
+    try:
+        si, sp = os.fstat(0), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(si.st_mode) and (si.st_dev, si.st_ino) == (sp.st_dev, sp.st_ino)
+
+
 def _check_not_protected(target: Path, protected: Iterable[str | os.PathLike]) -> None:
     """Refuse ``target`` if it is, lies inside, or is a link of one of the ``protected`` paths (the files
     of a run directory the command reads: :func:`genorm.rundir.run_files`)."""
@@ -113,6 +122,9 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
         return Path(STDOUT)
     given = Path(path)
     for source in inputs:
+        if is_stdout(source) and _is_stdin(given):
+            raise OutputFileError(f"Cannot write {given}: it is the file standard input ('-') reads from, and "
+                                  "would be overwritten. Choose another output path.")
         if not is_stdout(source) and _same_file(given, source):
             raise OutputFileError(f"Cannot write {given}: it is an input of this command ({source}) and would be "
                                   "overwritten. Choose another output path.")
@@ -288,8 +300,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     'done'
     """
     target = check_output(path, stdout=False)
-    if _special(target):
-        yield target
+    if _special(target):  # a device or FIFO: written directly (-o /dev/full fails here with ENOSPC)
+        try:
+            yield target
+        except BaseException as exc:
+            code = write_error(exc)
+            if code is not None:
+                raise OutputFileError(f"Cannot write {path}: {os.strerror(code)}. Choose another output "
+                                      "path.") from None
+            raise
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,10 @@ CELLS = tuple(CELL_TABLE)
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 """Distribution strategies (see :mod:`genorm.training.distribute`)."""
+FLOAT32_TINY = 1.1754943508222875e-38
+"""The smallest normal float32 (``np.finfo(np.float32).tiny``): learning rates below it are 0 in training."""
+MAX_CLIPNORM = 1e10
+"""The largest ``clipnorm``: a gradient times a larger norm can overflow float32 (3.4e38) before it is divided."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,17 @@ class TrainConfig:
                                        ("min_learning_rate", 0, 1, "a positive number below 1")):
             object.__setattr__(self, name, check_number(name, getattr(self, name), lo, hi, lo_open=True,
                                                         hi_open=True, expected=expected))
+        # training runs in float32: a rate below its smallest normal number is 0 there (nothing is learnt),
+        # and a clip norm that large overflows the clipped gradient (g × clipnorm) to inf, then NaN
+        for name, expected in (("learning_rate", "a positive number below 10"),
+                               ("min_learning_rate", "a positive number below 1")):
+            if getattr(self, name) < FLOAT32_TINY:
+                raise invalid(name, f"{expected} and at least {FLOAT32_TINY:.3g} (training runs in float32, "
+                                    "where a smaller rate is 0 and nothing is learnt)", getattr(self, name))
+        if self.clipnorm > MAX_CLIPNORM:
+            raise invalid("clipnorm", f"a positive number up to {MAX_CLIPNORM:g} (float32 gradients times a larger "
+                                      f"norm overflow to NaN; {MAX_CLIPNORM:g} already means no clipping)",
+                          self.clipnorm)
         for name, lo_open, hi_open in (("lr_factor", True, True), ("val_fraction", False, True),
                                        ("test_fraction", False, True)):
             object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0, 1.0, lo_open=lo_open,

@@ -85,6 +85,8 @@ def run_files(run_dir: str | os.PathLike) -> list[Path]:
     :func:`genorm.atomic.check_output`'s ``protected``)."""
 
     root = Path(run_dir)
+    if root.is_dir():
+        check_readable(root)
     paths = [root / name for name in (*RUN_FILES, LOCK)] + [backup_folder(root)]
     if backup_folder(root).is_dir():
         paths += sorted(p for p in backup_folder(root).iterdir() if p.is_file())
@@ -160,7 +162,12 @@ def verify_inputs(run_dir: Path, provenance: dict) -> None:
         if not isinstance(want, str) or not isinstance(want_size, int):
             raise RunDirError(f"{run_dir / PROVENANCE} is corrupt: it records no size and SHA-256 for {path}, so "
                               "the run's genome cannot be verified. Train the run again.")
-        info = file_info(path)
+        try:
+            info = file_info(path)
+        except OSError as exc:  # another user's genome, unreadable to this one
+            raise RunDirError(f"Cannot read {path}, the genome the run {run_dir} was trained on: "
+                              f"{(exc.strerror or str(exc)).lower()}{_owner(path)}. The run's split needs it: ask "
+                              "its owner for read access, or copy the run and its genome to a place you own.") from None
         got_size, got = info["size"], info["sha256"]
         if (got_size, got) != (want_size, want):
             raise RunDirError(
@@ -208,6 +215,26 @@ def load_counts(run_dir: str | os.PathLike, provenance: dict):
     return CountTables.load(folder)
 
 
+def _owner(path: str | os.PathLike) -> str:
+    """`` (it belongs to user id N)`` when another user owns ``path``; else empty."""
+    uid = os.stat(path).st_uid if os.path.exists(path) else os.geteuid()
+    return f" (it belongs to user id {uid})" if uid != os.geteuid() else ""
+
+
+def check_readable(run_dir: Path) -> None:
+    """A :class:`RunDirError` if this user cannot list and read ``run_dir`` or one of genorm's files in it
+    (another user's run): said as such, not as a corrupt file."""
+    folders = [run_dir, backup_folder(run_dir)]
+    unreadable = next((p for p in folders if p.is_dir() and not os.access(p, os.R_OK | os.X_OK)), None)
+    if unreadable is None:
+        files = [run_dir / name for name in RUN_FILES] + (sorted(folders[1].iterdir()) if folders[1].is_dir() else [])
+        unreadable = next((p for p in files if p.is_file() and not os.access(p, os.R_OK)), None)
+    if unreadable is not None:
+        shown = f"the run directory {unreadable}" if unreadable == run_dir else str(unreadable)
+        raise RunDirError(f"Cannot read {shown}: permission denied{_owner(unreadable)}. Ask the run's owner "
+                          "for read access, or copy the run to a directory you own.")
+
+
 def versions() -> dict:
     """Versions of genorm and the libraries a run depends on."""
     import platform
@@ -226,9 +253,36 @@ def versions() -> dict:
 # Directory life cycle
 
 
-def is_run_dir(path: Path) -> bool:
+def _written_by_genorm(path: Path, key: str) -> bool:
+    """True if ``path`` is a small JSON object with genorm's ``format_version`` and ``key``: a file genorm
+    wrote, not a user's own file of the same name."""
+    try:
+        if not path.is_file() or path.stat().st_size > 1 << 24:
+            return False
+        obj = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("format_version"), int) and key in obj
 
-    return (path / CONFIG).is_file() or backup_folder(path).is_dir()
+
+def is_run_dir(path: Path) -> bool:
+    """True if genorm's own files identify ``path`` as a run: its ``config.json``, ``provenance.json`` or
+    backup ``state.json`` is what genorm writes (a ``config.json`` of the user's is not enough)."""
+    return (_written_by_genorm(path / CONFIG, "config") or _written_by_genorm(path / PROVENANCE, "inputs")
+            or _written_by_genorm(backup_folder(path) / BACKUP_STATE, "weights"))
+
+
+def stopped_before_first_epoch(path: Path) -> bool:
+    """True for a genorm run killed before its first epoch ended (SIGKILL, power loss): genorm's files
+    identify it, but it has neither a model nor a backup, so there is nothing to use or resume."""
+    return is_run_dir(path) and not backup_exists(path) and not (path / MODEL).is_file()
+
+
+def restart_advice(out: Path) -> str:
+    """The one piece of advice for a run :func:`stopped_before_first_epoch`: start it again with --force."""
+    return (f"The run in {out} stopped before its first epoch ended (it has no model and no backup): there is "
+            f"nothing to use or resume. Start it again with the same `genorm train ... --out {out}` command and "
+            "--force (which replaces the unfinished run).")
 
 
 def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = False) -> Path:
@@ -245,6 +299,10 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
 
     out = check_output_dir(out_dir)
     if resume:
+        if out.is_dir():
+            check_readable(out)
+        if not backup_exists(out) and out.is_dir() and lock_holder(out) is None and stopped_before_first_epoch(out):
+            raise RunDirError(restart_advice(out))
         if not backup_exists(out):
             raise RunDirError(f"Nothing to resume in {out}: it has no {BACKUP_DIR}/{BACKUP_STATE}. Start a new run "
                               f"(without --resume) or point --out at the interrupted run.")
@@ -256,15 +314,20 @@ def prepare(out_dir: str | os.PathLike, force: bool = False, resume: bool = Fals
         if holder is not None:  # checked before --force deletes anything of a run still being written
             raise RunDirError(f"{out} is being written by process {holder} (lock file {out / LOCK}). Wait for it "
                               "to finish, or choose another --out.")
+        if not force and stopped_before_first_epoch(out):
+            raise RunDirError(restart_advice(out))
         if not force:
             raise RunDirError(f"Run directory {out} already exists and is not empty. Use --force to overwrite "
                               f"it, --resume to continue it, or choose another --out.")
         foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES and p.name not in (BACKUP_DIR, LOCK)
                    and not p.name.startswith(".")]
-        if foreign or not is_run_dir(out):
-            shown = ", ".join(sorted(foreign)[:5]) or "no genorm config.json"
-            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory ({shown}). "
-                              "Choose an empty or new --out.")
+        if foreign:
+            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory ("
+                              f"{', '.join(sorted(foreign)[:5])}). Choose an empty or new --out.")
+        if not is_run_dir(out):
+            raise RunDirError(f"Refusing to overwrite {out}: it is not a genorm run directory (none of its "
+                              f"{CONFIG}, {PROVENANCE} or {BACKUP_DIR}/{BACKUP_STATE} is one genorm wrote), and "
+                              "--force only replaces a genorm run. Choose an empty or new --out.")
         for name in RUN_FILES:
             p = out / name
             if p.is_dir():
@@ -342,6 +405,38 @@ def discard_unfinished(run_dir: str | os.PathLike, remove_dir: bool = False) -> 
             out.rmdir()  # only if empty
 
 
+def _open_lock(path: Path) -> int:
+    """The lock file, opened (created) for writing; never through a symbolic link, never a directory."""
+    import errno
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise RunDirError(f"Cannot read the lock file {path}: {exc.strerror or exc}. Choose another --out.") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                else "not a regular file")
+        raise RunDirError(f"{path} is {kind}, not the lock file genorm writes; genorm will not lock or remove "
+                          f"it. Remove it yourself (rm -r {path}) if no genorm process uses this run, or choose "
+                          "another --out.")
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            owner = f" (it belongs to user id {st.st_uid})" if st is not None and st.st_uid != os.geteuid() else ""
+            raise RunDirError(f"Cannot open the lock file {path}: permission denied{owner}. If no process of its "
+                              "owner is training this run, ask them (or an administrator) to remove it; or choose "
+                              "another --out.") from None
+        if exc.errno in (errno.ELOOP, errno.EISDIR):  # replaced between the lstat and the open
+            raise RunDirError(f"{path} is not the lock file genorm writes (a link or a directory). Remove it, "
+                              "or choose another --out.") from None
+        raise RunDirError(f"Cannot open the lock file {path}: {exc.strerror or exc}. Choose another "
+                          "--out.") from None
+
+
 @contextlib.contextmanager
 def lock(run_dir: str | os.PathLike) -> Iterator[None]:
     """Hold ``run_dir/.lock`` while a run is written: an exclusive ``fcntl.flock`` on the open file.
@@ -355,7 +450,7 @@ def lock(run_dir: str | os.PathLike) -> Iterator[None]:
     """
     path = Path(run_dir) / LOCK
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

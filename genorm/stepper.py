@@ -106,6 +106,15 @@ class NetworkStepper:
 
     def verify(self, model: keras.Model, source: str) -> None:
         """The stepper, over :data:`PROBE` in two chunks, must give ``model``'s one-shot logits."""
+        for layer in model.layers:  # NaN or inf weights: damaged, not wired differently
+            for w in layer.weights:
+                values = np.asarray(w)
+                bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+                if bad:
+                    raise ConfigError(f"{source}: layer {layer.name!r} has {bad:,} NaN or infinite weight(s) (in "
+                                      f"{w.path if hasattr(w, 'path') else w.name}): the weights are damaged (a "
+                                      "training that diverged, or an edited file). Train the run again (genorm train "
+                                      "... --force), or use an undamaged copy of the model.")
         probe = probe_inputs(self.config)
         try:
             expected = np.asarray(model(probe if len(probe) > 1 else PROBE, training=False), dtype=np.float32)

@@ -325,6 +325,10 @@ def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_ra
     """
     if len(text) < 2:
         raise invalid("text", "at least 2 letters", text)
+    if len(text) > MAX_EXPLAIN_LETTERS:  # every step is printed: a teaching size
+        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed); explain a short piece, "
+                      "and train a model on long sequences with genorm train",
+                      shown=f"{len(text):,} letters ({text[:20]!r}...)")
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     steps = check_int("steps", steps, 0)
     vocab = vocab or vocab_of(text)
@@ -365,6 +369,12 @@ step only overflows the weights (``nan`` and ``1e308`` printed a NaN loss)."""
 MAX_EXPLAIN_HIDDEN = 64
 """Largest hidden size :func:`explain` prints."""
 
+MAX_EXPLAIN_LETTERS = 200
+"""Longest text :func:`explain` steps through: every step prints its vectors (100,000 letters printed 48 MB)."""
+
+MAX_EXPLAIN_VOCAB = 64
+"""Largest vocabulary :func:`explain` prints (every matrix has a column per letter; 3,000 letters printed 276 MB)."""
+
 
 def _explain_network(text: str, hidden_size: int, seed: int, example: bool) -> tuple[str, RNNParams, str, bool]:
     """``(vocab, params, where the numbers come from, is_dna)`` for :func:`explain`."""
@@ -378,6 +388,9 @@ def _explain_network(text: str, hidden_size: int, seed: int, example: bool) -> t
                   "no output bias")
         return EXAMPLE_VOCAB, RNNParams.example(), source, False
     vocab = DNA_VOCAB if dna else vocab_of(text)
+    if len(vocab) > MAX_EXPLAIN_VOCAB:
+        raise ConfigError(f"Received an invalid value for `text`, expected at most {MAX_EXPLAIN_VOCAB} different "
+                          f"letters (every matrix has a column per letter), got {len(vocab):,} different letters.")
     if not 0 < hidden_size <= MAX_EXPLAIN_HIDDEN:  # every matrix is printed: a teaching size
         raise invalid("hidden", f"a positive integer up to {MAX_EXPLAIN_HIDDEN} (every matrix is printed)",
                       shown=str(hidden_size))
@@ -429,6 +442,10 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
     """
     if len(text) < 2:
         raise invalid("text", "at least 2 letters", text)
+    if len(text) > MAX_EXPLAIN_LETTERS:  # every step is printed: a teaching size
+        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed); explain a short piece, "
+                      "and train a model on long sequences with genorm train",
+                      shown=f"{len(text):,} letters ({text[:20]!r}...)")
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     vocab, params, source, dna = _explain_network(text, hidden_size, seed, example)
     seq = text.upper() if dna else text

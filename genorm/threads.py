@@ -38,6 +38,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 """Environment variables that bound BLAS / OpenMP thread pools when those libraries load."""
 
 
+OVERSUBSCRIBE = 4
+"""``threads`` may be at most this many times the available cores."""
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity; ``os.cpu_count()`` where that is unknown)."""
     try:
@@ -47,10 +51,22 @@ def available_cores() -> int:
 
 
 def resolve_threads(threads: int | None) -> int:
-    """``threads`` checked (a positive integer), or :func:`available_cores` when None."""
+    """``threads`` checked (a positive integer, at most :data:`OVERSUBSCRIBE` × the available cores), or
+    :func:`available_cores` when None.
+
+    More threads than cores only adds switching; tens of thousands take TensorFlow minutes to create and
+    then abort it, so the number is bounded.
+    """
     if threads is None:
         return available_cores()
-    return check_positive_int("threads", threads)
+    n = check_positive_int("threads", threads)
+    cores = available_cores()
+    if n > OVERSUBSCRIBE * cores:
+        from genorm.validate import invalid
+
+        raise invalid("threads", f"a positive integer up to {OVERSUBSCRIBE * cores} ({OVERSUBSCRIBE} × the {cores} "
+                                 "cores this process may use)", threads)
+    return n
 
 
 def set_thread_variables(threads: int) -> None:

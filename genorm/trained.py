@@ -223,6 +223,7 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     if not run_dir.is_dir():
         raise RunDirError(f"Run directory {run_dir} does not exist. Train one with `genorm train GENOME.fa "
                           f"--out {run_dir}`.")
+    rundir.check_readable(run_dir)
     holder = rundir.lock_holder(run_dir)
     if holder is not None and not (run_dir / MODEL).is_file():
         raise RunDirError(f"{run_dir} is still being trained by process {holder} and has no model yet (it is written "
@@ -232,6 +233,8 @@ def load(run_dir: str | os.PathLike) -> LoadedRun:
     config = read_config(run_dir)
     provenance = rundir.read_json(run_dir / PROVENANCE, "inputs, versions and seed")
     model_path = run_dir / MODEL
+    if not model_path.is_file() and rundir.stopped_before_first_epoch(run_dir):
+        raise RunDirError(rundir.restart_advice(run_dir))
     if not model_path.is_file():
         raise RunDirError(f"{model_path} is missing: the run has not finished its first epoch, or the file was "
                           f"removed. Continue it with `genorm train ... --out {run_dir} --resume`.")

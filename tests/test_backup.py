@@ -63,12 +63,21 @@ def test_save_then_read_restores_weights_optimizer_and_state(tmp_path):
     assert not backup.exists(tmp_path) and backup.resumable_epochs(tmp_path) == 0
 
 
+SHAPE = {"format_version": 1, "weights": "model.e1.weights.h5", "optimizer": "optimizer.e1.npz", "state": {}}
+
+
 @pytest.mark.parametrize("content, message", [
-    ({"weights": "../x.weights.h5"}, r"names the file '../x.weights.h5', which is not a plain file name"),
-    ({"state": {"epochs_done": -1}}, r"is corrupt \(its training state is not what genorm writes\)"),
+    ({**SHAPE, "weights": "../x.weights.h5"}, r"names the file '../x.weights.h5', which is not a plain file name"),
+    ({**SHAPE, "state": {"epochs_done": -1}}, r"is corrupt \(its training state is not what genorm writes\)"),
+    ({**SHAPE, "state": [1, 2]}, r"is corrupt \(its training state is not what genorm writes\)"),
     ({"format_version": 99}, "is from a newer genorm; upgrade genorm to resume it"),
     ({"format_version": "1"}, r"is corrupt \(format_version '1'\)"),
-    ({}, r"model.weights.h5 is missing: the backup is incomplete"),
+    ({**SHAPE}, r"model.e1.weights.h5 is missing: the backup is incomplete"),
+    # issue 23: a state.json of the wrong shape was reported as "model.weights.h5 is missing"
+    ({}, r"state.json is corrupt: it lacks 'weights', 'optimizer', 'state' \(its keys: none\), so it is not the "
+         r"training state genorm writes; the run cannot be resumed: start it again with --force"),
+    ({"format_version": 1, "epochs": 3, "model": "x"}, r"it lacks 'weights', 'optimizer', 'state' \(its keys: "
+                                                        r"'format_version', 'epochs', 'model'\)"),
 ])
 def test_read_refuses_a_bad_backup(tmp_path, content, message):
     backup.folder(tmp_path).mkdir()
@@ -83,3 +92,6 @@ def test_resumable_epochs_of_an_unreadable_backup_is_zero(tmp_path):
     assert backup.resumable_epochs(tmp_path) == 0
     (backup.folder(tmp_path) / "state.json").write_text('{"state": {"epochs_done": true}}')
     assert backup.resumable_epochs(tmp_path) == 0
+    (backup.folder(tmp_path) / "state.json").write_text('{"state": 5}')
+    backup.mark_stopped(tmp_path, "interrupted")  # a state of the wrong shape: left for read() to report
+    assert (backup.folder(tmp_path) / "state.json").read_text() == '{"state": 5}'

@@ -30,3 +30,19 @@ def test_cli_explain_bad_numbers_are_usage_errors(capsys, flag, value, message):
         main(["explain", "ACG", flag, value])
     assert exc.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ACGT" * 25_000, "`text`, expected at most 200 letters (every step is printed), got 100,000 letters ('ACGTACGT"),
+    ("".join(map(chr, range(0x100, 0x100 + 3000))), "expected at most 200 letters"),
+    ("".join(map(chr, range(0x100, 0x100 + 150))), "`text`, expected at most 64 different letters (every matrix has a "
+                                                   "column per letter), got 150 different letters."),
+])
+def test_cli_explain_output_is_bounded(capsys, text, message):
+    """issue 23: 100,000 letters printed 48 MB (and a NumPy warning); 3,000 different letters 276 MB."""
+    assert main(["explain", text]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: Received an invalid value for "), err
+    assert message in err
+    assert main(["explain", "ACGT" * 50]) == 0  # 200 letters: still explained
+    assert len(capsys.readouterr().out) < 1_000_000

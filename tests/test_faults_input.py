@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from test_formats import _twobit_block, _twobit_named
+
 pytestmark = pytest.mark.slow
 
 
@@ -38,6 +40,10 @@ CASES = {
     "duplicate names": (b">a\nAC\n>b\nGG\n>a\nTT\n", r"line 5: duplicate record name 'a'"),
     "gap characters": (b">a\nACGT-ACGT\n", r"record 'a', line 2, column 5: invalid character '-'"),
     "bzip2": (b"BZh91AY&SY" + bytes(40), r"bzip2-compressed"),
+    # issue 23: a segfault in Biopython before; then a TSV with a quoted tab, a traceback
+    "2bit N block past 2**32": (_twobit_block(0, 100, 0xFFFFFFF0), r"corrupt 2bit file \(record b'chr1' has an N block"),
+    "2bit name with a tab": (_twobit_named(b"a\tb"), r"the record name 'a\\tb' holds '\\t'"),
+    "2bit name not ASCII": (_twobit_named(b"chr\xe9"), r"the record name b'chr\\xe9' is not ASCII"),
 }
 
 
@@ -113,3 +119,28 @@ def test_stdin_is_read(tmp_path):
     out = genorm("info", "--tsv", "-", stdin=_gz(b">s\nACGTNN\n"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().splitlines()[1].split("\t")[:2] == ["s", "6"]
+
+
+@pytest.mark.parametrize("command, needle", [
+    (["index"], "genorm index hashes the file and caches its genome beside it"),
+    (["train", "--out", "RUN"], "genorm train records each input's path and SHA-256"),
+])
+def test_a_named_pipe_is_refused_where_a_file_is_needed(tmp_path, command, needle):
+    """issue 23: ``index`` on a FIFO with no writer hung (hashing it); ``train`` said "not found"."""
+    fifo = tmp_path / "pipe.fa"
+    os.mkfifo(fifo)
+    argv = [str(tmp_path / "run") if a == "RUN" else a for a in command]
+    out = genorm(argv[0], str(fifo), *argv[1:])
+    from cli_checks import assert_one_error
+
+    assert_one_error(out.returncode, out.stderr.decode(), f"{fifo}: is a named pipe (FIFO), not a regular file: "
+                     f"{needle}", "Save it to a file first")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_dev_stdin_from_a_pipe_is_refused(tmp_path):
+    out = genorm("train", "/dev/stdin", "--out", str(tmp_path / "run"), stdin=GOOD)
+    from cli_checks import assert_one_error
+
+    assert_one_error(out.returncode, out.stderr.decode(), "/dev/stdin: is a named pipe (FIFO), not a regular file")
+    assert not (tmp_path / "run").exists()

@@ -100,6 +100,27 @@ def test_a_model_the_stepper_does_not_reproduce_is_refused(case):
         make_stepper(model)  # what its own layers describe is a network genorm builds
 
 
+def _damaged(value: float, where: str) -> keras.Model:
+    from genorm.model import build_model
+
+    model = build_model(CONFIG8)
+    layer = model.get_layer("logits" if where == "logits" else "rnn_1")
+    weights = layer.get_weights()
+    weights[0] = weights[0].copy()
+    weights[0].flat[3] = value
+    layer.set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize("value, where", [(float("nan"), "rnn"), (float("inf"), "logits"), (-float("inf"), "rnn")])
+def test_nan_or_inf_weights_are_called_damaged_not_miswired(value, where):
+    """issue 23: NaN or infinite weights were blamed on "layers wired in a way build_model() never makes"."""
+    layer = "logits" if where == "logits" else "rnn_1"
+    with pytest.raises(ConfigError, match=rf"m.keras: layer '{layer}' has 1 NaN or infinite weight\(s\) \(in .*\): the "
+                                          r"weights are damaged \(a training that diverged, or an edited file\)"):
+        make_stepper(_damaged(value, where), source="RUN/m.keras")
+
+
 def test_the_models_build_model_makes_pass_every_check():
     for config in (CONFIG8, ModelConfig(cell="lstm", units=4, layers=2, dropout=0.2),
                    ModelConfig(cell="simple_rnn", units=3, layers=3)):

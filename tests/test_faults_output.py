@@ -96,11 +96,13 @@ def _locations(tmp: Path) -> dict:
         "under /sys": (Path("/sys/out.json"), "'sys' is a kernel pseudo-filesystem"),
         "a directory": (tmp / "adir", "it is a directory"),
         "empty": ("", "The output path is empty"),
+        "/dev/full": (Path("/dev/full"), "Cannot write /dev/full: No space left on device. Choose another output "
+                                         "path."),  # issue 23: an OSError traceback
     }
 
 
 @pytest.mark.parametrize("where", ["below a regular file", "two levels below a file", "under /proc", "under /sys",
-                                   "a directory", "empty"])
+                                   "a directory", "empty", "/dev/full"])
 @pytest.mark.parametrize("command", ["predict", "score", "generate", "evaluate"])
 def test_output_location_is_one_error(base_run, fasta, tmp_path, capsys, where, command):
     path, needle = _locations(tmp_path)[where]
@@ -110,9 +112,11 @@ def test_output_location_is_one_error(base_run, fasta, tmp_path, capsys, where, 
     if command == "evaluate" and where == "a directory":
         argv[-1] = tmp_path / "adir.json"
         (tmp_path / "adir.json").mkdir()
+    if command == "evaluate" and where == "/dev/full":
+        needle = "--output '/dev/full': expected a file name ending in .json or .tsv"
     rc, out, err = cli(capsys, *argv)
     assert_one_error(rc, err, needle)
-    assert out == ""
+    assert out == "" or where == "/dev/full"  # score prints its table before it writes /dev/full
 
 
 @pytest.mark.parametrize("where, needle", [
@@ -194,6 +198,21 @@ def test_outputs_never_overwrite_inputs_or_run_files(run_copy, fasta, tmp_path, 
     assert (tmp_path / "sym.keras").is_symlink() and not (run_copy / "logs").exists()
     rc, _, err = cli(capsys, "score", run_copy, fasta, "-o", run_copy / "my_scores.tsv")  # not a run file: allowed
     assert rc == 0, err
+
+
+@pytest.mark.parametrize("command", [["predict", "RUN", "-", "-o", "FA"], ["info", "-", "-o", "FA"]])
+def test_output_that_is_the_file_on_standard_input_is_refused(base_run, fasta, tmp_path, command):
+    """``genorm predict RUN - -o FILE < FILE`` (issue 23): standard input's device and inode are the output's."""
+    copy = tmp_path / "in.fa"
+    copy.write_bytes(fasta.read_bytes())
+    argv = [str(base_run) if a == "RUN" else str(copy) if a == "FA" else a for a in command]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(copy, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "genorm", *argv], stdin=stdin, capture_output=True, env=env,
+                              timeout=120)
+    assert_one_error(done.returncode, done.stderr.decode(), f"Cannot write {copy}: it is the file standard input "
+                     "('-') reads from, and would be overwritten. Choose another output path.")
+    assert copy.read_bytes() == fasta.read_bytes()
 
 
 # ------------------------------------------------------------------------------------------
@@ -366,6 +385,99 @@ def test_twenty_concurrent_takers_never_two_holders(tmp_path):
     assert held and all(r[1] == "1" for r in held), results  # never two holders at once
     assert all(r == ["refused", "True"] for r in results if r[0] != "held"), results
     assert not (run / ".lock").exists()
+
+
+PERMISSION_COMMANDS = {
+    "score": lambda run, fasta, tmp: ["score", run, fasta],
+    "evaluate": lambda run, fasta, tmp: ["evaluate", run],
+    "predict": lambda run, fasta, tmp: ["predict", run, fasta, "-o", tmp / "p.tsv"],
+    "--resume": lambda run, fasta, tmp: ["train", fasta, "--out", run, "--resume", "--epochs", "2"],
+}
+
+
+@pytest.mark.parametrize("denied", [".", "config.json", "model.keras", "backup/state.json", "backup"])
+@pytest.mark.parametrize("command", sorted(PERMISSION_COMMANDS))
+def test_another_users_run_is_one_error_not_a_traceback(run_copy, fasta, tmp_path, capsys, monkeypatch, command,
+                                                        denied):
+    """issue 23: PermissionError tracebacks (or "the run directory is corrupt") for another user's run. As
+    root nothing is denied, so os.access is made to deny the one path."""
+    target = (run_copy / denied).resolve()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p).resolve() == target
+                        else real_access(p, mode, *a, **k))
+    before = snapshot(run_copy)
+    rc, _, err = cli(capsys, *PERMISSION_COMMANDS[command](run_copy, fasta, tmp_path))
+    shown = "the run directory " + str(run_copy) if denied == "." else str(run_copy / denied)
+    if command == "--resume" and denied == ".":  # --resume writes there: that is checked first
+        line = assert_one_error(rc, err, f"Cannot write {run_copy}: permission denied in {run_copy}")
+    else:
+        line = assert_one_error(rc, err, f"Cannot read {shown}: permission denied", "Ask ")
+    assert "corrupt" not in line
+    assert snapshot(run_copy) == before
+
+
+def test_another_users_genome_is_one_error(run_copy, fasta, capsys, monkeypatch):
+    import genorm.hashing
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(genorm.hashing, "_hash", denied)
+    monkeypatch.setenv("GENORM_CACHE", "")
+    rc, _, err = cli(capsys, "evaluate", run_copy)
+    assert_one_error(rc, err, f"Cannot read {fasta}, the genome the run {run_copy} was trained on: permission denied",
+                     "ask its owner for read access")
+
+
+def test_any_other_permission_error_is_one_line(run_copy, capsys, monkeypatch):
+    """The CLI's last net: a PermissionError no check names becomes one error line with the file."""
+    from genorm import rundir
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/theirs.json")
+
+    monkeypatch.setattr(rundir, "read_json", denied)
+    rc, _, err = cli(capsys, "evaluate", run_copy)
+    assert_one_error(rc, err, "error: /somewhere/theirs.json: permission denied. genorm needs to read (or write) it")
+
+
+LOCK_CASES = {  # issue 23: each was a traceback (IsADirectoryError, PermissionError) or locked through a link
+    "a directory": "is a directory, not the lock file genorm writes; genorm will not lock or remove it. Remove it "
+                   "yourself (rm -r",
+    "a symlink": "is a symbolic link, not the lock file genorm writes",
+    "a dangling symlink": "is a symbolic link, not the lock file genorm writes",
+    "another user's": "Cannot open the lock file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOCK_CASES))
+def test_a_lock_file_genorm_did_not_write_is_one_error(fasta, tmp_path, capsys, monkeypatch, case):
+    out = tmp_path / "run"
+    out.mkdir()
+    lock, elsewhere = out / ".lock", tmp_path / "precious.txt"
+    elsewhere.write_text("precious\n")
+    if case == "a directory":
+        lock.mkdir()
+    elif case == "a symlink":
+        lock.symlink_to(elsewhere)
+    elif case == "a dangling symlink":
+        lock.symlink_to(tmp_path / "nowhere")
+    else:  # a stale .lock of another user: as root chmod cannot deny, so open() is made to say so
+        lock.write_text("123 otherhost\n")
+        real_open = os.open
+
+        def denied(path, flags, *args):
+            if Path(path) == lock and flags & os.O_RDWR:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", denied)
+    rc, _, err = cli(capsys, "train", fasta, "--out", out, *TINY, "--epochs", "1")
+    line = assert_one_error(rc, err, str(lock), LOCK_CASES[case], "choose another --out")
+    if case == "another user's":
+        assert "permission denied" in line
+    assert elsewhere.read_text() == "precious\n" and not (tmp_path / "nowhere").exists()
+    assert os.path.lexists(lock)  # left for its owner
 
 
 def test_lock_is_released_when_its_holder_is_killed(tmp_path, hold_lock):

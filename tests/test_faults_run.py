@@ -134,6 +134,10 @@ TRAIN_OPTIONS = [
     ("--clipnorm", "0", "`clipnorm`, expected a positive number"),
     ("--clipnorm", "-1", "`clipnorm`, expected a positive number"),
     ("--clipnorm", "inf", "`clipnorm`, expected a positive number, got inf"),
+    ("--clipnorm", "1e39", "`clipnorm`, expected a positive number up to 1e+10 (float32 gradients times a larger norm "
+                           "overflow to NaN; 1e+10 already means no clipping), got 1e+39"),
+    ("--learning-rate", "1e-320", "`learning_rate`, expected a positive number below 10 and at least 1.18e-38 "
+                                  "(training runs in float32, where a smaller rate is 0 and nothing is learnt), got 1e-320"),
     ("--lr-patience", "0", "`lr_patience`, expected a positive integer"),
     ("--lr-patience", "-1", "`lr_patience`, expected a positive integer"),
     ("--patience", "0", "`patience`, expected a positive integer"),
@@ -426,6 +430,32 @@ def test_no_pickle_or_eval_in_the_package():
     assert hits == []
 
 
+@pytest.mark.parametrize("content, needle", [
+    (None, None),  # the run's own config.json, as is: accepted (issue 23: "Unknown option(s) [config, format_version]")
+    ({"format_version": 99, "config": {}}, "is a run's config.json of format version 99, newer than this genorm"),
+    ({"format_version": 1, "config": {}, "extra": 1}, "looks like a run's config.json (format_version and config) but "
+                                                      "is not one genorm wrote (it also holds ['extra'])"),
+    ({"format_version": 1, "config": [1]}, "give the options as one JSON object"),
+])
+def test_a_runs_own_config_json_as_config(base_run, tmp_path, capsys, content, needle):
+    from genorm.cli import build_parser
+    from genorm.cli.train import train_config_from_args
+    from genorm.errors import ConfigError
+    from genorm.trained import read_config
+
+    path = base_run / "config.json"
+    if content is not None:
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps(content))
+    args = build_parser().parse_args(["train", str(LAMBDA), "--out", str(tmp_path / "new"), "--config", str(path),
+                                      "--epochs", "5"])
+    if needle is None:
+        assert train_config_from_args(args) == read_config(base_run).replace(epochs=5)  # flags still win
+    else:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            train_config_from_args(args)
+
+
 # ------------------------------------------------------------------------------------------
 # kills
 
@@ -455,6 +485,65 @@ def test_sigkill_during_training_then_resume(tmp_path):
     assert not (out / ".lock").exists()
     assert sorted(p.name for p in (out / "backup").iterdir()) == ["model.e3.weights.h5", "optimizer.e3.npz",
                                                                   "state.json"]
+
+
+def test_sigterm_before_the_first_epoch_leaves_nothing_and_the_same_command_runs_again(tmp_path):
+    """issue 23: SIGTERM (timeout, scancel, docker stop, Snakemake) is handled like Ctrl-C. Before the first
+    epoch ended it left .lock, config.json, splits.bed and a "running" provenance, and the same command was
+    then refused."""
+    out = tmp_path / "run"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "400000", "--epochs", "1"]
+    for attempt in range(2):  # the second attempt is the same command: it must start, not be refused
+        proc = popen(*args)
+        assert wait_for(lambda: (out / "splits.bed").exists() or proc.poll() is not None, 120)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err
+        assert "interrupted before the first epoch ended: nothing to resume and nothing kept" in err, err
+        assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
+def test_sigkill_in_epoch_one_gives_one_piece_of_advice_that_works(tmp_path):
+    """issue 23: after SIGKILL in epoch 1, evaluate said --resume, --resume said start a new run, and a new
+    run said --force or --resume. Now each says: the same command with --force, and that works."""
+    out = tmp_path / "run"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "400000", "--epochs", "1"]
+    proc = popen(*args)
+    assert wait_for(lambda: (out / "splits.bed").exists() or proc.poll() is not None, 120)
+    time.sleep(0.5)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not (out / "backup").exists()
+    advice = f"The run in {out} stopped before its first epoch ended (it has no model and no backup): there is " \
+             f"nothing to use or resume. Start it again with the same `genorm train ... --out {out}` command and " \
+             "--force"
+    results = cli_many([["evaluate", str(out)], [*map(str, args), "--resume"], [*map(str, args)],
+                        ["predict", str(out), str(LAMBDA), "-o", str(tmp_path / "p.tsv")]])
+    for res in results:
+        assert_one_error(res["rc"], res["stderr"], advice)
+    done = genorm(*args[:4], *TINY, "--force", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "model.keras").is_file()
+
+
+def test_a_max_time_stop_does_not_count_its_partial_epoch_as_complete(tmp_path):
+    """issue 23: --resume after a --max-time stop in epoch 1 ended "all epochs done" after a third of the
+    configured bases. Now the resumed run trains the batches the partial epoch missed."""
+    out = tmp_path / "run"
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "320000", "--epochs", "1", "--patience", "100"]
+    first = genorm(*args, "--max-time", "6s", timeout=300)
+    assert first.returncode == 0, first.stderr
+    state = json.loads((out / "backup" / "state.json").read_text())["state"]
+    assert state["stopped"] == "time_budget" and 0 < state["batches_done"] < 1000, state
+    res = genorm(*args, "--resume", "--max-time", "10m", timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "stopped: all epochs done" in res.stdout
+    state = json.loads((out / "backup" / "state.json").read_text())["state"]
+    assert state["batches_done"] == 1000 and state["bases_done"] == 320000, state  # 320000 / (16 × 20)
+    history = pd.read_csv(out / "history.csv")
+    assert history.steps.sum() == 1000 and history.steps.iloc[0] < 1000
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])

@@ -133,7 +133,37 @@ def test_twobit_soft_mask_and_n_runs(tmp_path):
     assert [r.sequence for r in read_fasta(io.BytesIO(path.read_bytes()))] == [r.sequence for r in got]
 
 
+def _twobit_named(name: bytes) -> bytes:
+    """A one-record 2bit file whose record is called ``name`` (any bytes)."""
+    data = _twobit([("x" * len(name), "ACGTACGT")])
+    return data.replace(bytes([len(name)]) + b"x" * len(name), bytes([len(name)]) + name, 1)
+
+
+def _twobit_block(which: int, start: int, size: int) -> bytes:
+    """A 2bit file whose first N block (``which`` 0) or mask block (1) is at ``start``, ``size`` bases long."""
+    data = bytearray(_twobit([("chr1", "ACGTNNNNacgt" * 10)]))
+    offset = 16 + 1 + 4 + 4
+    bases, n_blocks = struct.unpack_from("<II", data, offset)
+    at = offset + 8 if which == 0 else offset + 12 + 8 * n_blocks
+    count = n_blocks if which == 0 else struct.unpack_from("<I", data, offset + 8 + 8 * n_blocks)[0]
+    struct.pack_into("<I", data, at, start)
+    struct.pack_into("<I", data, at + 4 * count, size)
+    return bytes(data)
+
+
 @pytest.mark.parametrize("data, message", [
+    # issue 23: block coordinates Biopython would add in uint32 and index with unchecked (a segfault)
+    (_twobit_block(0, 100, 0xFFFFFFF0), r"corrupt 2bit file \(record b'chr1' has an N block of 4,294,967,280 bases at "
+                                         r"100, past its end at 120\)"),
+    (_twobit_block(0, 0xFFFFFFF0, 4), r"has an N block of 4 bases at 4,294,967,280, past its end at 120"),
+    (_twobit_block(1, 118, 8), r"has a mask block of 8 bases at 118, past its end at 120"),
+    # issue 23: names Biopython cannot decode, or that a BED/TSV/FASTA file cannot hold
+    (_twobit_named("chré".encode()), r"record 1: the record name b'chr\\xc3\\xa9' is not ASCII, and Biopython's 2bit "
+                                      r"reader reads ASCII names only"),
+    (_twobit_named(b"chr\xe9"), r"record 1: the record name b'chr\\xe9' is not ASCII"),
+    (_twobit_named(b"a\tb"), r"record 1: the record name 'a\\tb' holds '\\t' \(white space or a control character\)"),
+    (_twobit_named(b"a\nb"), r"the record name 'a\\nb' holds '\\n'"),
+    (_twobit_named(b""), r"record 1: the record has an empty name"),
     (_twobit(TWOBIT_RECORDS, version=1), r"a version-1 2bit file \(64-bit offsets.*Biopython cannot read.*twoBitToFa"),
     (_twobit(TWOBIT_RECORDS, version=7), r"2bit version 7, which Biopython cannot read"),
     (_twobit(TWOBIT_RECORDS, count=4_000_000_000), r"corrupt 2bit file \(the header claims 4,000,000,000 records"),

@@ -363,3 +363,16 @@ def test_cache_meta_of_the_wrong_shape(tmp_path, meta, match):
         load_genome(path)
     rebuilt = index_genome(fa)
     assert rebuilt.built and rebuilt.genome.names == ["a", "b"]
+
+
+@pytest.mark.parametrize("data", [b"\x1f\x8b\x08\x00" + bytes(range(128, 200)), b"\x87\x89\xf2\xeb" + bytes(200)])
+def test_a_binary_intervals_file_is_not_told_to_be_recreated_by_train(tmp_path, data):
+    """issue 23: a binary --intervals file (bed.gz, bigBed) was told "re-create it (genorm train writes splits.bed)"."""
+    g = Genome.from_strings({"chr": "ACGT" * 100})
+    path = tmp_path / "mine.bed.gz"
+    path.write_bytes(data)
+    with pytest.raises(SplitError, match=r"Intervals file '.*mine.bed.gz' is not a text BED file \(.*\); give a text "
+                                         r"BED file of lines 'record<TAB>start<TAB>end' \(0-based, half-open\); a "
+                                         r"compressed or binary file \(bigBed, .bed.gz\) must be converted first") as err:
+        read_intervals(path, g)
+    assert "genorm train" not in str(err.value)

@@ -44,11 +44,41 @@ def test_prepare_resume_needs_a_backup(tmp_path):
 def test_prepare_force_clears_only_genorm_files(tmp_path):
     run = tmp_path / "r"
     (run / "backup").mkdir(parents=True)
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text('{"format_version": 1, "config": {}}')
     (run / "backup" / "state.json").write_text("{}")
     (run / ".hidden").write_text("kept")
     assert rundir.prepare(run, force=True) == run
     assert sorted(p.name for p in run.iterdir()) == [".hidden"]
+
+
+@pytest.mark.parametrize("files", [
+    {"config.json": '{"units": 8}', "history.csv": "epoch,loss\n1,0.5\n"},  # issue 23: a user's own files
+    {"config.json": "not json", "history.csv": ""},
+    {"config.json": '{"format_version": 1}'},
+    {"backup/state.json": "{}"},
+    {"provenance.json": "[]"},
+])
+def test_prepare_force_never_replaces_a_directory_genorm_did_not_write(tmp_path, files):
+    mine = tmp_path / "mine"
+    for name, text in files.items():
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_text(text)
+    with pytest.raises(RunDirError, match=r"Refusing to overwrite .*mine: it is not a genorm run directory \(none of "
+                                          r"its config.json, provenance.json or backup/state.json is one genorm wrote\)"):
+        rundir.prepare(mine, force=True)
+    assert {str(p.relative_to(mine)): p.read_text() for p in mine.rglob("*") if p.is_file()} == files
+
+
+@pytest.mark.parametrize("name, text", [("config.json", '{"format_version": 1, "config": {}}'),
+                                        ("provenance.json", '{"format_version": 1, "inputs": []}'),
+                                        ("backup/state.json", '{"format_version": 1, "weights": "w.h5"}')])
+def test_prepare_force_replaces_a_run_any_of_genorms_files_identify(tmp_path, name, text):
+    run = tmp_path / "r"
+    (run / name).parent.mkdir(parents=True, exist_ok=True)
+    (run / name).write_text(text)
+    (run / "history.csv").write_text("epoch\n")
+    assert rundir.prepare(run, force=True) == run
+    assert list(run.iterdir()) == []
 
 
 def test_read_config_dict_checks_the_format(tmp_path):

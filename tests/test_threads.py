@@ -27,6 +27,28 @@ def test_invalid_threads(bad):
         resolve_threads(bad)
 
 
+def test_threads_are_bounded_by_the_cores():
+    """issue 23: --threads 99999 spent eight minutes creating threads, then TensorFlow aborted."""
+    cores = available_cores()
+    assert resolve_threads(4 * cores) == 4 * cores
+    with pytest.raises(ConfigError, match=rf"`threads`, expected a positive integer up to {4 * cores} \(4 × the "
+                                          rf"{cores} cores this process may use\), got {4 * cores + 1}\."):
+        resolve_threads(4 * cores + 1)
+
+
+def test_train_with_too_many_threads_is_refused_before_the_run_directory(tmp_path, capsys):
+    from genorm.cli import main
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a\n" + "ACGT" * 500 + "\n")
+    rc = main(["train", str(fasta), "--out", str(tmp_path / "run"), "--threads", "99999"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: Received an invalid value for `threads`, expected a positive integer up to "), err
+    assert err.endswith("got 99999."), err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.fixture
 def tiny_run(trained):
     """conftest's session run (``generate`` only reads it): no training of its own."""

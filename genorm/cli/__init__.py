@@ -1,7 +1,8 @@
 """The ``genorm`` command line: a thin layer over the library.
 
 ``main(argv)`` parses arguments, runs one subcommand and turns every :class:`GenormError`
-into one ``error: ...`` line on stderr and exit status 2 (130 on Ctrl-C). Heavy imports
+into one ``error: ...`` line on stderr and exit status 2 (130 on Ctrl-C; SIGTERM is handled like
+Ctrl-C, with status 143). Heavy imports
 (TensorFlow) happen inside the subcommands that need them, so ``genorm --help`` is instant.
 
 Each command lives in a module of this package (``inputs``: info, index; ``predict``: predict,
@@ -14,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from genorm._version import __version__
 from genorm.cli import common, evaluate, explain, inputs, predict, train
-from genorm.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, Formatter, import_tensorflow_quietly
+from genorm.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, Formatter, import_tensorflow_quietly
 from genorm.errors import GenormError
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "build_parser", "main"]
@@ -135,6 +140,37 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[dict]:
+    """While the block runs, SIGTERM (what ``timeout``, ``scancel``, ``docker stop`` and Snakemake send) is
+    handled like Ctrl-C: it calls whatever SIGINT handler is active (training's stop at the next batch
+    boundary, else ``KeyboardInterrupt``), so a run cleans up or stays resumable exactly as after Ctrl-C.
+    Left alone outside the main thread or when someone else installed a SIGTERM handler.
+
+    Yields:
+        ``{"terminated": bool}``: whether a SIGTERM arrived.
+    """
+    seen = {"terminated": False}
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield seen
+        return
+
+    def on_term(signum, frame):
+        seen["terminated"] = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a shell's background job) or not set from Python
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -142,6 +178,12 @@ def _run(argv: list[str] | None) -> int:
         parser.print_help()
         return 0
     configure_logging(quiet=args.quiet, verbose=args.verbose)
+    with _sigterm_as_ctrl_c() as seen:
+        code = _run_command(args)
+    return EXIT_TERMINATED if seen["terminated"] and code == EXIT_INTERRUPTED else code
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         if args.command not in _NO_TENSORFLOW:
             from genorm.threads import limit_threads, resolve_threads, set_thread_variables
@@ -156,6 +198,11 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except PermissionError as exc:  # the last net: a file of another user that no check above named
+        what = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {what}permission denied. genorm needs to read (or write) it: ask its owner for "
+                         "access, or copy what you need to a place you own.\n")
+        return EXIT_ERROR
     except BrokenPipeError:
         # Output piped into e.g. `head`: not an error.
         try:

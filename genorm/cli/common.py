@@ -17,6 +17,8 @@ from genorm.errors import GenormError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""128 + SIGTERM: a run stopped by SIGTERM (``timeout``, ``scancel``, ``docker stop``), handled like Ctrl-C."""
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -27,14 +27,15 @@ def add_info(sub) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from genorm.atomic import atomic_write_text, check_output
-    from genorm.genome.array import read_genome
+    from genorm.genome.array import read_stats, summary_table
 
     if args.output is not None:
         check_output(args.output, inputs=args.fasta)
-    with progress_bar() as bar:
-        genome = read_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args), progress=bar,
-                             format=format_from_args(args))
-    df = genome.summary()
+    policy = policy_from_args(args)
+    with progress_bar() as bar:  # the statistics only: the genome itself is never held (issue 23: speed)
+        stats, sources = read_stats(args.fasta, policy=policy, records=records_from_args(args), progress=bar,
+                                    format=format_from_args(args))
+    df = summary_table(stats)
     if args.tsv or args.output is not None:
         atomic_write_text(args.output if args.output is not None else "-",
                           df.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
@@ -44,10 +45,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         shown[col] = shown[col].map("{:,}".format)
     print_table(shown)
     print()
-    for src in genome.sources:
+    for src in sources:
         size = f", {src['size']:,} bytes" if src.get("size") is not None else ""
         print(f"input: {src['path']} ({src['format']}, {src.get('compression')}{size}; read by Biopython)")
-    print(f"encoding policy: {genome.policy.describe()}")
+    print(f"encoding policy: {policy.describe()}")
     return 0
 
 
@@ -73,6 +74,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     if "-" in args.fasta:
         raise CacheError("Standard input cannot be indexed: genorm index needs FASTA files on disk.")
+    from genorm.reading.sources import require_regular_file
+
+    for path in args.fasta:  # hashing a pipe would hang (no writer) or consume what the reader needs
+        require_regular_file(path, "genorm index hashes the file and caches its genome beside it")
     with progress_bar() as bar:
         result = index_genome(args.fasta, policy=policy_from_args(args), records=records_from_args(args),
                               cache_dir=args.cache_dir, progress=bar, force=args.force)

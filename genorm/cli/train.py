@@ -135,6 +135,26 @@ def _add_options(p: argparse.ArgumentParser, fields: dict) -> None:
                            help=f"{text} (default: {shown})")
 
 
+def _options_of(obj, path: str):
+    """The options of a --config file: the object itself, or, for a run's own ``config.json``
+    (``{"format_version": 1, "config": {...}}``, what genorm train writes), its ``config``."""
+    from genorm.errors import ConfigError
+    from genorm.rundir import FORMAT_VERSION
+
+    if not (isinstance(obj, dict) and "format_version" in obj and "config" in obj):
+        return obj
+    version, extra = obj["format_version"], sorted(set(obj) - {"format_version", "config"})
+    if extra or not isinstance(version, int) or isinstance(version, bool) or not isinstance(obj["config"], dict):
+        raise ConfigError(f"--config {path} looks like a run's config.json (format_version and config) but is not "
+                          "one genorm wrote"
+                          + (f" (it also holds {extra})" if extra else "") +
+                          ": give the options as one JSON object, e.g. {\"units\": 64}, or a run's config.json as is.")
+    if version > FORMAT_VERSION:
+        raise ConfigError(f"--config {path} is a run's config.json of format version {version}, newer than this "
+                          f"genorm understands ({FORMAT_VERSION}); upgrade genorm to read it.")
+    return obj["config"]
+
+
 def train_config_from_args(args: argparse.Namespace):
     """The TrainConfig of a `genorm train` command: defaults < --config FILE < (with --resume) the run's
     config.json < flags."""
@@ -145,7 +165,8 @@ def train_config_from_args(args: argparse.Namespace):
     if args.config is not None:
         from genorm.jsonio import read_json_file
 
-        config = TrainConfig.from_dict(read_json_file(args.config, f"--config {args.config}", ConfigError, expect=None))
+        config = TrainConfig.from_dict(_options_of(read_json_file(args.config, f"--config {args.config}", ConfigError,
+                                                                  expect=None), args.config))
     if args.resume and args.out:
         from genorm.trained import read_config
         from genorm.rundir import CONFIG

@@ -103,15 +103,17 @@ class Genome:
 
     def summary(self) -> "pandas.DataFrame":  # noqa: F821
         """Per-record table (what ``genorm info`` prints), with a final ``total`` row."""
-        import pandas as pd
-
-        rows = [_stats_row(s) for s in self.stats]
-        total = _total_stats(self.stats)
-        df = pd.DataFrame(rows + [_stats_row(total)])
-        return df
+        return summary_table(self.stats)
 
     def __repr__(self) -> str:
         return f"Genome(records={len(self)}, bases={self.total_length:,})"
+
+
+def summary_table(stats: list[RecordStats]) -> "pandas.DataFrame":  # noqa: F821
+    """The per-record table of ``stats`` (:meth:`Genome.summary`), with a final ``total`` row."""
+    import pandas as pd
+
+    return pd.DataFrame([_stats_row(s) for s in stats] + [_stats_row(_total_stats(stats))])
 
 
 def _stats_row(s: RecordStats) -> dict:
@@ -174,3 +176,29 @@ def read_genome(
     packed = np.frombuffer(out, dtype=np.uint8)
     return Genome(packed=packed, offsets=np.array(bounds, dtype=np.int64), names=names, stats=stats,
                   sources=opened, policy=policy)
+
+
+def read_stats(
+    sources,
+    policy: EncodingPolicy | None = None,
+    records: Iterable[str] | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
+    format: str | None = None,
+) -> tuple[list[RecordStats], list[dict]]:
+    """``(stats, sources)`` of :func:`read_genome` without keeping the genome: what ``genorm info`` needs.
+
+    Every record is read, checked and encoded exactly as :func:`read_genome` does (the same errors);
+    only its packed codes are dropped once counted, so the genome is never held in memory (nor
+    copied into one array).
+
+    >>> import io
+    >>> stats, _ = read_stats(io.BytesIO(b">x\\nACGTN\\n"))
+    >>> stats[0].length, stats[0].n
+    (5, 1)
+    """
+    policy = policy or EncodingPolicy()
+    stats, opened = [], []
+    for _codes, _name, _desc, st, _label in scan(sources, policy, records, progress, on_source=opened.append,
+                                                 format=format, keep_codes=False):
+        stats.append(st)
+    return stats, opened

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,6 +88,15 @@ def fingerprint(fasta_paths, policy: EncodingPolicy | None = None, records: Iter
 def default_cache_dir(fasta_paths) -> Path:
     """``<first FASTA>.genorm`` beside the first file."""
     return Path(str(_paths(fasta_paths)[0]) + SUFFIX)
+
+
+def _not_regular(path: str | os.PathLike) -> bool:
+    """True for an existing path that is not a regular file (a named pipe, /dev/stdin on a pipe): hashing
+    it would consume what the reader needs, or wait for ever for a writer."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _is_cache(path: Path) -> bool:
@@ -273,8 +283,8 @@ def index_genome(
     """
     sources = _paths(fasta_paths)
     records = None if records is None else list(records)
-    if any(not isinstance(p, (str, os.PathLike)) or str(p) == "-" for p in sources):
-        logger.info("standard input or an open handle cannot be cached; reading it directly")
+    if any(not isinstance(p, (str, os.PathLike)) or str(p) == "-" or _not_regular(p) for p in sources):
+        logger.info("standard input, a pipe or an open handle cannot be cached; reading it directly")
         return CacheResult(read_genome(sources, policy=policy, records=records, progress=progress), None, False)
     try:
         want = fingerprint(sources, policy, records)

@@ -218,14 +218,19 @@ class Splits:
                 f"short_records={len(self.short_records)})")
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, columns: int = 4) -> str:
+    """The text of a BED file: a run's ``splits.bed`` (``columns`` 4) or a user's ``--intervals`` file (3)."""
+    kind = "Split file" if columns == 4 else "Intervals file"
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SplitError(f"Cannot read split file {str(path)!r}: {exc.strerror or exc}.") from None
+        raise SplitError(f"Cannot read {kind.lower()} {str(path)!r}: {exc.strerror or exc}.") from None
     except UnicodeDecodeError as exc:
-        raise SplitError(f"Split file {str(path)!r} is not a text BED file ({exc.reason} at byte {exc.start}); "
-                         "it is corrupt: re-create it (genorm train writes splits.bed).") from None
+        fix = ("it is corrupt: re-create it (genorm train writes splits.bed)." if columns == 4 else
+               "give a text BED file of lines 'record<TAB>start<TAB>end' (0-based, half-open); a compressed or "
+               "binary file (bigBed, .bed.gz) must be converted first (e.g. bigBedToBed, gunzip).")
+        raise SplitError(f"{kind} {str(path)!r} is not a text BED file ({exc.reason} at byte {exc.start}); "
+                         f"{fix}") from None
 
 
 def _genorm_header(line: str) -> dict[str, str] | None:
@@ -264,7 +269,7 @@ def read_bed(path: str | os.PathLike, genome: Genome, columns: int = 3):
             intervals outside their record, ambiguous header lines.
     """
     path = Path(path)
-    lines = _read_text(path).split("\n")
+    lines = _read_text(path, columns).split("\n")
     header = _genorm_header(lines[0].rstrip("\r")) if lines else None
     in_header = header is None  # a foreign BED: leading header lines are allowed
     rows = []

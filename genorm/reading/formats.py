@@ -1,10 +1,10 @@
 """The formats genorm reads, through ``Bio.SeqIO``: one record iterator per format.
 
 Each iterator takes an :class:`~genorm.reading.sources.Opened` input and yields plain
-``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (or, for
-GenBank/EMBL/2bit, a function that returns them, so that a record not selected is never
-decoded). FASTA goes through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit
-through ``Bio.SeqIO.parse``. Biopython's exceptions and warnings become
+``(index, name, description, sequence)`` tuples, ``sequence`` being the record's bytes (FASTA: its
+latin-1 text as Biopython returns it, one byte per character once encoded; GenBank/EMBL/2bit: a
+function that returns the bytes, so that a record not selected is never decoded). FASTA goes
+through ``Bio.SeqIO.FastaIO.SimpleFastaParser``; GenBank, EMBL and 2bit through ``Bio.SeqIO.parse``. Biopython's exceptions and warnings become
 :class:`~genorm.errors.FastaFormatError`\\ s; a 2bit index is bounds-checked before Biopython
 trusts it (:func:`check_twobit_index`).
 
@@ -83,8 +83,8 @@ def fasta_records(o: Opened) -> Iterator[tuple[int, str, str, bytes]]:
             raise FastaFormatError(f"{o.label}, line {line[0] if line else '?'}: the header line has no record "
                                    "name. Give every record a name, e.g. '>chr1'.")
         name = _name_text(parts[0], lambda: where(o, index, None))
-        box = [(index, name, _description_text(parts[1]) if len(parts) > 1 else "", seq.encode("latin-1"))]
-        del seq
+        box = [(index, name, _description_text(parts[1]) if len(parts) > 1 else "", seq)]  # latin-1 text: the
+        del seq                                                                             # reader encodes it
         yield box.pop()
 
 
@@ -154,7 +154,8 @@ def seqio_records(o: Opened) -> Iterator[tuple[int, str, str, bytes]]:
             logger.warning("%s, record %d: Biopython: %s", o.label, index + 1, text)
         if rec is None:
             return
-        name = _name_text(str(rec.id), lambda: f"{o.label}, record {index + 1}")
+        name = check_record_name(_name_text(str(rec.id), lambda: f"{o.label}, record {index + 1}"),
+                                 lambda: f"{o.label}, record {index + 1}")
         # the sequence is read (a 2bit record decoded) only if the record is selected
         yield index, name, _description_text(str(rec.description)), lambda r=rec, n=name: record_bytes(r, o.label, n, kind)
 
@@ -241,12 +242,13 @@ def check_twobit_index(fh, size: int, label: str) -> None:
     if reserved or count * 5 > size - 16:
         raise corrupt(f"the header claims {count:,} records in {size:,} bytes")
     entries = []
-    for _ in range(count):
+    for k in range(count):
         n = fh.read(1)
         name = fh.read(n[0]) if n else b""
         offset = fh.read(4)
         if not n or len(name) < n[0] or len(offset) < 4:
             raise corrupt("the index is cut short")
+        _check_twobit_name(name, label, k)
         entries.append((name, struct.unpack(order + "I", offset)[0]))
     first: dict[bytes, int] = {}
     for i, (name, _) in enumerate(entries):  # Biopython keeps them in a dict: a duplicate would hide a record
@@ -266,6 +268,42 @@ def check_twobit_index(fh, size: int, label: str) -> None:
         end = offset + 16 + 8 * n_blocks + 8 * masks + (bases + 3) // 4
         if len(m) < 4 or end > size:
             raise corrupt(f"record {name!r} claims {bases:,} bases, which the file does not hold")
+        # Biopython adds start + size in uint32 and indexes the sequence with it unchecked: a block past
+        # the record's end (or one that wraps past 2**32) makes it read outside its buffer (a segfault)
+        for what, at, count_ in (("N", offset + 8, n_blocks), ("mask", offset + 12 + 8 * n_blocks, masks)):
+            fh.seek(at)
+            raw = fh.read(8 * count_)
+            values = struct.unpack(f"{order}{2 * count_}I", raw)
+            for start, length in zip(values[:count_], values[count_:]):
+                if start + length > bases:
+                    raise corrupt(f"record {name!r} has {'an' if what == 'N' else 'a'} {what} block of "
+                                  f"{length:,} bases at {start:,}, past its end at {bases:,}")
+
+
+def _check_twobit_name(name: bytes, label: str, index: int) -> None:
+    """A 2bit record name by FASTA's rules (non-empty, no white space or control characters), and in
+    ASCII, the only names Biopython's 2bit reader decodes."""
+    if not name.isascii():
+        raise FastaFormatError(
+            f"{label}, record {index + 1}: the record name {name!r} is not ASCII, and Biopython's 2bit reader "
+            "reads ASCII names only. Rename the record in ASCII, or convert the file with UCSC `twoBitToFa` "
+            "and give the FASTA."
+        )
+    check_record_name(name.decode("ascii"), lambda: f"{label}, record {index + 1}")
+
+
+def check_record_name(name: str, where: Callable[[], str]) -> str:
+    """``name`` if it is a record name FASTA can hold: not empty, no white space or control characters
+    (genorm writes names into BED, TSV and FASTA outputs, which must read back). Every format is held to it."""
+    if not name:
+        raise FastaFormatError(f"{where()}: the record has an empty name. Give every record a name, e.g. 'chr1'.")
+    bad = next((c for c in name if c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise FastaFormatError(
+            f"{where()}: the record name {name!r} holds {bad!r} (white space or a control character), which "
+            "a FASTA header, a BED or a TSV file cannot hold. Rename the record without it."
+        )
+    return name
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,8 +119,10 @@ class RecordStats:
         return cls(**d)
 
     @classmethod
-    def from_counts(cls, name: str, counts: np.ndarray, packed: np.ndarray) -> RecordStats:
-        """Stats from the 256-bin histogram of reader values and the final packed codes."""
+    def from_counts(cls, name: str, counts: np.ndarray, packed: np.ndarray | None,
+                    runs: tuple[int, int] | None = None) -> RecordStats:
+        """Stats from the 256-bin histogram of reader values and the final packed codes (or, when
+        ``packed`` is None, the N runs already counted: ``runs``; the length is the histogram's total)."""
         c = [int(x) for x in counts]
         flag = encoding.SOFT_MASK_FLAG
         iupac = {}
@@ -131,14 +133,52 @@ class RecordStats:
         lower = sum(c[flag:flag + 5]) + sum(c[encoding.IUPAC_LOWER:encoding.IUPAC_LOWER + 10]) + c[encoding.U_LOWER]
         u = c[encoding.U_UPPER] + c[encoding.U_LOWER]
         stats = cls(
-            name=name, length=int(packed.size),
+            name=name, length=int(packed.size) if packed is not None else sum(c),
             a=c[0] + c[flag], c=c[1] + c[1 | flag], g=c[2] + c[2 | flag], t=c[3] + c[3 | flag] + u,
             n=c[4] + c[4 | flag] + sum(iupac.values()), soft_masked=lower, iupac=iupac, u=u,
         )
         if stats.n:
-            runs = encoding.n_runs(packed)
-            stats.n_runs, stats.longest_n_run = len(runs), max((b - a for a, b in runs), default=0)
+            if packed is not None:
+                found = encoding.n_runs(packed)
+                runs = (len(found), max((b - a for a, b in found), default=0))
+            stats.n_runs, stats.longest_n_run = runs
         return stats
+
+
+class _NRunCounter:
+    """Counts runs of N over consecutive blocks of packed codes (a run may span blocks)."""
+
+    def __init__(self) -> None:
+        self.runs = self.longest = self.current = 0  # `current`: length of the run still open at the block edge
+
+    def add(self, packed: np.ndarray) -> None:
+        x = (np.bitwise_and(packed, encoding.CODE_BITS) == encoding.N).view(np.int8)
+        if not x.any():
+            self.longest, self.current = max(self.longest, self.current), 0
+            return
+        d = np.diff(x)
+        starts = np.flatnonzero(d == 1) + 1
+        ends = np.flatnonzero(d == -1) + 1
+        if x[0]:
+            starts = np.concatenate([[0], starts])
+        if x[-1]:
+            ends = np.concatenate([ends, [x.size]])
+        lengths = ends - starts
+        if x[0] and self.current:
+            lengths[0] += self.current      # the open run continues into this block
+            self.runs -= 1
+        elif self.current:
+            self.longest = max(self.longest, self.current)
+        self.runs += lengths.size
+        if x[-1]:
+            self.current, lengths = int(lengths[-1]), lengths[:-1]
+        else:
+            self.current = 0
+        if lengths.size:
+            self.longest = max(self.longest, int(lengths.max()))
+
+    def result(self) -> tuple[int, int]:
+        return self.runs, max(self.longest, self.current)
 
 
 @dataclass
@@ -219,6 +259,35 @@ def _encode(o: Opened, index: int, name: str, raw: bytes, policy: EncodingPolicy
     return codes, RecordStats.from_counts(name, counts, arr)
 
 
+_STATS_CHUNK = 1 << 20  # bytes :func:`_count` translates at a time: cache-sized, reusing freed memory (no page faults)
+
+
+def _count(o: Opened, index: int, name: str, raw: bytes | str, policy: EncodingPolicy) -> tuple[int, RecordStats]:
+    """``(length, stats)`` of one record, its codes not kept: :func:`_encode`'s checks a chunk at a time; a chunk
+    with a tab, a bad or a forbidden letter hands the record to :func:`_encode` (its usual error, or tabs read)."""
+    counts = np.zeros(256, dtype=np.int64)
+    runs = _NRunCounter()
+    for i in range(0, len(raw), _STATS_CHUNK):
+        chunk = raw[i:i + _STATS_CHUNK]
+        codes = (chunk.encode("latin-1") if isinstance(chunk, str) else chunk).translate(encoding.READER_TABLE)
+        if codes.find(encoding.INVALID) >= 0:
+            break
+        arr = np.frombuffer(codes, dtype=np.uint8)
+        c = byte_counts(arr)
+        if c[encoding.SPECIAL:].any():
+            if encoding.check_special(arr, policy) is not None:
+                break
+            arr = np.frombuffer(codes.translate(encoding.FIXUP_TABLE), dtype=np.uint8)
+        counts += c
+        has_n = c[encoding.N] or c[encoding.N | encoding.SOFT_MASK_FLAG] or c[encoding.SPECIAL:].any()
+        runs.add(arr if has_n else arr[:0])  # no N in the chunk (its counts say): a run still open ends here
+    else:
+        return int(counts.sum()), RecordStats.from_counts(name, counts, None, runs.result())
+    codes, stats = _encode(o, index, name, raw.encode("latin-1") if isinstance(raw, str) else raw, policy)  # the
+    # usual error, or tabs read as white space
+    return len(codes), stats
+
+
 def byte_counts(arr: np.ndarray) -> np.ndarray:
     """``(256,) int64`` histogram of ``(L,) uint8`` values.
 
@@ -272,13 +341,15 @@ def scan(
     on_source: Callable[[dict], None] | None = None,
     format: str | None = None,
     with_stats: bool = True,
-) -> Iterator[tuple[bytes, str, str, RecordStats | None, str]]:
+    keep_codes: bool = True,
+) -> Iterator[tuple[bytes | None, str, str, RecordStats | None, str]]:
     """Low-level reader shared by :func:`read_fasta` and :func:`genorm.genome.array.read_genome`.
 
     For each kept, non-empty record yields ``(packed, name, description, stats, label)``, where
     ``packed`` is the record's packed codes as ``bytes``. ``on_source`` receives ``{"path",
     "format", "compression", "size"}`` for each input opened. With ``with_stats=False``,
-    ``stats`` is None where the packed codes hold them (see :class:`Record`).
+    ``stats`` is None where the packed codes hold them (see :class:`Record`). With
+    ``keep_codes=False`` only the statistics are made (the same checks), and ``packed`` is None.
     """
     policy = check_policy(policy)
     check_format(format)
@@ -292,7 +363,7 @@ def scan(
         if on_source is not None:
             on_source({"path": o.label, "format": o.format, "compression": o.compression, "size": o.size})
         try:
-            yield from _scan_one(o, policy, wanted, seen, found, with_stats)
+            yield from _scan_one(o, policy, wanted, seen, found, with_stats, keep_codes)
             check_unchanged(o, sequential=o.format != "2bit")
         finally:
             o.close()
@@ -305,7 +376,8 @@ def scan(
             )
 
 
-def _scan_one(o: Opened, policy, wanted, seen, found, with_stats) -> Iterator[tuple[bytes, str, str, RecordStats, str]]:
+def _scan_one(o: Opened, policy, wanted, seen, found, with_stats,
+              keep_codes=True) -> Iterator[tuple[bytes | None, str, str, RecordStats, str]]:
     headers = kept = 0
     empty: list[str] = []
     for index, name, desc, raw in _records_of(o):
@@ -322,9 +394,14 @@ def _scan_one(o: Opened, policy, wanted, seen, found, with_stats) -> Iterator[tu
         found.add(name)
         if callable(raw):
             raw = raw()
-        codes, stats = _encode(o, index, name, raw, policy, with_stats)
+        if keep_codes:
+            raw = raw.encode("latin-1") if isinstance(raw, str) else raw  # FASTA text, encoded whole: text freed
+            codes, stats = _encode(o, index, name, raw, policy, with_stats)
+            length = len(codes)
+        else:
+            (length, stats), codes = _count(o, index, name, raw, policy), None
         del raw
-        if not codes:
+        if not length:
             # Said once the file is known to hold some sequence (else the error below says it all).
             empty.append(f"{o.label}: record {name!r} is empty; skipped.")
             continue

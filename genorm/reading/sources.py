@@ -165,6 +165,22 @@ def _open_path(path: Path) -> tuple[object, os.stat_result, Callable[[], None]]:
         raise InputFileError(f"{label}: cannot open ({exc.strerror or exc}).") from None
 
 
+def require_regular_file(path: str | os.PathLike, why: str) -> None:
+    """Raise an :class:`InputFileError` if ``path`` exists but is not a regular file (a named pipe,
+    ``/dev/stdin`` on a pipe, a character device, a socket): ``why`` says what needs a file on disk.
+    A missing path is left to the caller's own message."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a character device"
+            if stat.S_ISCHR(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+    raise InputFileError(f"{path}: is {kind}, not a regular file: {why}, which needs the genome in a regular "
+                         f"file on disk. Save it to a file first (e.g. cat {path} > genome.fa) and give that file.")
+
+
 def open_source(source, format: str | None = None, progress: Callable[[int, int | None, str], None] | None = None) -> Opened:
     """Open a path, '-' or a handle as a binary stream of decompressed content, and sniff it."""
     st = None

@@ -44,7 +44,8 @@ class TrainingState:
     """What a run has done so far; saved with every backup, restored by ``--resume``.
 
     Attributes:
-        epochs_done: completed epochs (a partial epoch stopped by the time budget counts).
+        epochs_done: epochs ended, a partial one (the time budget stopped it) included; the run's budget is
+            in batches (``epochs`` × steps per epoch), so a resumed run still trains the batches it missed.
         batches_done: training batches consumed; the stream resumes at this batch number.
         bases_done: input bases trained on (batches × batch size × window).
         best: best validation bits per base so far (inf before the first).
@@ -140,8 +141,9 @@ def mark_stopped(run_dir: str | os.PathLike, stopped: str) -> None:
     path = folder(run_dir) / STATE
     if path.is_file():
         saved = _read_json(path)
-        saved["state"]["stopped"] = stopped
-        _write_json(path, saved)
+        if isinstance(saved.get("state"), dict):  # a state of another shape is reported by read()
+            saved["state"]["stopped"] = stopped
+            _write_json(path, saved)
 
 
 def resumable_epochs(run_dir: str | os.PathLike) -> int:
@@ -208,9 +210,14 @@ def read(run_dir: str | os.PathLike) -> tuple[TrainingState, Callable[[Any], Non
         raise RunDirError(f"{source} is corrupt (format_version {version!r}); start the run again with --force.")
     if version > FORMAT_VERSION:
         raise RunDirError(f"{source} is from a newer genorm; upgrade genorm to resume it.")
-    _check_state(saved.get("state", {}), source)
-    weights = backup / _file_name(saved.get("weights", "model.weights.h5"), source)
-    opt = backup / _file_name(saved.get("optimizer", "optimizer.npz"), source)
+    lacking = [key for key in ("weights", "optimizer", "state") if key not in saved]
+    if lacking:  # the wrong shape: not a missing weights file
+        raise RunDirError(f"{source} is corrupt: it lacks {', '.join(repr(k) for k in lacking)} (its keys: "
+                          f"{', '.join(map(repr, list(saved)[:8])) or 'none'}), so it is not the training state genorm "
+                          "writes; the run cannot be resumed: start it again with --force.")
+    _check_state(saved["state"], source)
+    weights = backup / _file_name(saved["weights"], source)
+    opt = backup / _file_name(saved["optimizer"], source)
     for p in (weights, opt):
         if not p.is_file():
             raise RunDirError(f"{p} is missing: the backup is incomplete and the run cannot be resumed; "

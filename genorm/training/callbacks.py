@@ -125,6 +125,21 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StopAtBatches(keras.callbacks.Callback):
+    """Stops ``fit`` after ``batches`` training batches: a run resumed after a partial epoch (the time budget
+    stopped it mid-epoch) trains exactly the batches its budget still holds, no more."""
+
+    def __init__(self, batches: int):
+        super().__init__()
+        self.batches = batches
+        self._seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._seen += 1
+        if self._seen >= self.batches:
+            self.model.stop_training = True
+
+
 class PlateauStopping(keras.callbacks.Callback):
     """Reduce-on-plateau and early stopping on validation bits per base, with resumable counters."""
 

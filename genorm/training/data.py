@@ -48,7 +48,11 @@ def check_inputs(fasta_paths, config: TrainConfig) -> tuple[list[str], Any]:
     paths = [str(p) for p in fasta_paths]
     if not paths:
         raise ConfigError("No FASTA file given: genorm train needs at least one genome file.")
+    from genorm.reading.sources import require_regular_file
+
     for p in paths:
+        require_regular_file(p, "genorm train records each input's path and SHA-256 so that evaluate and --resume "
+                                "can re-read it")
         if p == "-":
             raise ConfigError("genorm train cannot read standard input ('-'): the run records each input's path "
                               "and SHA-256 so that it can be re-read; save the FASTA to a file first.")

@@ -42,6 +42,7 @@ from genorm.training.callbacks import (
     EpochLog,
     NanGuard,
     PlateauStopping,
+    StopAtBatches,
     StopOnInterrupt,
     TimeBudget,
     interrupt_between_batches,
@@ -247,7 +248,7 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
            CostEstimate(state, bases_per_batch, config.epochs * steps * bases_per_batch, config.max_seconds,
                         config.max_time)]
     if verbose == 2:  # genorm's own line per epoch, on the progress logger, instead of Keras' on stdout
-        cbs.append(EpochLog(state, config.epochs, bases_per_batch))
+        cbs.append(EpochLog(state, _target_epochs(config, state, steps), bases_per_batch))
         verbose = 0
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs")))
@@ -256,17 +257,28 @@ def _callbacks(config: TrainConfig, out: Path, state: TrainingState, steps: int,
     return cbs + list(extra_callbacks), checkpoint, backup_cb, verbose
 
 
+def _target_epochs(config: TrainConfig, state: TrainingState, steps: int) -> int:
+    """The epoch number training ends at: ``config.epochs``, or more after a partial epoch (a time-budget stop),
+    so that the batches trained reach ``config.epochs × steps``."""
+    remaining = config.epochs * steps - state.batches_done
+    return state.epochs_done + max(0, -(-remaining // steps))
+
+
 def _fit(model, train_ds, steps: int, config: TrainConfig, state: TrainingState, out: Path, cbs,
          backup_cb: Backup, verbose, dist) -> bool:
     """``model.fit`` from the state's epoch on; returns whether Ctrl-C interrupted it (the state is then
     the one of the last complete backup). A failed write becomes an error saying what stays resumable."""
+    # the budget is epochs × steps batches: an epoch the time budget cut short is not a complete one, so a
+    # resumed run trains the batches it missed (in as many more epochs as they need, the last one partial)
+    total = config.epochs * steps
     try:
-        if state.epochs_done < config.epochs:
+        if state.batches_done < total:
+            epochs = _target_epochs(config, state, steps)
             # Keras workarounds for the strategy (genorm._compat) around fit only; Ctrl-C at a batch boundary
             with dist.fitting(model), interrupt_between_batches() as flag:
-                model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                          callbacks=[*cbs, StopOnInterrupt(flag)], verbose=verbose,
-                          shuffle=False)
+                model.fit(train_ds, epochs=epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
+                          callbacks=[StopAtBatches(total - state.batches_done), *cbs, StopOnInterrupt(flag)],
+                          verbose=verbose, shuffle=False)
         if not state.stopped:
             state.stopped = "epochs"
     except KeyboardInterrupt:  # perhaps inside a backup write: report what the backup on disk holds
