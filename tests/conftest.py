@@ -17,8 +17,9 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 from genorm.config import ModelConfig, TrainConfig  # noqa: E402  (light: no TensorFlow)
 
 TINY_TRAIN = TrainConfig(model=ModelConfig(cell="gru", units=12, layers=1), window=24, batch_size=16, epochs=3,
-                         bases_per_epoch=16 * 24 * 6, learning_rate=1e-2, max_val_bases=2000, seed=3)
-"""A training configuration that learns ``periodic_fasta`` in seconds."""
+                         bases_per_epoch=16 * 24 * 6, learning_rate=1e-2, max_val_bases=2000, seed=3, context_orders=())
+"""A training configuration that learns ``periodic_fasta`` in seconds (the plain network: count models are
+tested in tests/test_context.py)."""
 
 
 @pytest.fixture(scope="session")

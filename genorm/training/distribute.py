@@ -213,7 +213,7 @@ class Distribution:
         """The strategy's scope (build and compile the model in it), or a no-op context."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    def prepare_model(self, model, window: int) -> None:
+    def prepare_model(self, model, window: int, context: int = 0) -> None:
         """Build the compiled model's, metrics' and optimizer's variables before ``fit`` (under a strategy).
 
         Under a ``tf.distribute`` strategy, Keras 3's ``fit`` cannot build them itself
@@ -222,7 +222,9 @@ class Distribution:
         """
         if self.strategy is None:
             return
-        batch = (np.zeros((1, window), np.int32), np.zeros((1, window), np.int32), np.ones((1, window), np.float32))
+        codes = np.zeros((1, window), np.int32)  # the model's inputs: codes, and count features when it reads them
+        x = (codes, np.zeros((1, window, context), np.float32)) if context else codes
+        batch = (x, np.zeros((1, window), np.int32), np.ones((1, window), np.float32))
         _compat.build_for_fit(model, self.strategy, batch)
 
     @contextlib.contextmanager

@@ -207,7 +207,7 @@ def _build_or_restore(config: TrainConfig, out: Path, resume: bool, dist) -> tup
         model = StatefulTrainer(config.model, config.batch_size, config.window) if config.tbptt \
             else build_model(config.model)
         compile_model(model, config)
-    dist.prepare_model(model, config.window)
+    dist.prepare_model(model, config.window, config.model.context)
     if not resume:
         return model, TrainingState(learning_rate=float(config.learning_rate))
     state, restore = backup.read(out)
