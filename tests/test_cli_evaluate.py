@@ -67,7 +67,7 @@ def run_without_baselines(tmp_path_factory):
     rng = np.random.default_rng(3)
     fasta = root / "g.fa"
     fasta.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), size=3000)) + "\n")
-    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400,
+    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400, context_orders=(),
                       baselines=False)
     train([str(fasta)], cfg, out_dir=root / "run")
     return root / "run"

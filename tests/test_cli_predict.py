@@ -19,7 +19,8 @@ def tiny_run(tmp_path_factory):
     rng = np.random.default_rng(5)
     fasta = root / "g.fa"
     fasta.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), size=3000)) + "\n")
-    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400)
+    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400,
+                      context_orders=())
     train([str(fasta)], cfg, out_dir=root / "run")
     return root / "run"
 

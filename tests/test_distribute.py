@@ -158,7 +158,7 @@ WORKER = textwrap.dedent("""
     fasta, out, weights, epochs, resume = sys.argv[1:6]
     config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16,
                          epochs=int(epochs), bases_per_epoch=16 * 20 * 8, max_val_bases=400, learning_rate=1e-2,
-                         seed=2, baselines=False, strategy="multiworker")
+                         seed=2, baselines=False, strategy="multiworker", context_orders=())
     run = genorm.train([fasta], config, out_dir=out, resume=resume == "resume")
     np.savez(weights, *run.model.get_weights())
     print("summary", run.summary["strategy"], run.summary["replicas"], run.summary["is_chief"],
@@ -321,7 +321,7 @@ MIRRORED = textwrap.dedent("""
     fasta, out = sys.argv[1:3]
     config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16, epochs=2,
                          bases_per_epoch=16 * 20 * 4, max_val_bases=400, learning_rate=1e-2, seed=2,
-                         baselines=False)
+                         baselines=False, context_orders=())
     runs = {s: genorm.train([fasta], config.replace(strategy=s), out_dir=f"{out}/{s}") for s in ("mirrored", "one")}
     assert runs["mirrored"].summary["replicas"] == 2 and runs["one"].summary["replicas"] == 1
     assert runs["mirrored"].summary["bases_trained"] == runs["one"].summary["bases_trained"] == 2 * 16 * 20 * 4

@@ -125,7 +125,8 @@ def tiny_run(tmp_path_factory):
             "chr2": "".join(rng.choice(list("ACGTacgt"), size=2000))}
     fasta = root / "g.fa"
     fasta.write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
-    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400)
+    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400,
+                      context_orders=())
     train([str(fasta)], cfg, out_dir=root / "run")
     return root / "run", fasta
 

@@ -70,7 +70,7 @@ def base_run(fasta, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("runs") / "run"
     config = TrainConfig().replace(cell="gru", units=8, layers=1, window=24, batch_size=16, bases_per_epoch=2304,
-                                   max_val_bases=2000, seed=3, epochs=1)
+                                   max_val_bases=2000, seed=3, epochs=1, context_orders=())
     train([fasta], config, out_dir=out)
     return out
 

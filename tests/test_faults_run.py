@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA = ROOT / "sample_data" / "phage_lambda_NC_001416.1.fa"
 ECOLI = ROOT / "sample_data" / "ecoli_K12_MG1655_NC_000913.3.fna.gz"
-TINY = ["--units", "8", "--layers", "1", "--window", "20", "--batch-size", "16", "--bases-per-epoch", "2000",
+TINY = ["--no-context", "--units", "8", "--layers", "1", "--window", "20", "--batch-size", "16", "--bases-per-epoch", "2000",
         "--epochs", "2", "--max-val-bases", "1000"]
 HUGE = "99999999999999999999"  # 1e20: more than any machine's memory, more than int64
 

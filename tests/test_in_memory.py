@@ -92,7 +92,8 @@ def test_train_and_evaluate_on_in_memory_records(tmp_path, kind):
     else:
         source = iter(seqs.items())
     config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=24, batch_size=8, epochs=1,
-                         bases_per_epoch=8 * 24 * 4, max_val_bases=500, seed=1, baselines=False)
+                         bases_per_epoch=8 * 24 * 4, max_val_bases=500, seed=1, baselines=False,
+                         context_orders=())
     run = genorm.train(source, config, out_dir=tmp_path / "run")
     prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
     (inp,) = prov["inputs"]

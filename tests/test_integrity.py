@@ -43,7 +43,8 @@ def base_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("integrity")
     fasta = root / "g.fa"
     fasta.write_text(_fasta_text(_seqs()))
-    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400)
+    cfg = TrainConfig(model=ModelConfig(units=8, layers=1), window=20, batch_size=8, epochs=1, bases_per_epoch=400,
+                      context_orders=())
     train([str(fasta)], cfg, out_dir=root / "run")
     return root / "run", fasta
 

@@ -71,6 +71,7 @@ class Run:
             ``bases_trained``, ``bases_per_second``, ``wall_seconds``, ``stopped``, ``strategy``,
             ``replicas``, ``is_chief``. On a worker that is not the chief, ``run_dir`` is its
             scratch directory, already deleted: only the chief writes the run directory.
+        counts: the training split's count tables the model reads (None: the plain network).
     """
 
     run_dir: Path
@@ -78,6 +79,19 @@ class Run:
     model: Any
     history: Any
     summary: dict
+    counts: Any = None
+
+    def stepper(self, update_counts: bool = True):
+        """The model as a :class:`~genorm.stepper.NetworkStepper` (with its count tables, counts updated
+        as it reads unless ``update_counts`` is False), e.g. for :func:`genorm.evaluate`."""
+        from genorm.stepper import make_stepper
+
+        counts = None
+        if self.counts is not None:
+            from genorm.counts import CountLanes
+
+            counts = CountLanes(self.counts, update=update_counts)
+        return make_stepper(self.model, source=f"the model of {self.run_dir}", config=self.config.model, counts=counts)
 
 
 # ------------------------------------------------------------------------------------------
@@ -151,7 +165,8 @@ def train(fasta_paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise invalid("config", "a TrainConfig", config)
-    check_path("out_dir", out_dir, "the path of the run directory to write")
+    if not isinstance(out_dir, str):  # an empty string gets the run directory's own message
+        check_path("out_dir", out_dir, "the path of the run directory to write")
     paths, preloaded = data.check_inputs(fasta_paths, config)
     if config.tensorboard:
         import importlib.util
@@ -354,7 +369,8 @@ def _finish(model, config: TrainConfig, out: Path, data: Data, state: TrainingSt
         raise KeyboardInterrupt(f"training interrupted; resume with --resume (run {out})")
     import pandas as pd
 
-    return Run(run_dir=out, config=config, model=model, history=pd.DataFrame(state.history), summary=summary)
+    return Run(run_dir=out, config=config, model=model, history=pd.DataFrame(state.history), summary=summary,
+               counts=data.counts)
 
 
 def _markov_on_validation(out: Path) -> dict:
