@@ -285,10 +285,7 @@ class TrainConfig:
         check_choice("context_strands", self.context_strands, ("both", "forward"))
         object.__setattr__(self, "context_max_bytes", check_positive_int("context_max_bytes", self.context_max_bytes))
         count_config = self.count_config()  # checks the orders
-        want = 5 * len(count_config.orders) if count_config is not None else 0
-        if self.model.context not in (0, want):
-            raise invalid("model.context", f"{want} (5 features per count order of context_orders)",
-                          self.model.context)
+        want = 5 * len(count_config.orders) if count_config is not None else 0  # the model follows the orders
         object.__setattr__(self, "model", dataclasses.replace(self.model, context=want))
 
     def count_config(self):
