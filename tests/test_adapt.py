@@ -307,6 +307,7 @@ def test_predictor_score_records_restarts_per_record_unless_carried(stepper):
 def test_evaluate_default_adapts_only_where_it_can(monkeypatch):
     import genorm.evaluation.adapt as adapt
 
+    monkeypatch.setattr(adapt, "DEFAULT_ADAPT", True)  # were it the default again
     assert adapt.evaluate_adapts(None) is True and adapt.evaluate_adapts(None, "window") is False
     assert adapt.evaluate_adapts(True, "window") is True  # explicit: the conflict is then an error
     monkeypatch.setattr(adapt, "_backend", lambda: "jax")
