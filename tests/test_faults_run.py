@@ -532,18 +532,18 @@ def test_a_max_time_stop_does_not_count_its_partial_epoch_as_complete(tmp_path):
     """issue 23: --resume after a --max-time stop in epoch 1 ended "all epochs done" after a third of the
     configured bases. Now the resumed run trains the batches the partial epoch missed."""
     out = tmp_path / "run"
-    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "320000", "--epochs", "1", "--patience", "100"]
-    first = genorm(*args, "--max-time", "6s", timeout=300)
+    args = ["train", LAMBDA, "--out", out, *TINY, "--bases-per-epoch", "1280000", "--epochs", "1", "--patience", "100"]
+    first = genorm(*args, "--max-time", "4s", timeout=300)  # an epoch of 4,000 batches takes far longer
     assert first.returncode == 0, first.stderr
     state = json.loads((out / "backup" / "state.json").read_text())["state"]
-    assert state["stopped"] == "time_budget" and 0 < state["batches_done"] < 1000, state
+    assert state["stopped"] == "time_budget" and 0 < state["batches_done"] < 4000, state
     res = genorm(*args, "--resume", "--max-time", "10m", timeout=300)
     assert res.returncode == 0, res.stderr
     assert "stopped: all epochs done" in res.stdout
     state = json.loads((out / "backup" / "state.json").read_text())["state"]
-    assert state["batches_done"] == 1000 and state["bases_done"] == 320000, state  # 320000 / (16 × 20)
+    assert state["batches_done"] == 4000 and state["bases_done"] == 1280000, state  # 1280000 / (16 × 20)
     history = pd.read_csv(out / "history.csv")
-    assert history.steps.sum() == 1000 and history.steps.iloc[0] < 1000
+    assert history.steps.sum() == 4000 and history.steps.iloc[0] < 4000
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
