@@ -44,12 +44,12 @@ def write_records(path: Path, n: int, seed: int = 0) -> int:
     return int(lengths.sum())
 
 
-def tiny_run(out: Path) -> Path:
+def tiny_run(out: Path, counts: bool = False) -> Path:
     from genorm.config import ModelConfig, TrainConfig
     from genorm.training.trainer import train
 
     config = TrainConfig(model=ModelConfig(units=32, layers=1), window=50, batch_size=32, bases_per_epoch=8000,
-                         epochs=1, max_val_bases=2000, baselines=False)
+                         epochs=1, max_val_bases=2000, baselines=False, **({} if counts else {"context_orders": ()}))
     train([str(LAMBDA)], config, out)
     return out
 
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--run", default=None, help="a trained run (default: train a tiny one)")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--counts", action="store_true", help="the tiny model reads count models (default: the plain network)")
     ap.add_argument("--cli", action="store_true", help="also time `genorm predict` as a command")
     args = ap.parse_args()
 
@@ -78,7 +79,7 @@ def main() -> None:
         tmp = Path(tmp)
         fasta = tmp / "short.fa"
         bases = write_records(fasta, args.records)
-        run_dir = Path(args.run) if args.run else tiny_run(tmp / "run")
+        run_dir = Path(args.run) if args.run else tiny_run(tmp / "run", args.counts)
         stepper = load(run_dir).stepper()
         print(f"{args.records:,} records, {bases:,} bases; model {run_dir}")
         figures = {}

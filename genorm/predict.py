@@ -171,9 +171,10 @@ class Predictor:
         lanes = [Lane(i, 0, 0, p.size) for i, p in enumerate(packed)]
         for rec, pos, logits in stream(self.stepper, Sequences(packed), lanes, batch_size=len(group),
                                        chunk=max(p.size for p in packed), label="predict"):
-            for r in np.unique(rec).tolist():
-                here = rec == r
-                probs[r][pos[here]] = softmax(logits[here])
+            proba = softmax(logits)
+            cuts = np.flatnonzero(np.diff(rec)) + 1  # the loop yields each lane's positions as one run
+            for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), rec.size]):
+                probs[int(rec[a])][pos[a:b]] = proba[a:b]
         for rec, p, proba in zip(group, packed, probs):
             yield rec, iter([(0, p, proba)])
 
