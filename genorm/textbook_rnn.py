@@ -326,9 +326,9 @@ def train_on_text(text: str, hidden_size: int = 3, steps: int = 500, learning_ra
     if len(text) < 2:
         raise invalid("text", "at least 2 letters", text)
     if len(text) > MAX_EXPLAIN_LETTERS:  # every step is printed: a teaching size
-        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed); explain a short piece, "
-                      "and train a model on long sequences with genorm train",
-                      shown=f"{len(text):,} letters ({text[:20]!r}...)")
+        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed)",
+                      shown=f"{len(text):,} letters ({text[:20]!r}...); explain a short piece, and train a model on "
+                            "long sequences with genorm train")
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     steps = check_int("steps", steps, 0)
     vocab = vocab or vocab_of(text)
@@ -443,9 +443,9 @@ def explain(text: str, hidden_size: int = 3, seed: int = 0, example: bool = Fals
     if len(text) < 2:
         raise invalid("text", "at least 2 letters", text)
     if len(text) > MAX_EXPLAIN_LETTERS:  # every step is printed: a teaching size
-        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed); explain a short piece, "
-                      "and train a model on long sequences with genorm train",
-                      shown=f"{len(text):,} letters ({text[:20]!r}...)")
+        raise invalid("text", f"at most {MAX_EXPLAIN_LETTERS} letters (every step is printed)",
+                      shown=f"{len(text):,} letters ({text[:20]!r}...); explain a short piece, and train a model on "
+                            "long sequences with genorm train")
     learning_rate = check_number("learning_rate", learning_rate, 0.0, MAX_LEARNING_RATE, lo_open=True, hi_open=True)
     vocab, params, source, dna = _explain_network(text, hidden_size, seed, example)
     seq = text.upper() if dna else text
