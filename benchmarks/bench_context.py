@@ -13,8 +13,8 @@ and ``counts`` (the default count models). Each is evaluated on its validation a
 without adaptive weights. The rows of the table:
 
 * the plain network;
-* the counts mixed without the network (``counts, static`` / ``counts, updating``: a back-off to the
-  longest context seen twice, :func:`genorm.counts.backoff_probabilities`);
+* the counts mixed without the network (``counts, static`` / ``counts, updating``: the orders mixed
+  geometrically with weights learnt online per lane, :class:`genorm.counts.CountStepper`);
 * the network with counts (``model, static counts`` / ``model``: counts updated as it reads);
 * the order-k Markov baseline of the run.
 

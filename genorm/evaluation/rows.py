@@ -152,8 +152,8 @@ def describe(ev: Evaluation) -> None:
     counts = _tables(ev) is not None
     modes = {MODEL_ROW: f"static ({ev.meta['mode']})" + (", counts updated as it reads" if counts else ""),
              STATIC_ROW: f"static weights ({ev.meta['mode']}), the training split's counts only",
-             COUNTS_ROW: "the counts mixed without the network (back-off), updated as they read",
-             COUNTS_STATIC_ROW: "the counts mixed without the network (back-off), the training split's only"}
+             COUNTS_ROW: "the counts mixed without the network, updated as they read",
+             COUNTS_STATIC_ROW: "the counts mixed without the network, the training split's only"}
     if ev.adapt is not None:
         from genorm.evaluation.adapt import ADAPT_ROW
 
