@@ -867,30 +867,8 @@ class CountLanes:
         return out
 
 
-def backoff_probabilities(counts: np.ndarray, alpha: float, min_total: int = 2) -> np.ndarray:
-    """The counts mixed without a network: at each position, the highest order whose context was seen
-    at least ``min_total`` times predicts ``(c + alpha) / (n + 4 alpha)``; with none, the lowest order.
-
-    Args:
-        counts: ``(..., n_orders, 4)`` counts, orders increasing.
-
-    Returns:
-        ``(..., 4) float64`` probabilities.
-
-    >>> backoff_probabilities(np.array([[[1, 1, 1, 1], [0, 3, 0, 0], [0, 1, 0, 0]]], np.float32), 0.25)[0].round(3).tolist()
-    [0.062, 0.812, 0.062, 0.062]
-    """
-    counts = np.asarray(counts, np.float64)
-    total = counts.sum(-1)
-    ok = total >= min_total
-    n_orders = counts.shape[-2]
-    best = np.where(ok.any(-1), n_orders - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
-    chosen = np.take_along_axis(counts, best[..., None, None], axis=-2)[..., 0, :]
-    return (chosen + alpha) / (chosen.sum(-1, keepdims=True) + 4 * alpha)
-
-
 __all__ = ["CountConfig", "CountLanes", "CountStream", "CountTables", "DEFAULT_MAX_BYTES", "DEFAULT_ORDERS",
-           "CountStepper", "backoff_probabilities", "features_from_counts", "window_features"]
+           "CountStepper", "features_from_counts", "window_features"]
 
 
 MIX_LEARNING_RATE = 0.002
