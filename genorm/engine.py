@@ -16,6 +16,8 @@ member                                       meaning
 ``reset_lanes(state, rows) -> state``        (optional) lanes ``rows`` back to the empty context
 ``select_lanes(state, rows) -> state``       (optional) the state of lanes ``rows`` only, in order
 ``copy_lane(state, src, dst) -> state``      (optional) lane ``dst`` continues from lane ``src``
+``lane_bytes(bases) -> int``                 (optional) memory a lane's state takes after reading
+                                             ``bases`` bases (count models that update as they read)
 ===========================================  =====================================================
 
 The three lane operations default to a state that is a list of ``(B, ...)`` arrays (a recurrent
@@ -301,6 +303,7 @@ def stream(stepper, genome, lanes: Sequence[Lane], *, batch_size: int = DEFAULT_
     width = min(batch_size, len(lanes))
     if width == 0:
         return
+    _check_lane_memory(stepper, lanes[:width])
     init = np.asarray(stepper.initial_logits(), dtype=np.float32).reshape(1, 4)
     slots = _Slots(stepper, lanes, width)
     done = 0
@@ -318,6 +321,20 @@ def stream(stepper, genome, lanes: Sequence[Lane], *, batch_size: int = DEFAULT_
             yield scored
         if progress is not None:
             progress(done, total, label)
+
+
+def _check_lane_memory(stepper, lanes: Sequence[Lane]) -> None:
+    """A clear error, not an out-of-memory crash, when the lanes run at once would outgrow the machine."""
+    if not hasattr(stepper, "lane_bytes"):
+        return
+    from genorm.memory import check_memory
+
+    need = sum(int(stepper.lane_bytes(lane.end - lane.ctx_start)) for lane in lanes)
+    longest = lanes[0].end - lanes[0].ctx_start
+    check_memory(need, f"Reading {len(lanes):,} lane(s) of up to {longest:,} bases with count models that update as "
+                 "they read (each lane keeps its own counts)",
+                 "read shorter intervals or fewer lanes at once (--warmup / --segment, a smaller batch), or use the "
+                 "training split's counts only (`model, static counts`), or a run trained with --no-context")
 
 
 def in_blocks(scored: Iterator[Scored], n: int, block: int) -> Iterator[tuple[int, np.ndarray]]:

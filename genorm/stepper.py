@@ -186,6 +186,11 @@ class NetworkStepper:
         return [codes, self._counts().features(codes, state[n])], arrays
 
     # -- lanes (genorm.engine): the recurrent state, and the count streams -----------------
+    def lane_bytes(self, bases: int) -> int:
+        """Memory of one lane's state after ``bases`` bases (its count stream grows when it updates)."""
+        own = 4 * sum(self._state_sizes)
+        return own + (self.counts.lane_bytes(bases) if self.config.context and self.counts is not None else 0)
+
     def reset_lanes(self, state: list, rows) -> list:
         n, rows = len(self._state_sizes), list(rows)
         out = [np.array(s, dtype=np.float32) for s in state[:n]]

@@ -107,3 +107,23 @@ def test_segment_without_warmup_is_refused_not_ignored(kw):
                                           r"segments are the lanes of warm-up evaluation; exact streaming reads each "
                                           r"interval in one lane\. Add --warmup BASES, or leave --segment out\.$"):
         plan_lanes([(0, 0, 500)], **kw)
+
+
+def test_lanes_that_would_outgrow_the_machine_are_a_clear_error():
+    """A stepper whose lanes grow with what they read (count models that update) is checked before it runs."""
+    import pytest
+
+    from genorm.engine import Lane, Sequences, stream
+    from genorm.errors import ConfigError
+    from steppers import ConstantStepper
+
+    class Growing(ConstantStepper):
+        def lane_bytes(self, bases):
+            return bases * 10**12  # a petabyte per base: more than any machine
+
+    packed = [np.zeros(50, np.uint8)]
+    with pytest.raises(ConfigError, match=r"Reading 1 lane\(s\) of up to 50 bases with count models that update as "
+                                          r"they read .* needs about .* GB of memory, but this machine has .* GB; read "
+                                          r"shorter intervals"):
+        list(stream(Growing(), Sequences(packed), [Lane(0, 0, 0, 50)]))
+    assert len(list(stream(ConstantStepper(), Sequences(packed), [Lane(0, 0, 0, 50)]))) > 0

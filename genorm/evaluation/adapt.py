@@ -282,6 +282,9 @@ class AdaptiveStepper:
     def copy_lane(self, state, src, dst):
         return self.base.copy_lane(state, src, dst)
 
+    def lane_bytes(self, bases: int) -> int:
+        return self.base.lane_bytes(bases)
+
     def initial_logits(self) -> np.ndarray:
         """``(4,) float32`` logits of a first base (empty context), with the current weights."""
         from genorm.stepper import initial_logits_of
