@@ -289,6 +289,19 @@ def check_model(model: keras.Model, config: ModelConfig, source: str | None = No
         raise ConfigError(f"{exc} {_REPLACED}") from None
 
 
+def as_stepper(model, source: str | None = None):
+    """A stepper of :mod:`genorm.engine` from what callers pass as "the model": a stepper (returned as
+    it is), a loaded or just-trained run (its ``.stepper()``, count tables included) or a Keras model
+    (:func:`make_stepper`); None for anything else."""
+    if all(hasattr(model, a) for a in ("step", "initial_state", "initial_logits")):
+        return model
+    if callable(getattr(model, "stepper", None)):
+        return model.stepper()
+    if isinstance(model, keras.Model):
+        return make_stepper(model, source=source)
+    return None
+
+
 def make_stepper(model: keras.Model, source: str | None = None, config: ModelConfig | None = None,
                  counts=None) -> NetworkStepper:
     """A :class:`NetworkStepper` for ``model`` (a snapshot of its current weights).
@@ -309,5 +322,5 @@ def make_stepper(model: keras.Model, source: str | None = None, config: ModelCon
     return _derive(model, config, source, "the network its layers describe", counts)
 
 
-__all__ = ["NetworkStepper", "PROBE", "PROBE_TOLERANCE", "Stepper", "check_model", "initial_logits_of", "make_stepper",
+__all__ = ["NetworkStepper", "as_stepper", "PROBE", "PROBE_TOLERANCE", "Stepper", "check_model", "initial_logits_of", "make_stepper",
            "probe_inputs"]

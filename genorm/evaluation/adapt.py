@@ -172,16 +172,11 @@ def adapted_variables(network) -> list:
 
 def _base_stepper(model, source: str | None):
     """A :class:`~genorm.stepper.NetworkStepper` from a NetworkStepper, a loaded run or a Keras model."""
-    import keras
+    from genorm.stepper import NetworkStepper, as_stepper
 
-    from genorm.stepper import NetworkStepper, make_stepper
-
-    if isinstance(model, NetworkStepper):
-        return model
-    if callable(getattr(model, "stepper", None)):
-        return model.stepper()
-    if isinstance(model, keras.Model):
-        return make_stepper(model, source=source)
+    stepper = as_stepper(model, source)
+    if isinstance(stepper, NetworkStepper):
+        return stepper
     raise ConfigError(f"Adaptive evaluation needs a genorm model (a Keras model of genorm.model.build_model, a "
                       f"NetworkStepper or a loaded run), got {type(model).__name__}: a stepper without weights cannot "
                       "adapt.")

@@ -65,14 +65,14 @@ ProgressFn = Callable[[int, "int | None", str], None]
 
 
 def _as_stepper(model):
-    """A Stepper from a Stepper, a loaded run (``.stepper()``) or a Keras model."""
-    if all(hasattr(model, a) for a in ("step", "initial_state", "initial_logits")):
-        return model
-    if callable(getattr(model, "stepper", None)):
-        return model.stepper()
-    from genorm.stepper import make_stepper
+    """A stepper from a stepper, a loaded run (``.stepper()``) or a Keras model (:func:`genorm.stepper.as_stepper`)."""
+    from genorm.stepper import as_stepper
 
-    return make_stepper(model)
+    stepper = as_stepper(model)
+    if stepper is None:
+        raise invalid("model", "a genorm model (a stepper, a run from genorm.load or genorm.train, or a Keras model "
+                      "of genorm.model.build_model)", shown=type(model).__name__)
+    return stepper
 
 
 def _check_intervals(genome, intervals) -> list[tuple[int, int, int]]:
