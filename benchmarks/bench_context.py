@@ -14,8 +14,10 @@ without adaptive weights. The rows of the table:
 
 * the plain network;
 * the counts mixed without the network (``counts, static`` / ``counts, updating``: the orders mixed
-  geometrically with weights learnt online per lane, :class:`genorm.counts.CountStepper`);
-* the network with counts (``model, static counts`` / ``model``: counts updated as it reads);
+  geometrically with weights learnt online per lane, :class:`genorm.mixer.CountStepper`);
+* the network with counts (``model, static counts``; ``model, no online mix``: counts updated as it
+  reads, the network's output alone; ``model``: the same mixed online with the count models,
+  :mod:`genorm.mixer`, the default);
 * the order-k Markov baseline of the run.
 
 Bits per base and accuracy are machine-independent (budgets are in bases); bases/s need the
@@ -42,7 +44,9 @@ MODES = ("plain", "counts")
 ROWS = [("plain network", "plain", "model"), ("counts mixed, static", "counts", "counts, static"),
         ("counts mixed, updating", "counts", "counts, updating"),
         ("network + counts, static", "counts", "model, static counts"),
-        ("network + counts, updating", "counts", "model"), ("order-k Markov", "counts", "markov")]
+        ("network + counts, updating, network's output alone", "counts", "model, no online mix"),
+        ("network + counts, updating, mixed online (the default)", "counts", "model"),
+        ("order-k Markov", "counts", "markov")]
 
 
 def _config(args, mode: str):

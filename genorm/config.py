@@ -24,6 +24,7 @@ from genorm.validate import (check_bool, check_choice, check_int, check_names, c
                              check_positive_int, check_stream_option, invalid)  # (check_positive_int re-exported)
 from genorm.validate import MAX_BASES_PER_EPOCH, MAX_SOFT_MASK_WEIGHT, MAX_WALK  # noqa: F401  (re-exported)
 from genorm.counts import DEFAULT_MAX_BYTES as COUNT_MAX_BYTES, DEFAULT_ORDERS as COUNT_ORDERS
+from genorm.mixer import MIX_LEARNING_RATE
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -69,6 +70,9 @@ class ModelConfig:
             ``[0, 1)`` (default 0.0: the genome is large and one pass rarely over-fits).
         context: count features read beside each base (:mod:`genorm.counts`: 5 per order of the
             count models); 0 (default): the plain network. Training sets it from its count models.
+        mix: with count features, the step of the online mixer that mixes the network's output with
+            the count models' predictions as it reads (:mod:`genorm.mixer`); 0 (default): the
+            network's output alone. Training sets it from ``context_mix``.
 
     >>> ModelConfig(units=-3)
     Traceback (most recent call last):
@@ -81,6 +85,7 @@ class ModelConfig:
     layers: int = 2
     dropout: float = 0.0
     context: int = 0
+    mix: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
@@ -89,6 +94,10 @@ class ModelConfig:
         object.__setattr__(self, "units", check_positive_int("units", self.units))
         object.__setattr__(self, "layers", check_positive_int("layers", self.layers))
         object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, 1.0, hi_open=True))
+        object.__setattr__(self, "mix", check_number("mix", self.mix, 0.0, 1.0))
+        if self.mix and not self.context:
+            raise ConfigError(f"Received `mix`={self.mix} for a network without count features (context=0): the "
+                              "online mixer mixes the network with the count models; use mix=0.")
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of the fields."""
@@ -185,6 +194,10 @@ class TrainConfig:
             so inverted repeats count) or ``"forward"``.
         context_max_bytes: memory bound of all count tables, in bytes. Default 2 GiB (the tables
             are smaller for a smaller genome: at most about 4 cells per training base and order).
+        context_mix: the step of the online mixer (:mod:`genorm.mixer`) that mixes the trained
+            network's output with the count models' predictions wherever the model is used, learning
+            from each base after predicting it. Default 0.002 (chosen on validation); 0
+            (``--no-mix``): the network's output alone.
         strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
             ``"multiworker"`` (``TF_CONFIG``): how
             training is spread over devices and machines (:mod:`genorm.training.distribute`).
@@ -223,6 +236,7 @@ class TrainConfig:
     context_orders: tuple[int, ...] = COUNT_ORDERS
     context_strands: str = "both"
     context_max_bytes: int = COUNT_MAX_BYTES
+    context_mix: float = MIX_LEARNING_RATE
     strategy: str = "auto"
 
     def __post_init__(self) -> None:
@@ -286,7 +300,9 @@ class TrainConfig:
         object.__setattr__(self, "context_max_bytes", check_positive_int("context_max_bytes", self.context_max_bytes))
         count_config = self.count_config()  # checks the orders
         want = 5 * len(count_config.orders) if count_config is not None else 0  # the model follows the orders
-        object.__setattr__(self, "model", dataclasses.replace(self.model, context=want))
+        object.__setattr__(self, "context_mix", check_number("context_mix", self.context_mix, 0.0, 1.0))
+        object.__setattr__(self, "model", dataclasses.replace(self.model, context=want,
+                                                              mix=self.context_mix if want else 0.0))
 
     def count_config(self):
         """The :class:`~genorm.counts.CountConfig` of the count models the network reads, or None (plain network)."""
@@ -356,6 +372,8 @@ class TrainConfig:
 
         if isinstance(d, dict) and "context_orders" not in d:  # saved before count models: the plain network
             d = {**d, "context_orders": []}
+        if isinstance(d, dict) and "context_mix" not in d:  # saved before the online mixer: the network alone
+            d = {**d, "context_mix": 0.0}
         try:
             return cls.from_dict(d)
         except (ConfigError, TypeError) as exc:

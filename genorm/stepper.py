@@ -15,6 +15,12 @@ codes        ``(B, T) int32``            codes A=0 C=1 G=2 T=3 N=4 of one chunk 
 state        list of ``(B, units)``      one ``float32`` array per recurrent layer (two for LSTM)
 logits       ``(B, T, 4) float32``       ``logits[:, t]`` predicts the base after ``codes[:, t]``
 ===========  ==========================  ==========================================================
+
+A network that reads count features carries its lanes' count streams in the state too and, when
+its configuration has ``mix > 0``, an online mixer (:class:`genorm.mixer.OnlineMixer`): the
+network's log-probabilities and each count order's are mixed geometrically with weights that
+start at the network alone and learn from each base after predicting it. Its logits are then the
+mixture's log-probabilities.
 """
 
 from __future__ import annotations
@@ -77,6 +83,12 @@ class NetworkStepper:
         self.counts = counts
         """The count lanes (:class:`genorm.counts.CountLanes`) that give the network its count features
         (None: a plain network); :meth:`with_counts` sets them."""
+        self.mixer = None
+        """The online mixer of the network's output with the count orders (None: the network alone)."""
+        if config.context and config.mix:
+            from genorm.mixer import OnlineMixer
+
+            self.mixer = OnlineMixer([1.0] + [0.0] * (config.context // 5), config.mix)
         want = [tuple(w.shape) for w in self.model.weights]
         if [tuple(np.shape(w)) for w in weights] != want:
             raise ConfigError(f"{source} does not match {{described}}: its weights have the shapes "
@@ -98,11 +110,15 @@ class NetworkStepper:
         self.counts = counts
         return self
 
-    def variant(self, counts) -> "NetworkStepper":
-        """The same network (weights and traced call shared) with other count lanes, e.g. static ones."""
+    def variant(self, counts, mix: bool = True) -> "NetworkStepper":
+        """The same network (weights and traced call shared) with other count lanes, e.g. static ones;
+        ``mix=False``: without the online mixer (the network's output alone)."""
         import copy
 
-        return copy.copy(self).with_counts(counts)
+        out = copy.copy(self).with_counts(counts)
+        if not mix:
+            out.mixer = None
+        return out
 
     def verify(self, model: keras.Model, source: str) -> None:
         """The stepper, over :data:`PROBE` in two chunks, must give ``model``'s one-shot logits."""
@@ -168,7 +184,8 @@ class NetworkStepper:
         count features) the lanes' count streams."""
         batch = check_positive_int("batch", batch)
         zeros = [np.zeros((batch, n), dtype=np.float32) for n in self._state_sizes]
-        return zeros + ([self._counts().initial(batch)] if self.config.context else [])
+        return zeros + ([self._counts().initial(batch)] if self.config.context else []) + \
+            (self.mixer.initial(batch) if self.mixer is not None else [])
 
     def _counts(self):
         if self.counts is None:
@@ -188,7 +205,7 @@ class NetworkStepper:
     # -- lanes (genorm.engine): the recurrent state, and the count streams -----------------
     def lane_bytes(self, bases: int) -> int:
         """Memory of one lane's state after ``bases`` bases (its count stream grows when it updates)."""
-        own = 4 * sum(self._state_sizes)
+        own = 4 * sum(self._state_sizes) + (40 * self.mixer.n_inputs if self.mixer is not None else 0)
         return own + (self.counts.lane_bytes(bases) if self.config.context and self.counts is not None else 0)
 
     def reset_lanes(self, state: list, rows) -> list:
@@ -196,19 +213,22 @@ class NetworkStepper:
         out = [np.array(s, dtype=np.float32) for s in state[:n]]
         for s in out:
             s[rows] = 0.0
-        return out + ([self._counts().reset(state[n], rows)] if self.config.context else [])
+        return out + ([self._counts().reset(state[n], rows)] if self.config.context else []) + \
+            (self.mixer.reset(state[n + 1:], rows) if self.mixer is not None else [])
 
     def select_lanes(self, state: list, rows) -> list:
         n, rows = len(self._state_sizes), list(rows)
         return [np.asarray(s)[rows] for s in state[:n]] + \
-            ([self._counts().select(state[n], rows)] if self.config.context else [])
+            ([self._counts().select(state[n], rows)] if self.config.context else []) + \
+            (self.mixer.select(state[n + 1:], rows) if self.mixer is not None else [])
 
     def copy_lane(self, state: list, src: int, dst: int) -> list:
         n = len(self._state_sizes)
         out = [np.array(s) for s in state[:n]]
         for s in out:
             s[dst] = s[src]
-        return out + ([self._counts().copy(state[n], src, dst)] if self.config.context else [])
+        return out + ([self._counts().copy(state[n], src, dst)] if self.config.context else []) + \
+            (self.mixer.copy(state[n + 1:], src, dst) if self.mixer is not None else [])
 
     def step(self, codes: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Advance over one chunk.
@@ -225,13 +245,29 @@ class NetworkStepper:
         if codes.ndim != 2 or codes.shape[1] < 1:
             raise invalid("codes", "shape (B, T) with T >= 1", shown=f"shape {codes.shape}")
         n = len(self._state_sizes)
-        if len(state) != n + bool(self.config.context) or any(len(s) != codes.shape[0] for s in state):
-            raise ConfigError(f"`state` does not match `codes`: expected {n} arrays of "
+        want = n + bool(self.config.context) + (2 if self.mixer is not None else 0)
+        if len(state) != want or any(len(s) != codes.shape[0] for s in state):
+            raise ConfigError(f"`state` does not match `codes`: expected {want} arrays of "
                               f"{codes.shape[0]} rows; use initial_state({codes.shape[0]}).")
         inputs, arrays = self.inputs(codes.astype(np.int32), state)
         logits, *new_state = self._call(inputs, arrays)
-        return np.asarray(logits, dtype=np.float32), \
-            [np.asarray(s, dtype=np.float32) for s in new_state] + list(state[n:])
+        logits, rest = self.mix(logits, codes, inputs, list(state[n:]))
+        return logits, [np.asarray(s, dtype=np.float32) for s in new_state] + rest
+
+    def mix(self, logits: np.ndarray, codes: np.ndarray, inputs: list[np.ndarray], rest: list) -> tuple[np.ndarray, list]:
+        """The network's ``logits`` of a chunk through the online mixer, when there is one:
+        ``(logits (B, T, 4) float32, rest of the state)``; ``inputs`` as :meth:`inputs` gave them,
+        ``rest``: the state after the recurrent arrays (count streams, then the mixer's)."""
+        logits = np.asarray(logits, dtype=np.float32)
+        if self.mixer is None:
+            return logits, rest
+        from genorm.metrics import log_softmax
+        from genorm.mixer import order_log_probs
+
+        x = np.concatenate([log_softmax(logits)[:, :, None], order_log_probs(inputs[1], self.config.context // 5)],
+                           axis=2)
+        mixed, mixer_state = self.mixer.mix(x, codes, rest[1:])
+        return mixed.astype(np.float32), [rest[0], *mixer_state]
 
     def initial_logits(self) -> np.ndarray:
         """``(4,) float32`` logits of base 0 from an empty context: the output layer at the zero state."""

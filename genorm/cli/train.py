@@ -35,7 +35,7 @@ TRAIN_OPTIONS = [
     ]),
     ("count models (the network reads what order-k counts predict; genorm.counts)", [
         ("--context-orders", "context_orders"), ("--context-strands", "context_strands"),
-        ("--context-max-bytes", "context_max_bytes"),
+        ("--context-max-bytes", "context_max_bytes"), ("--context-mix", "context_mix"),
     ]),
     ("reading FASTA", [("--records", "records"), ("--iupac", "iupac"), ("--u-as-t", "u_as_t")]),
 ]
@@ -113,6 +113,8 @@ def add_train(sub) -> None:
                    help="do not fit the Markov baselines (default: fit them)")
     p.add_argument("--no-context", dest="no_context", action="store_true", default=argparse.SUPPRESS,
                    help="the plain network, without count models (the same as --context-orders '')")
+    p.add_argument("--no-mix", dest="no_mix", action="store_true", default=argparse.SUPPRESS,
+                   help="the network's output alone, without the online mixer (the same as --context-mix 0)")
     _add_options(p, train_fields())
     p.set_defaults(func=cmd_train)
 
@@ -188,6 +190,10 @@ def train_config_from_args(args: argparse.Namespace):
         if changes.get("context_orders"):
             raise ConfigError("--no-context and --context-orders exclude each other: give one.")
         changes["context_orders"] = ()
+    if getattr(args, "no_mix", False):
+        if changes.get("context_mix"):
+            raise ConfigError("--no-mix and --context-mix exclude each other: give one.")
+        changes["context_mix"] = 0.0
     config = config.replace(**changes)
     if "walk" in changes and not config.tbptt:  # it would be ignored
         raise ConfigError(f"--walk {changes['walk']} applies only to stateful training (how many windows a row walks "

@@ -305,7 +305,8 @@ class AdaptiveStepper:
         out = self._step(inputs[0], np.asarray(targets, np.int32), np.asarray(mask, np.float32), *inputs[1:], *arrays)
         logits, *new_state = [t.numpy() for t in out]
         self._steps += 1
-        return logits, new_state + list(state[len(arrays):])
+        logits, rest = self.base.mix(logits, codes, inputs, list(state[len(arrays):]))  # the online mixer, if any
+        return logits, new_state + rest
 
 
 _SHARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -6,17 +6,18 @@ function that predicts every base of the evaluation's intervals. :func:`genorm.e
 iterates :data:`ROWS` in order and knows no row by name; a new row is one :func:`register` call.
 
 The rows genorm registers: ``model`` (the network streamed over the intervals, static weights; with
-count features, counts updated as it reads), ``model, static counts`` (the training split's counts
-only), ``model+adapt`` (the network adapting its weights while it reads, when ``adapt=`` is given),
+count features, counts updated as it reads and, with ``mix > 0``, its output mixed online with the
+count models', :mod:`genorm.mixer`), ``model, no online mix`` (the network's output alone, when
+there is a mixer), ``model, static counts`` (the training split's counts only, no mixing), ``model+adapt`` (the network adapting its weights while it reads, when ``adapt=`` is given),
 ``counts, updating`` and ``counts, static`` (the count models mixed without the network,
-:class:`genorm.counts.CountStepper`), ``uniform``, and the fitted baselines ``composition`` and
+:class:`genorm.mixer.CountStepper`), ``uniform``, and the fitted baselines ``composition`` and
 ``markov`` (when the run has them). Rows with counts appear only for a model that reads them.
 
 A row's ``predict(ev)`` yields ``(records (n,) int64, positions (n,) int64, probabilities (n, 4) float64)``,
 each base of ``ev.intervals`` once (N targets included; they are not scored).
 
->>> list(ROWS)[:3]
-['model', 'model, static counts', 'model+adapt']
+>>> list(ROWS)[:4]
+['model', 'model, no online mix', 'model, static counts', 'model+adapt']
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from genorm.engine import stream
-from genorm.validate import invalid
 from genorm.validate import invalid
 from genorm.metrics import log_softmax
 
@@ -150,8 +150,11 @@ def describe(ev: Evaluation) -> None:
     if set(ev.seconds) == {MODEL_ROW}:
         return
     counts = _tables(ev) is not None
-    modes = {MODEL_ROW: f"static ({ev.meta['mode']})" + (", counts updated as it reads" if counts else ""),
-             STATIC_ROW: f"static weights ({ev.meta['mode']}), the training split's counts only",
+    mixed = getattr(ev.stepper, "mixer", None) is not None
+    modes = {MODEL_ROW: f"static ({ev.meta['mode']})" + (", counts updated as it reads" if counts else "")
+             + (", mixed online with the count models" if mixed else ""),
+             NO_MIX_ROW: f"static ({ev.meta['mode']}), counts updated as it reads, the network's output alone",
+             STATIC_ROW: f"static weights ({ev.meta['mode']}), the training split's counts only, no online mixing",
              COUNTS_ROW: "the counts mixed without the network, updated as they read",
              COUNTS_STATIC_ROW: "the counts mixed without the network, the training split's only"}
     if ev.adapt is not None:
@@ -198,6 +201,7 @@ def _tables(ev: Evaluation):
 
 
 STATIC_ROW = "model, static counts"
+NO_MIX_ROW = "model, no online mix"
 COUNTS_ROW = "counts, updating"
 COUNTS_STATIC_ROW = "counts, static"
 
@@ -205,15 +209,26 @@ COUNTS_STATIC_ROW = "counts, static"
 def _model_static(ev: Evaluation) -> Iterator[Predicted]:
     from genorm.counts import CountLanes
 
-    stepper = ev.stepper.variant(CountLanes(_tables(ev), update=False))
+    stepper = ev.stepper.variant(CountLanes(_tables(ev), update=False), mix=False)
     scored = stream(stepper, ev.genome, ev.lanes, batch_size=ev.batch_size, chunk=ev.chunk, progress=ev.progress,
                     label="static counts")
     return _probabilities(_timed(ev, STATIC_ROW, scored))
 
 
+def _model_no_mix(ev: Evaluation) -> Iterator[Predicted]:
+    stepper = ev.stepper.variant(ev.stepper.counts, mix=False)
+    scored = stream(stepper, ev.genome, ev.lanes, batch_size=ev.batch_size, chunk=ev.chunk, progress=ev.progress,
+                    label="network alone")
+    return _probabilities(_timed(ev, NO_MIX_ROW, scored))
+
+
+def _no_mix_label(ev: Evaluation) -> str | None:
+    return NO_MIX_ROW if getattr(ev.stepper, "mixer", None) is not None else None
+
+
 def _counts_only(update: bool, name: str) -> Callable[[Evaluation], Iterator[Predicted]]:
     def predict(ev: Evaluation) -> Iterator[Predicted]:
-        from genorm.counts import CountStepper
+        from genorm.mixer import CountStepper
 
         scored = stream(CountStepper(_tables(ev), update=update), ev.genome, ev.lanes, batch_size=ev.batch_size,
                         chunk=ev.chunk, progress=ev.progress, label=name)
@@ -227,6 +242,7 @@ def _with_counts(name: str) -> Callable[[Evaluation], str | None]:
 
 
 register(MODEL_ROW, lambda ev: MODEL_ROW, _model)
+register(NO_MIX_ROW, _no_mix_label, _model_no_mix)
 register(STATIC_ROW, _with_counts(STATIC_ROW), _model_static)
 register("model+adapt", _adapt_label, _adaptive)
 register(COUNTS_ROW, _with_counts(COUNTS_ROW), _counts_only(True, COUNTS_ROW))
@@ -235,5 +251,5 @@ for _name in ("uniform", "composition", "markov"):
     register(_name, _baseline_label(_name), _baseline(_name))
 
 
-__all__ = ["COUNTS_ROW", "COUNTS_STATIC_ROW", "Evaluation", "MODEL_ROW", "ROWS", "Row", "STATIC_ROW", "describe", "register",
-           "unregister"]
+__all__ = ["COUNTS_ROW", "COUNTS_STATIC_ROW", "Evaluation", "MODEL_ROW", "NO_MIX_ROW", "ROWS", "Row", "STATIC_ROW",
+           "describe", "register", "unregister"]
