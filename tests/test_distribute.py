@@ -319,15 +319,36 @@ MIRRORED = textwrap.dedent("""
     from genorm.config import ModelConfig, TrainConfig
 
     fasta, out = sys.argv[1:3]
+    if sys.argv[3] == "clip":  # genorm._compat.clip_after_all_reduce: does Keras still clip each replica's share?
+        import contextlib, json, keras
+        from genorm import _compat
+        strategy, results = Mirrored(devices), {}
+        for mode in ("keras", "workaround"):
+            with strategy.scope():
+                v = keras.Variable(np.zeros(2, np.float32))
+                opt = keras.optimizers.SGD(1.0, clipnorm=1.0)
+                opt.build([v])
+            shares = strategy.experimental_distribute_values_from_function(
+                lambda ctx: tf.constant([0.8, 0.0]) if ctx.replica_id_in_sync_group == 0 else tf.constant([0.0, 0.8]))
+            with _compat.clip_after_all_reduce(opt) if mode == "workaround" else contextlib.nullcontext():
+                tf.function(lambda g: strategy.run(lambda g: opt.apply_gradients([(g, v)]), args=(g,)))(shares)
+            results["clip_" + mode] = v.numpy().astype(float).round(4).tolist()
+        print("RESULTS " + json.dumps(results), flush=True)
+        sys.exit(0)
     config = TrainConfig(model=ModelConfig(cell="gru", units=8, layers=1), window=20, batch_size=16, epochs=2,
                          bases_per_epoch=16 * 20 * 4, max_val_bases=400, learning_rate=1e-2, seed=2,
                          baselines=False, context_orders=())
-    runs = {s: genorm.train([fasta], config.replace(strategy=s), out_dir=f"{out}/{s}") for s in ("mirrored", "one")}
+    orders = tuple(int(k) for k in sys.argv[3].split(",") if k)  # the plain network, or one that reads counts
+    runs = {s: genorm.train([fasta], config.replace(strategy=s, context_orders=orders), out_dir=f"{out}/{s}")
+            for s in ("mirrored", "one")}
     assert runs["mirrored"].summary["replicas"] == 2 and runs["one"].summary["replicas"] == 1
     assert runs["mirrored"].summary["bases_trained"] == runs["one"].summary["bases_trained"] == 2 * 16 * 20 * 4
+    assert runs["one"].config.model.context == 5 * len(orders)
     for a, b in zip(runs["mirrored"].model.get_weights(), runs["one"].model.get_weights()):
         np.testing.assert_allclose(a, b, atol=2e-4)
     print("same", flush=True)
+    if orders:
+        sys.exit(0)
 
     # genorm._compat.fit_without_build_batch: still needed when a batch of 3 windows is split over two replicas?
     import json, keras
@@ -356,18 +377,27 @@ MIRRORED = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_mirrored_equals_one_device(tmp_path):
-    """Two replicas with half the batch each train the same model as one device (the batch/LR rule). The same
+    """Two replicas with half the batch each train the same model as one device (the batch/LR rule, gradients clipped
+    after they are summed), with and without count models (their features are computed in tf.data and split with
+    the batch); a third process checks that Keras alone still clips each replica's share. The same
     process (two logical CPUs) then checks that genorm._compat.fit_without_build_batch is still needed: plain Keras
     cannot evaluate a batch of 3 windows split unevenly over two replicas, as genorm's validation inside fit does."""
     fasta = tmp_path / "g.fa"
     fasta.write_text(">a\n" + "ACGTTGCA" * 300 + "\n>b\n" + "".join(np.random.default_rng(3).choice(list("ACGT"), 2000))
                      + "\n")
     (tmp_path / "mirrored.py").write_text(MIRRORED)
-    r = subprocess.run([sys.executable, str(tmp_path / "mirrored.py"), str(fasta), str(tmp_path / "runs")],
-                       env=_child_env(), capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0 and "same" in r.stdout, r.stderr[-3000:]
-    results = json.loads(r.stdout.split("RESULTS ", 1)[1].splitlines()[0])
+    results = {}
+    for what in ("1,2,4,8", "", "clip"):  # one process each: a second MirroredStrategy in one process clashes
+        r = subprocess.run([sys.executable, str(tmp_path / "mirrored.py"), str(fasta), str(tmp_path / f"runs{what}"),
+                            what], env=_child_env(), capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0 and ("same" in r.stdout or what == "clip"), r.stderr[-3000:]
+        if what in ("", "clip"):
+            results.update(json.loads(r.stdout.split("RESULTS ", 1)[1].splitlines()[0]))
     assert results["workaround"] == "ok"
+    assert results["clip_workaround"] == [-0.7071, -0.7071]  # the summed gradient [0.8, 0.8] clipped to norm 1
+    if results["clip_keras"] != [-0.8, -0.8]:
+        pytest.fail("workaround _compat.clip_after_all_reduce no longer needed: Keras clips the summed gradient now "
+                    f"({results['clip_keras']}); delete it")
     if "must have the same size and shape" not in results["keras"]:
         pytest.fail("workaround _compat.fit_without_build_batch no longer needed: Keras evaluates a batch split "
                     f"unevenly over two replicas now ({results['keras']!r}); delete it (and build_for_fit) unless "

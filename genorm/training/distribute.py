@@ -232,12 +232,14 @@ class Distribution:
         """The Keras workarounds ``model.fit`` needs under this strategy, for the ``fit`` call only.
 
         None for ``one``. Under a strategy (after :meth:`prepare_model`):
-        :func:`genorm._compat.fit_without_build_batch`, and for ``multiworker`` also
-        :func:`genorm._compat.multiworker_scalar_reduce`; both are undone when the block ends.
+        :func:`genorm._compat.fit_without_build_batch` and :func:`genorm._compat.clip_after_all_reduce`,
+        and for ``multiworker`` also :func:`genorm._compat.multiworker_scalar_reduce`; all are undone
+        when the block ends.
         """
         with contextlib.ExitStack() as stack:
             if self.strategy is not None:
                 stack.enter_context(_compat.fit_without_build_batch(model))
+                stack.enter_context(_compat.clip_after_all_reduce(model.optimizer))
             if self.name == "multiworker":
                 stack.enter_context(_compat.multiworker_scalar_reduce())
             yield
