@@ -24,7 +24,7 @@ from genorm.validate import (check_bool, check_choice, check_int, check_names, c
                              check_positive_int, check_stream_option, invalid)  # (check_positive_int re-exported)
 from genorm.validate import MAX_BASES_PER_EPOCH, MAX_SOFT_MASK_WEIGHT, MAX_WALK  # noqa: F401  (re-exported)
 from genorm.counts import DEFAULT_MAX_BYTES as COUNT_MAX_BYTES, DEFAULT_ORDERS as COUNT_ORDERS
-from genorm.mixer import MIX_LEARNING_RATE
+from genorm.mixer import NETWORK_MIX_RATE
 
 RESUMABLE = ("epochs", "max_time", "patience", "tensorboard", "strategy")
 """Options a resumed run may change (everything else must match the saved configuration)."""
@@ -196,7 +196,7 @@ class TrainConfig:
             are smaller for a smaller genome: at most about 4 cells per training base and order).
         context_mix: the step of the online mixer (:mod:`genorm.mixer`) that mixes the trained
             network's output with the count models' predictions wherever the model is used, learning
-            from each base after predicting it. Default 0.002 (chosen on validation); 0
+            from each base after predicting it. Default 0.0005 (chosen on validation); 0
             (``--no-mix``): the network's output alone.
         strategy: ``"auto"`` (default), ``"one"``, ``"mirrored"`` (all local GPUs) or
             ``"multiworker"`` (``TF_CONFIG``): how
@@ -236,7 +236,7 @@ class TrainConfig:
     context_orders: tuple[int, ...] = COUNT_ORDERS
     context_strands: str = "both"
     context_max_bytes: int = COUNT_MAX_BYTES
-    context_mix: float = MIX_LEARNING_RATE
+    context_mix: float = NETWORK_MIX_RATE
     strategy: str = "auto"
 
     def __post_init__(self) -> None:

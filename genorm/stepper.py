@@ -108,6 +108,7 @@ class NetworkStepper:
             raise ConfigError(f"The count tables give {counts.n_features} features per position, but the network "
                               f"reads {self.config.context}: they do not belong to this model.")
         self.counts = counts
+        self._dense_bias = initial_logits_of(self.model, self.config, self.empty_features())
         return self
 
     def variant(self, counts, mix: bool = True) -> "NetworkStepper":
@@ -177,7 +178,12 @@ class NetworkStepper:
         """Load new weights of the same architecture (a :func:`~genorm.model.build_model` model's
         ``get_weights()``, e.g. after a training epoch) without rebuilding or retracing."""
         self.model.set_weights(weights)
-        self._dense_bias = initial_logits_of(self.model, self.config)
+        self._dense_bias = initial_logits_of(self.model, self.config, self.empty_features())
+
+    def empty_features(self) -> np.ndarray | None:
+        """The count features of a position without context, from the count tables (None: none given)."""
+        counts = getattr(self, "counts", None)
+        return counts.tables.config.empty_features() if self.config.context and counts is not None else None
 
     def initial_state(self, batch: int) -> list:
         """Fresh states for ``batch`` sequences: list of ``(batch, units) float32`` zeros, then (with
@@ -274,14 +280,15 @@ class NetworkStepper:
         return self._dense_bias.copy()
 
 
-def initial_logits_of(network: keras.Model, config: ModelConfig) -> np.ndarray:
+def initial_logits_of(network: keras.Model, config: ModelConfig, empty: np.ndarray | None = None) -> np.ndarray:
     """``(4,) float32`` logits of a first base (empty context): the output layer at the zero state,
-    plus the direct path of the empty count features (:func:`genorm.model.empty_context`)."""
+    plus the direct path of the empty count features ``empty`` (the count tables'
+    :meth:`~genorm.counts.CountConfig.empty_features`; default :func:`genorm.model.empty_context`)."""
     bias = network.get_layer("logits").bias
     out = np.asarray(bias, dtype=np.float32).copy() if bias is not None else np.zeros(4, np.float32)
     if config.context:
         kernel = np.asarray(network.get_layer("context_logits").kernel, dtype=np.float32)
-        out = out + empty_context(config) @ kernel
+        out = out + (empty_context(config) if empty is None else np.asarray(empty, np.float32)) @ kernel
     return out.astype(np.float32)
 
 

@@ -88,7 +88,7 @@ def test_the_model_mixes_online_by_default_and_reports_the_network_alone(repeat_
     from genorm.metrics import log_softmax
 
     run = genorm.load(repeat_run)
-    assert run.config.context_mix == 0.002 and run.config.model.mix == 0.002
+    assert run.config.context_mix == 0.0005 and run.config.model.mix == 0.0005
     stepper = run.stepper()
     assert stepper.mixer is not None
     alone = stepper.variant(stepper.counts, mix=False)
@@ -132,15 +132,18 @@ def test_cli_mix_options_and_their_errors(argv, message, tmp_path, capsys):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-def test_count_features_cap_the_confidence_and_old_tables_are_uncapped():
+def test_count_features_are_on_a_unit_scale_and_old_tables_keep_theirs():
     from genorm.counts import CountConfig
 
     counts = np.array([[[5000.0, 0, 0, 0], [3, 1, 0, 0]]])
-    capped = CountConfig().features(counts)
-    np.testing.assert_allclose(capped[0, [4, 9]], [np.log1p(1023), np.log1p(4)], rtol=1e-6)
+    capped = CountConfig().features(counts)  # log-probabilities relative to uniform, confidence in [0, 1]
+    np.testing.assert_allclose(capped[0, [4, 9]], [1.0, np.log1p(4) / np.log1p(1023)], rtol=1e-6)
+    np.testing.assert_allclose(capped[0, 5:9], np.log(4 * (np.array([3, 1, 0, 0]) + 1 / 16) / 4.25), rtol=1e-6)
+    np.testing.assert_allclose(CountConfig().empty_features(), np.zeros(5 * len(CountConfig().orders)))
     old = CountConfig.from_dict({k: v for k, v in CountConfig().to_dict().items() if k != "confidence_cap"})
-    assert old.confidence_cap is None
-    np.testing.assert_allclose(old.features(counts)[0, 4], np.log1p(5000), rtol=1e-6)
+    assert old.confidence_cap is None  # tables saved before the cap: the raw features, as they were trained on
+    np.testing.assert_allclose(old.features(counts)[0, [4, 5]], [np.log1p(5000), np.log(3.0625 / 4.25)], rtol=1e-6)
+    np.testing.assert_allclose(old.empty_features()[:5], [np.log(0.25)] * 4 + [0], rtol=1e-6)
     assert CountConfig.from_dict(json.loads(json.dumps(CountConfig().to_dict()))) == CountConfig()
 
 

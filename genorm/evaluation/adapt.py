@@ -284,7 +284,7 @@ class AdaptiveStepper:
         """``(4,) float32`` logits of a first base (empty context), with the current weights."""
         from genorm.stepper import initial_logits_of
 
-        return initial_logits_of(self.model, self.base.config)
+        return initial_logits_of(self.model, self.base.config, self.base.empty_features())
 
     def step(self, codes: np.ndarray, state: list[np.ndarray], targets: np.ndarray,
              mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
