@@ -53,7 +53,8 @@ def test_parse_duration(text, seconds):
 def test_config_json_round_trip_and_flat_model_keys():
     cfg = TINY.replace(records=["a", "b"], max_time="10m")
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    assert TrainConfig.from_dict({"units": 64, "cell": "lstm"}).model == ModelConfig(cell="lstm", units=64, context=65)  # counts
+    assert TrainConfig.from_dict({"units": 64, "cell": "lstm"}).model == ModelConfig(cell="lstm", units=64, context=65,
+                                                                                     mix=0.0005)  # counts, mixed
     assert TrainConfig.from_dict({"units": 64, "context_orders": []}).model == ModelConfig(units=64)
     with pytest.raises(ConfigError, match="Unknown training option"):
         TrainConfig.from_dict({"learning_rat": 1})
