@@ -47,12 +47,6 @@ segments 1.7807 → 1.7784, E. coli 1.8056 → 1.8051); 0.001 gains 0.0004 more 
 vertebrates but 0.0001 on E. coli, and 0.002 loses on E. coli (1.8074)."""
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class OnlineMixer:
     """Geometric mixing of ``len(initial_weights)`` predictions, learnt online per lane.
 

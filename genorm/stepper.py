@@ -32,6 +32,8 @@ import numpy as np
 
 from genorm.config import ModelConfig
 from genorm.errors import ConfigError
+from genorm.metrics import log_softmax
+from genorm.mixer import OnlineMixer, order_log_probs
 from genorm.model import build_network, empty_context, infer_config, state_sizes
 from genorm.validate import check_positive_int, invalid
 
@@ -86,8 +88,6 @@ class NetworkStepper:
         self.mixer = None
         """The online mixer of the network's output with the count orders (None: the network alone)."""
         if config.context and config.mix:
-            from genorm.mixer import OnlineMixer
-
             self.mixer = OnlineMixer([1.0] + [0.0] * (config.context // 5), config.mix)
         want = [tuple(w.shape) for w in self.model.weights]
         if [tuple(np.shape(w)) for w in weights] != want:
@@ -267,9 +267,6 @@ class NetworkStepper:
         logits = np.asarray(logits, dtype=np.float32)
         if self.mixer is None:
             return logits, rest
-        from genorm.metrics import log_softmax
-        from genorm.mixer import order_log_probs
-
         x = np.concatenate([log_softmax(logits)[:, :, None], order_log_probs(inputs[1], self.config.context // 5)],
                            axis=2)
         mixed, mixer_state = self.mixer.mix(x, codes, rest[1:])
