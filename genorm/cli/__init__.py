@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
+from genorm import interrupts
 from genorm._version import __version__
 from genorm.cli import common, evaluate, explain, inputs, predict, train
 from genorm.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, Formatter, import_tensorflow_quietly
@@ -158,6 +159,7 @@ def _sigterm_as_ctrl_c() -> Iterator[dict]:
 
     def on_term(signum, frame):
         seen["terminated"] = True
+        interrupts.record()  # the KeyboardInterrupt below may be lost (a gc callback): training reads the record
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler):
             handler(signal.SIGINT, frame)
@@ -169,6 +171,7 @@ def _sigterm_as_ctrl_c() -> Iterator[dict]:
         yield seen
     finally:
         signal.signal(signal.SIGTERM, previous)
+        interrupts.clear()
 
 
 def _run(argv: list[str] | None) -> int:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 import keras
 import numpy as np
 
+from genorm import interrupts
 from genorm.training.backup import TrainingState
 
 logger = logging.getLogger(__name__)
@@ -330,12 +331,14 @@ def interrupt_between_batches() -> Iterator[dict]:
     Why: Python raises ``KeyboardInterrupt`` wherever the main thread happens to be. Inside a
     garbage-collection callback (JAX registers one, and Keras imports JAX when it is installed)
     the exception is printed as "Exception ignored" and lost, and training carries on. Outside
-    the main thread, or when someone else installed a SIGINT handler, nothing changes.
+    the main thread, or when someone else installed a SIGINT handler, nothing changes. An
+    interrupt that arrived before the block and may have been lost that way
+    (:func:`genorm.interrupts.pending`) counts as recorded: training stops at its first batch.
 
     Yields:
         ``{"interrupted": bool}``, shared with :class:`StopOnInterrupt`.
     """
-    flag = {"interrupted": False}
+    flag = {"interrupted": interrupts.pending()}
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield flag
